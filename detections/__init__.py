@@ -1,0 +1,1 @@
+"""Detections: Sigma rules loaded with pySigma and evaluated on events."""

@@ -1,0 +1,1 @@
+"""Ingest: parse and normalise logs per tenant, write them to the event store."""

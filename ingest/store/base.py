@@ -1,0 +1,68 @@
+"""The event-store interface that the SQLite and OpenSearch stores both implement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ingest.events import Event
+
+
+class HuntQuery(Protocol):
+    """A Sigma rule as a store needs it: the pySigma rule for query backends, a predicate for
+    stores that evaluate in Python."""
+
+    id: str
+    sigma_rule: Any
+
+    def matches(self, event: dict[str, Any]) -> bool: ...
+
+
+@dataclass
+class SearchPage:
+    total: int
+    events: list[Event] = field(default_factory=list)
+
+
+@dataclass
+class StoreStats:
+    events: int
+    bytes: int
+    first_event: datetime | None
+    last_event: datetime | None
+
+
+class EventStore(Protocol):
+    def write(self, events: Sequence[Event]) -> list[str]:
+        """Store events durably; return the ids that were new (replays are ignored)."""
+
+    def get(self, tenant_id: int, event_id: str) -> Event | None: ...
+
+    def get_many(self, tenant_id: int, event_ids: Sequence[str]) -> list[Event]: ...
+
+    def search(
+        self,
+        tenant_id: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        text: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> SearchPage: ...
+
+    def hunt(
+        self,
+        tenant_id: int,
+        rule: HuntQuery,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Event]: ...
+
+    def retention(self, tenant_id: int, older_than: datetime) -> int:
+        """Delete the tenant's events older than the cut-off; return how many went."""
+
+    def stats(self, tenant_id: int) -> StoreStats: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,203 @@
+"""Embedded event store: one SQLite file (WAL), events as JSON, indexed by tenant and time.
+
+Hunts evaluate the Sigma rule's Python predicate over the tenant's events in the time range,
+streamed in chunks so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ingest.events import Event
+from ingest.store.base import HuntQuery, SearchPage, StoreStats
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT NOT NULL,
+    tenant_id INTEGER NOT NULL,
+    event_us INTEGER NOT NULL,
+    received_us INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_events_tenant_time ON events (tenant_id, event_us);
+"""
+_CHUNK = 2000
+
+
+def _us(value: datetime) -> int:
+    return int(value.timestamp() * 1_000_000)
+
+
+def _dt(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, UTC)
+
+
+class SQLiteEventStore:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def write(self, events: Sequence[Event]) -> list[str]:
+        if not events:
+            return []
+        new_ids: list[str] = []
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for event in events:
+                    cur = self._conn.execute(
+                        "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?)",
+                        (
+                            event.id,
+                            event.tenant_id,
+                            _us(event.event_time),
+                            _us(event.received_at),
+                            event.size,
+                            event.host,
+                            orjson.dumps(event.data),
+                        ),
+                    )
+                    if cur.rowcount:
+                        new_ids.append(event.id)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return new_ids
+
+    @staticmethod
+    def _row_to_event(row: tuple[Any, ...]) -> Event:
+        id_, tenant_id, event_us, received_us, size, host, data = row
+        return Event(
+            id=id_,
+            tenant_id=tenant_id,
+            received_at=_dt(received_us),
+            event_time=_dt(event_us),
+            size=size,
+            host=host,
+            data=orjson.loads(data),
+        )
+
+    def get(self, tenant_id: int, event_id: str) -> Event | None:
+        found = self.get_many(tenant_id, [event_id])
+        return found[0] if found else None
+
+    def get_many(self, tenant_id: int, event_ids: Sequence[str]) -> list[Event]:
+        out: list[Event] = []
+        ids = list(event_ids)
+        with self._lock:
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                marks = ",".join("?" * len(part))
+                rows = self._conn.execute(
+                    f"SELECT * FROM events WHERE tenant_id = ? AND id IN ({marks})",
+                    (tenant_id, *part),
+                ).fetchall()
+                out.extend(self._row_to_event(r) for r in rows)
+        return sorted(out, key=lambda e: e.event_time)
+
+    @staticmethod
+    def _where(
+        tenant_id: int, start: datetime | None, end: datetime | None, text: str | None
+    ) -> tuple[str, list[Any]]:
+        clauses, params = ["tenant_id = ?"], [tenant_id]
+        if start is not None:
+            clauses.append("event_us >= ?")
+            params.append(_us(start))
+        if end is not None:
+            clauses.append("event_us < ?")
+            params.append(_us(end))
+        if text:
+            clauses.append("CAST(data AS TEXT) LIKE ? ESCAPE '\\'")
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        return " AND ".join(clauses), params
+
+    def search(
+        self,
+        tenant_id: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        text: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> SearchPage:
+        where, params = self._where(tenant_id, start, end, text)
+        with self._lock:
+            total = self._conn.execute(
+                f"SELECT count(*) FROM events WHERE {where}", params
+            ).fetchone()[0]
+            rows = self._conn.execute(
+                f"SELECT * FROM events WHERE {where} ORDER BY event_us DESC, id LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            ).fetchall()
+        return SearchPage(total=total, events=[self._row_to_event(r) for r in rows])
+
+    def _iter_range(
+        self, tenant_id: int, start: datetime | None, end: datetime | None
+    ) -> Iterator[Event]:
+        where, params = self._where(tenant_id, start, end, None)
+        last_us, last_id = -1, ""
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT * FROM events WHERE {where} AND (event_us, id) > (?, ?) "
+                    "ORDER BY event_us, id LIMIT ?",
+                    (*params, last_us, last_id, _CHUNK),
+                ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield self._row_to_event(row)
+            last_us, last_id = rows[-1][2], rows[-1][0]
+
+    def hunt(
+        self,
+        tenant_id: int,
+        rule: HuntQuery,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Event]:
+        return [e for e in self._iter_range(tenant_id, start, end) if rule.matches(e.data)]
+
+    def retention(self, tenant_id: int, older_than: datetime) -> int:
+        with self._lock:
+            cur = self._conn.execute(
+                "DELETE FROM events WHERE tenant_id = ? AND event_us < ?",
+                (tenant_id, _us(older_than)),
+            )
+            return cur.rowcount
+
+    def stats(self, tenant_id: int) -> StoreStats:
+        with self._lock:
+            count, size, first, last = self._conn.execute(
+                "SELECT count(*), coalesce(sum(size), 0), min(event_us), max(event_us) "
+                "FROM events WHERE tenant_id = ?",
+                (tenant_id,),
+            ).fetchone()
+        return StoreStats(
+            events=count,
+            bytes=size,
+            first_event=_dt(first) if first else None,
+            last_event=_dt(last) if last else None,
+        )

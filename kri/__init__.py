@@ -1,0 +1,1 @@
+"""Key risk indicators: catalogue, monthly collection and reports (to come)."""

@@ -1,0 +1,1 @@
+"""The service shell (settings, database, API, CLI, web) and the SOC domains (cases)."""

@@ -1,0 +1,89 @@
+"""The FastAPI application factory: routers, error answers, shared services."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from ingest.api import router as ingest_router
+from soc import audit
+from soc.cases.api import router as cases_router
+from soc.deps import current_principal, db_session, get_services
+from soc.errors import DomainError
+from soc.services import Services, build_services
+from soc.settings import Settings, get_settings
+from soc.web.pages import router as web_router
+from tenants.api import router as tenants_router
+from tenants.principal import Principal
+
+log = logging.getLogger(__name__)
+system_router = APIRouter(prefix="/api/v1", tags=["system"])
+
+
+@system_router.get("/health")
+def health(services: Services = Depends(get_services)) -> dict[str, object]:
+    """Liveness and the basics a monitor wants: database reachable, rules loaded."""
+    with services.db.session() as session:
+        session.execute(text("SELECT 1"))
+    return {
+        "status": "ok",
+        "mode": services.settings.mode,
+        "rules_loaded": len(services.ruleset.rules),
+        "rules_unusable": len(services.ruleset.errors),
+    }
+
+
+@system_router.get("/audit/verify")
+def audit_verify(
+    session: Session = Depends(db_session), principal: Principal = Depends(current_principal)
+) -> dict[str, object]:
+    principal.require("audit.read")
+    count, problems = audit.verify(session)
+    return {
+        "entries": count,
+        "ok": not problems,
+        "problems": [{"entry_id": p.entry_id, "reason": p.reason} for p in problems],
+    }
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services or build_services(settings)
+        yield
+        if owned:
+            app.state.services.close()
+
+    app = FastAPI(
+        title="soc",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Multi-tenant SOC: ingest, Sigma detection, security cases.",
+    )
+    if services is not None:
+        app.state.services = services
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return JSONResponse({"error": "invalid", "detail": problems}, status_code=422)
+
+    for router in (system_router, tenants_router, ingest_router, cases_router, web_router):
+        app.include_router(router)
+    return app

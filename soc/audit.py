@@ -1,0 +1,115 @@
+"""Append-only audit log; each entry carries the SHA-256 of its content and the previous hash.
+
+Altering a row breaks its own hash; deleting one breaks the next entry's link; both are named by
+`verify`. Database triggers also refuse UPDATE and DELETE on the table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Integer, String, Text, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from soc.db import Base, UTCDateTime, utcnow
+
+GENESIS = "0" * 64
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(160))
+    action: Mapped[str] = mapped_column(String(80))
+    tenant_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(80))
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+def _digest(entry: AuditEntry) -> str:
+    body = orjson.dumps(
+        [
+            entry.id,
+            entry.at.isoformat(),
+            entry.actor,
+            entry.action,
+            entry.tenant_id,
+            entry.object_type,
+            entry.object_id,
+            entry.detail,
+            entry.prev_hash,
+        ]
+    )
+    return hashlib.sha256(body).hexdigest()
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: object,
+    tenant_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry in the caller's transaction: it commits or rolls back with the change."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7420001)"))
+    last = session.execute(
+        select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+    ).first()
+    entry = AuditEntry(
+        id=(last.id + 1) if last else 1,
+        at=utcnow(),
+        actor=actor,
+        action=action,
+        tenant_id=tenant_id,
+        object_type=object_type,
+        object_id=str(object_id),
+        detail=orjson.dumps(detail or {}, option=orjson.OPT_SORT_KEYS).decode(),
+        prev_hash=last.hash if last else GENESIS,
+    )
+    entry.hash = _digest(entry)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+@dataclass
+class VerifyProblem:
+    entry_id: int
+    reason: str
+
+
+def verify(session: Session) -> tuple[int, list[VerifyProblem]]:
+    """Walk the chain in order; return the number of entries checked and every problem found."""
+    problems: list[VerifyProblem] = []
+    prev_hash, expected_id, count = GENESIS, 1, 0
+    for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id)):
+        count += 1
+        if entry.id != expected_id:
+            problems.append(
+                VerifyProblem(entry.id, f"entries {expected_id}..{entry.id - 1} are missing")
+            )
+        if entry.prev_hash != prev_hash:
+            problems.append(
+                VerifyProblem(
+                    entry.id, "link to the previous entry is broken (entry deleted or edited)"
+                )
+            )
+        if _digest(entry) != entry.hash:
+            problems.append(
+                VerifyProblem(entry.id, "content does not match its hash (entry edited)")
+            )
+        prev_hash, expected_id = entry.hash, entry.id + 1
+    return count, problems

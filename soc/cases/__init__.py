@@ -1,0 +1,1 @@
+"""Security cases: alerts grouped per tenant, rule and host, triaged through a workflow."""

@@ -1,0 +1,231 @@
+"""The `soc` command line: serve, migrate, demo data, tenants, users, keys, audit, detect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from sqlalchemy.orm import Session
+
+from detections.cli import detect
+from soc import audit
+from soc.db import Database
+from soc.errors import DomainError
+from soc.migrate import upgrade
+from soc.settings import get_settings
+from tenants import service as tenant_service
+from tenants.principal import Principal
+
+app = typer.Typer(
+    help="soc: multi-tenant security operations. Settings come from SOC_* environment "
+    "variables (see README); by default everything lives under ./var/.",
+    no_args_is_help=True,
+)
+tenants_app = typer.Typer(help="Customer organisations (tenants).", no_args_is_help=True)
+providers_app = typer.Typer(help="ICT service providers.", no_args_is_help=True)
+users_app = typer.Typer(help="People and their roles.", no_args_is_help=True)
+apikeys_app = typer.Typer(help="Per-tenant ingest API keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(providers_app, name="providers")
+app.add_typer(users_app, name="users")
+app.add_typer(apikeys_app, name="apikeys")
+app.add_typer(audit_app, name="audit")
+app.command("detect")(detect)
+
+CLI_ACTOR = Principal(actor="cli", role="admin")
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def cli_session() -> Iterator[Session]:
+    """A migrated database session; domain errors become a one-line message and exit 1."""
+    settings = get_settings()
+    upgrade(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url)
+    try:
+        with db.session() as session:
+            yield session
+    except DomainError as exc:
+        fail(exc.message)
+    finally:
+        db.engine.dispose()
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the newest version."""
+    settings = get_settings()
+    upgrade(settings.sqlalchemy_url)
+    typer.echo(f"database at {settings.sqlalchemy_url} is up to date")
+
+
+@app.command()
+def run(
+    host: str = typer.Option(None, help="Bind address (default SOC_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default SOC_PORT or 8000)."),
+    demo: bool = typer.Option(
+        False, "--demo", help="Load the demo tenant, users and events first."
+    ),
+) -> None:
+    """Migrate, then serve the API and web pages."""
+    import uvicorn
+
+    from soc.app import create_app
+
+    settings = get_settings()
+    upgrade(settings.sqlalchemy_url)
+    if demo:
+        from soc.demo import load_demo, print_demo
+
+        print_demo(load_demo(settings), host or settings.host, port or settings.port)
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+@app.command("demo")
+def demo_cmd() -> None:
+    """Load the demo tenant, provider, users, an ingest key and demo Windows events (idempotent)."""
+    from soc.demo import load_demo, print_demo
+
+    settings = get_settings()
+    upgrade(settings.sqlalchemy_url)
+    print_demo(load_demo(settings), settings.host, settings.port)
+
+
+@tenants_app.command("create")
+def tenants_create(
+    slug: str = typer.Argument(..., help="Short id: lowercase letters, digits, '-'."),
+    name: str = typer.Option(..., "--name", help="Display name of the customer."),
+    retention_days: int = typer.Option(365, help="Days of logs kept (at most 365)."),
+) -> None:
+    """Create a tenant (customer organisation)."""
+    with cli_session() as session:
+        tenant = tenant_service.create_tenant(session, CLI_ACTOR, slug, name, retention_days)
+        typer.echo(f"tenant {tenant.slug} created (id {tenant.id})")
+
+
+@tenants_app.command("list")
+def tenants_list() -> None:
+    """List tenants."""
+    with cli_session() as session:
+        for t in tenant_service.list_tenants(session, CLI_ACTOR):
+            typer.echo(f"{t.id}\t{t.slug}\t{t.name}\tretention {t.retention_days}d")
+
+
+@providers_app.command("create")
+def providers_create(
+    slug: str = typer.Argument(..., help="Short id: lowercase letters, digits, '-'."),
+    name: str = typer.Option(..., "--name", help="Display name of the provider."),
+) -> None:
+    """Create an ICT service provider."""
+    with cli_session() as session:
+        provider = tenant_service.create_provider(session, CLI_ACTOR, slug, name)
+        typer.echo(f"provider {provider.slug} created (id {provider.id})")
+
+
+@users_app.command("create")
+def users_create(
+    username: str = typer.Argument(...),
+    role: str = typer.Option(
+        ...,
+        "--role",
+        help="admin, soc_analyst, customer, risk_owner, finance, provider or authority.",
+    ),
+    tenant: str = typer.Option(None, "--tenant", help="Scope the user to this tenant slug."),
+    provider: str = typer.Option(None, "--provider", help="Scope the user to this provider slug."),
+    password: str = typer.Option(
+        ...,
+        "--password",
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        help="At least 10 characters.",
+    ),
+) -> None:
+    """Create a user. Admins and analysts get a TOTP secret, shown once: enrol it in an
+    authenticator app."""
+    settings = get_settings()
+    with cli_session() as session:
+        created = tenant_service.create_user(
+            session,
+            CLI_ACTOR,
+            username,
+            password,
+            role,
+            tenant,
+            provider,
+            tuple(settings.totp_required_roles),
+        )
+        typer.echo(f"user {username} created (id {created.user.id}, role {role})")
+        if created.totp_secret:
+            from tenants.security import totp_uri
+
+            typer.echo(f"TOTP secret (shown once): {created.totp_secret}")
+            typer.echo(f"TOTP URI: {totp_uri(created.totp_secret, username)}")
+
+
+@users_app.command("totp-code")
+def users_totp_code(username: str = typer.Argument(...)) -> None:
+    """Print a user's current TOTP code (for the local demo and for operators at the console)."""
+    import pyotp
+    from sqlalchemy import select
+
+    from tenants.models import User
+
+    with cli_session() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None or not user.totp_secret:
+            fail(f"user '{username}' not found or has no TOTP secret")
+        typer.echo(pyotp.TOTP(user.totp_secret).now())
+
+
+@apikeys_app.command("create")
+def apikeys_create(
+    tenant: str = typer.Argument(..., help="Tenant slug."),
+    name: str = typer.Option("ingest", "--name", help="What the key is for, e.g. 'winlogbeat'."),
+) -> None:
+    """Create an ingest key for a tenant; the key is printed once and only its hash is kept."""
+    with cli_session() as session:
+        key, secret = tenant_service.create_api_key(session, CLI_ACTOR, tenant, name)
+        typer.echo(f"api key {key.id} for {tenant} ({name}); store it now, it is not shown again:")
+        typer.echo(secret)
+
+
+@apikeys_app.command("list")
+def apikeys_list(tenant: str = typer.Argument(..., help="Tenant slug.")) -> None:
+    """List a tenant's keys (prefix only)."""
+    with cli_session() as session:
+        for k in tenant_service.list_api_keys(session, CLI_ACTOR, tenant):
+            state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+            typer.echo(f"{k.id}\t{k.prefix}…\t{k.name}\t{state}")
+
+
+@apikeys_app.command("revoke")
+def apikeys_revoke(
+    key_id: int = typer.Argument(..., help="Key id (see `soc apikeys list`)."),
+) -> None:
+    """Revoke an ingest key; requests with it get 401 from now on."""
+    with cli_session() as session:
+        tenant_service.revoke_api_key(session, CLI_ACTOR, key_id)
+        typer.echo(f"api key {key_id} revoked")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit chain; exit 1 naming every altered, deleted or broken entry."""
+    with cli_session() as session:
+        count, problems = audit.verify(session)
+    if problems:
+        for p in problems:
+            typer.secho(f"entry {p.entry_id}: {p.reason}", err=True, fg=typer.colors.RED)
+        fail(f"audit log is NOT intact: {len(problems)} problem(s) in {count} entries")
+    typer.echo(f"audit log intact: {count} entries verified")
+
+
+if __name__ == "__main__":
+    app()

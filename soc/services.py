@@ -1,0 +1,65 @@
+"""Build the long-lived objects the API, CLI and workers share: database, event store, rules,
+detector and the ingest pipeline (ingest → detection → cases)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from detections.engine import RuleSet
+from detections.service import Detector, record_alerts
+from ingest.events import Event
+from ingest.service import Ingestor
+from ingest.store.sqlite import SQLiteEventStore
+from soc.cases.service import group_alerts
+from soc.db import Database
+from soc.settings import Settings
+
+log = logging.getLogger(__name__)
+BUILTIN_RULES = Path(__file__).resolve().parent.parent / "detections" / "rules"
+
+
+def rule_dirs(settings: Settings) -> list[Path]:
+    dirs = [BUILTIN_RULES] if settings.include_builtin_rules else []
+    return dirs + list(settings.rules_dirs)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    store: SQLiteEventStore
+    ruleset: RuleSet
+    detector: Detector
+    ingestor: Ingestor
+
+    def detect(self, session: Session, tenant_id: int, events: Sequence[Event]) -> None:
+        """Ingest listener: alerts for every match, grouped into cases."""
+        alerts = record_alerts(session, tenant_id, self.detector.evaluate(events))
+        if alerts:
+            group_alerts(
+                session, alerts, timedelta(minutes=self.settings.case_group_window_minutes)
+            )
+
+    def close(self) -> None:
+        self.store.close()
+        self.db.engine.dispose()
+
+
+def build_services(settings: Settings, ruleset: RuleSet | None = None) -> Services:
+    db = Database(settings.sqlalchemy_url)
+    store = SQLiteEventStore(settings.events_path)
+    if ruleset is None:
+        ruleset = RuleSet.from_dirs(rule_dirs(settings))
+        if ruleset.errors:
+            log.warning(
+                "%d Sigma rules could not be used (see `soc rules errors`)", len(ruleset.errors)
+            )
+    services = Services(settings, db, store, ruleset, Detector(ruleset), Ingestor(store))
+    services.ingestor.listeners.append(services.detect)
+    return services

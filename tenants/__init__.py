@@ -1,0 +1,1 @@
+"""Tenants: customers, providers, users, roles, MFA, API keys and metering."""

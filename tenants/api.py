@@ -1,0 +1,190 @@
+"""Login, TOTP enrolment, tenants, providers, users, API keys and usage."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from soc.deps import SESSION_COOKIE, bearer, current_principal, db_session, get_services
+from soc.services import Services
+from tenants import metering
+from tenants import service as svc
+from tenants.principal import Principal
+from tenants.schemas import (
+    ApiKeyIn,
+    ApiKeyOut,
+    LoginIn,
+    MeOut,
+    NewApiKeyOut,
+    NewUserOut,
+    ProviderIn,
+    ProviderOut,
+    TenantIn,
+    TenantOut,
+    TokenOut,
+    TotpConfirmIn,
+    TotpStartOut,
+    UsageOut,
+    UserIn,
+    UserOut,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["identity and tenants"])
+
+
+@router.post("/auth/login", response_model=TokenOut)
+def login(
+    body: LoginIn,
+    session: Session = Depends(db_session),
+    services: Services = Depends(get_services),
+) -> TokenOut:
+    ttl = services.settings.session_ttl_minutes
+    token, user = svc.login(session, body.username, body.password, body.totp, ttl)
+    return TokenOut(token=token, expires_in_minutes=ttl, role=user.role)
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(
+    request: Request,
+    response: Response,
+    session: Session = Depends(db_session),
+    _: Principal = Depends(current_principal),
+) -> Response:
+    token = bearer(request) or request.cookies.get(SESSION_COOKIE)
+    if token:
+        svc.logout(session, token)
+    response.status_code = 204
+    return response
+
+
+@router.get("/auth/me", response_model=MeOut)
+def me(principal: Principal = Depends(current_principal)) -> MeOut:
+    name = principal.actor.removeprefix("user:")
+    return MeOut(
+        username=name,
+        role=principal.role,
+        tenant_id=principal.tenant_id,
+        provider_id=principal.provider_id,
+    )
+
+
+@router.post("/auth/totp/enroll", response_model=TotpStartOut)
+def totp_enroll(
+    session: Session = Depends(db_session), principal: Principal = Depends(current_principal)
+) -> TotpStartOut:
+    secret, uri = svc.start_totp_enrolment(session, principal)
+    return TotpStartOut(secret=secret, uri=uri)
+
+
+@router.post("/auth/totp/verify", status_code=204)
+def totp_verify(
+    body: TotpConfirmIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    svc.confirm_totp(session, principal, body.code)
+    return Response(status_code=204)
+
+
+@router.get("/tenants", response_model=list[TenantOut])
+def list_tenants(
+    session: Session = Depends(db_session), principal: Principal = Depends(current_principal)
+) -> list[TenantOut]:
+    return [TenantOut.model_validate(t) for t in svc.list_tenants(session, principal)]
+
+
+@router.post("/tenants", response_model=TenantOut, status_code=201)
+def create_tenant(
+    body: TenantIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> TenantOut:
+    tenant = svc.create_tenant(session, principal, body.slug, body.name, body.retention_days)
+    return TenantOut.model_validate(tenant)
+
+
+@router.get("/tenants/{tenant}", response_model=TenantOut)
+def get_tenant(
+    tenant: str,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> TenantOut:
+    return TenantOut.model_validate(svc.get_tenant(session, principal, tenant))
+
+
+@router.post("/providers", response_model=ProviderOut, status_code=201)
+def create_provider(
+    body: ProviderIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> ProviderOut:
+    return ProviderOut.model_validate(svc.create_provider(session, principal, body.slug, body.name))
+
+
+@router.post("/users", response_model=NewUserOut, status_code=201)
+def create_user(
+    body: UserIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+) -> NewUserOut:
+    created = svc.create_user(
+        session,
+        principal,
+        body.username,
+        body.password,
+        body.role,
+        body.tenant,
+        body.provider,
+        tuple(services.settings.totp_required_roles),
+    )
+    return NewUserOut(user=UserOut.model_validate(created.user), totp_secret=created.totp_secret)
+
+
+@router.get("/tenants/{tenant}/apikeys", response_model=list[ApiKeyOut])
+def list_api_keys(
+    tenant: str,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> list[ApiKeyOut]:
+    return [ApiKeyOut.model_validate(k) for k in svc.list_api_keys(session, principal, tenant)]
+
+
+@router.post("/tenants/{tenant}/apikeys", response_model=NewApiKeyOut, status_code=201)
+def create_api_key(
+    tenant: str,
+    body: ApiKeyIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> NewApiKeyOut:
+    key, secret = svc.create_api_key(session, principal, tenant, body.name)
+    return NewApiKeyOut(key=ApiKeyOut.model_validate(key), secret=secret)
+
+
+@router.delete("/apikeys/{key_id}", response_model=ApiKeyOut)
+def revoke_api_key(
+    key_id: int,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> ApiKeyOut:
+    return ApiKeyOut.model_validate(svc.revoke_api_key(session, principal, key_id))
+
+
+@router.get("/tenants/{tenant}/usage", response_model=list[UsageOut])
+def tenant_usage(
+    tenant: str,
+    start: date | None = Query(default=None, description="first day (UTC); default 30 days ago"),
+    end: date | None = Query(default=None, description="last day (UTC); default today"),
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> list[UsageOut]:
+    principal.require("usage.read")
+    target = svc.get_tenant(session, principal, tenant)
+    last = end or date.today()
+    first = start or last - timedelta(days=30)
+    return [
+        UsageOut(day=row.day.isoformat(), events=row.events, bytes=row.bytes)
+        for row in metering.usage(session, target.id, first, last)
+    ]

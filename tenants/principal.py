@@ -1,0 +1,55 @@
+"""Who is acting, what they may do, and which tenants' data they may see.
+
+Tenancy is enforced here and nowhere else: services ask `require` for the permission and
+`scope_tenant_ids` / `sees_tenant` for the rows; a foreign tenant's object is a NotFound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from soc.errors import Forbidden
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "cases.read": frozenset({"admin", "soc_analyst", "customer", "provider", "authority"}),
+    "cases.update": frozenset({"admin", "soc_analyst", "provider"}),
+    "cases.assign": frozenset({"admin", "soc_analyst"}),
+    "cases.comment": frozenset({"admin", "soc_analyst", "provider", "customer"}),
+    "events.read": frozenset({"admin", "soc_analyst"}),
+    "alerts.read": frozenset({"admin", "soc_analyst", "customer"}),
+    "tenants.read": frozenset(
+        {"admin", "soc_analyst", "customer", "risk_owner", "finance", "provider", "authority"}
+    ),
+    "tenants.manage": frozenset({"admin"}),
+    "users.manage": frozenset({"admin"}),
+    "apikeys.manage": frozenset({"admin"}),
+    "usage.read": frozenset({"admin", "finance", "customer", "authority"}),
+    "audit.read": frozenset({"admin", "authority"}),
+    "ingest.write": frozenset({"ingest_key"}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    actor: str
+    role: str
+    user_id: int | None = None
+    tenant_id: int | None = None
+    provider_id: int | None = None
+
+    @property
+    def is_global(self) -> bool:
+        return self.tenant_id is None and self.provider_id is None
+
+    def can(self, permission: str) -> bool:
+        return self.role in PERMISSIONS[permission]
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            raise Forbidden(f"role '{self.role}' may not do '{permission}'")
+
+    def sees_tenant(self, tenant_id: int) -> bool:
+        return self.tenant_id is None or self.tenant_id == tenant_id
+
+
+SYSTEM = Principal(actor="system", role="admin")

@@ -1,0 +1,124 @@
+"""Fixtures for service and API tests: a migrated database in a temp dir, the app, and a
+world of two tenants with a user of every role and an ingest key each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyotp
+import pytest
+from fastapi.testclient import TestClient
+
+from detections.engine import RuleSet
+from soc.app import create_app
+from soc.migrate import upgrade
+from soc.services import BUILTIN_RULES, Services, build_services
+from soc.settings import Settings
+from tenants import service as tenant_service
+from tenants.principal import SYSTEM
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session")
+def builtin_rules() -> RuleSet:
+    return RuleSet.from_dirs([BUILTIN_RULES])
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "var", max_event_bytes=4096, max_request_bytes=200_000)
+
+
+@pytest.fixture
+def services(settings: Settings, builtin_rules: RuleSet) -> Iterator[Services]:
+    upgrade(settings.sqlalchemy_url)
+    built = build_services(settings, ruleset=builtin_rules)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(settings: Settings, services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, services)) as test_client:
+        yield test_client
+
+
+@dataclass
+class Actor:
+    username: str
+    role: str
+    tenant: str | None
+    totp_secret: str | None
+    token: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class World:
+    actors: dict[str, Actor] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    key_ids: dict[str, int] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Actor:
+        return self.actors[name]
+
+
+ROLE_SCOPES = {
+    "admin": None,
+    "soc_analyst": None,
+    "authority": None,
+    "finance": None,
+    "customer": "tenant",
+    "risk_owner": "tenant",
+    "provider": "provider",
+}
+
+
+def login(client: TestClient, actor: Actor) -> str:
+    body = {"username": actor.username, "password": PASSWORD}
+    if actor.totp_secret:
+        body["totp"] = pyotp.TOTP(actor.totp_secret).now()
+    answer = client.post("/api/v1/auth/login", json=body)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["token"]
+
+
+@pytest.fixture
+def world(services: Services, client: TestClient) -> World:
+    """Tenants 'alpha' and 'beta', providers 'prov-a' and 'prov-b'; per tenant a customer and
+    a risk owner ('customer-alpha', ...); global admin, analyst, authority and finance; a
+    provider user per provider; an ingest key per tenant. Everyone is logged in."""
+    built = World()
+    with services.db.session() as session:
+        for slug in ("alpha", "beta"):
+            tenant_service.create_tenant(session, SYSTEM, slug, slug.title())
+        for slug in ("prov-a", "prov-b"):
+            tenant_service.create_provider(session, SYSTEM, slug, slug.upper())
+
+        def add(username: str, role: str, tenant: str | None, provider: str | None) -> None:
+            created = tenant_service.create_user(
+                session, SYSTEM, username, PASSWORD, role, tenant, provider
+            )
+            built.actors[username] = Actor(username, role, tenant, created.totp_secret)
+
+        for role, scope in ROLE_SCOPES.items():
+            if scope == "tenant":
+                for slug in ("alpha", "beta"):
+                    add(f"{role}-{slug}", role, slug, None)
+            elif scope == "provider":
+                for slug in ("prov-a", "prov-b"):
+                    add(f"{role}-{slug}", role, None, slug)
+            else:
+                add(role, role, None, None)
+        for slug in ("alpha", "beta"):
+            key, secret = tenant_service.create_api_key(session, SYSTEM, slug, "test")
+            built.keys[slug], built.key_ids[slug] = secret, key.id
+    for actor in built.actors.values():
+        actor.token = login(client, actor)
+    return built
