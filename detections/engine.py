@@ -32,7 +32,6 @@ from sigma.types import (
     SigmaNull,
     SigmaNumber,
     SigmaRegularExpression,
-    SigmaRegularExpressionFlag,
     SigmaString,
     SpecialChars,
 )
@@ -288,7 +287,6 @@ def _field_matcher(name: str, value: Any) -> Matcher:
             rx = re.compile(str(value.regexp), flags)
         except re.error as exc:
             raise UnsupportedRuleError(f"invalid regular expression: {exc}") from exc
-        _ = SigmaRegularExpressionFlag  # documented flags: i, m, s
         return lambda ctx: any(rx.search(s) is not None for s in ctx.strs(name))
     if isinstance(value, SigmaCIDRExpression):
         network = value.network

@@ -1,1 +1,4 @@
-"""Central risk register: risks, owners, mitigation actions, acceptance by the authority (to come)."""
+"""Central risk register: risks, owners, mitigation actions, acceptance by the authority.
+
+To come; see ../shared/ARCHITECTURE.md.
+"""

@@ -15,15 +15,24 @@ def whoami_event(host: str = "ws-1", minutes_ago: int = 5, marker: str = "") -> 
     """A flattened Sysmon process creation that the built-in whoami rule detects."""
     when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
     return {
-        "EventID": 1, "Channel": SYSMON_CHANNEL, "Provider_Name": "Microsoft-Windows-Sysmon",
-        "Computer": host, "Image": "C:\\Windows\\System32\\whoami.exe",
-        "CommandLine": f"whoami /all {marker}".strip(), "@timestamp": when.isoformat(),
+        "EventID": 1,
+        "Channel": SYSMON_CHANNEL,
+        "Provider_Name": "Microsoft-Windows-Sysmon",
+        "Computer": host,
+        "Image": "C:\\Windows\\System32\\whoami.exe",
+        "CommandLine": f"whoami /all {marker}".strip(),
+        "@timestamp": when.isoformat(),
     }
 
 
 def benign_event(n: int = 0) -> dict[str, Any]:
-    return {"EventID": 1, "Channel": SYSMON_CHANNEL, "Computer": "ws-1",
-            "Image": "C:\\Windows\\notepad.exe", "CommandLine": f"notepad {n}"}
+    return {
+        "EventID": 1,
+        "Channel": SYSMON_CHANNEL,
+        "Computer": "ws-1",
+        "Image": "C:\\Windows\\notepad.exe",
+        "CommandLine": f"notepad {n}",
+    }
 
 
 def ndjson(*objs: Any) -> bytes:

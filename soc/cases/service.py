@@ -229,6 +229,7 @@ def change_status(
 
 
 def reopen(session: Session, actor: Principal, case_id: int, note: str | None = None) -> Case:
+    actor.require("cases.update")
     case = get_case(session, actor, case_id)
     target = {"resolved": "in_progress", "closed": "triage"}.get(case.status)
     if target is None:

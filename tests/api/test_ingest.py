@@ -45,24 +45,31 @@ def test_ndjson_with_bad_lines_keeps_the_good_ones_and_detects_them(
 def test_json_array_is_accepted(client: TestClient, world: World) -> None:
     body = orjson.dumps([benign_event(1), benign_event(2), 5])
     answer = client.post(
-        "/api/v1/ingest", content=body,
+        "/api/v1/ingest",
+        content=body,
         headers=key_headers(world.keys["alpha"], "application/json"),
     )
     assert answer.status_code == 200
     assert answer.json()["accepted"] == 2
-    assert answer.json()["errors"] == [
-        {"line": 3, "reason": "expected a JSON object, got int"}
-    ]
+    assert answer.json()["errors"] == [{"line": 3, "reason": "expected a JSON object, got int"}]
 
 
 def test_evtx_dump_shaped_event_is_flattened(client: TestClient, world: World) -> None:
-    nested = {"Event": {"System": {
-        "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}}, "EventID": 1,
-        "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "ws-7",
-        "TimeCreated": {"#attributes": {"SystemTime": "2026-11-20T10:00:00.000000Z"}}},
-        "EventData": {"Image": "C:\\Windows\\System32\\whoami.exe", "CommandLine": "whoami"}}}
+    nested = {
+        "Event": {
+            "System": {
+                "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}},
+                "EventID": 1,
+                "Channel": "Microsoft-Windows-Sysmon/Operational",
+                "Computer": "ws-7",
+                "TimeCreated": {"#attributes": {"SystemTime": "2026-11-20T10:00:00.000000Z"}},
+            },
+            "EventData": {"Image": "C:\\Windows\\System32\\whoami.exe", "CommandLine": "whoami"},
+        }
+    }
     answer = client.post(
-        "/api/v1/ingest?return_ids=true", content=ndjson(nested),
+        "/api/v1/ingest?return_ids=true",
+        content=ndjson(nested),
         headers=key_headers(world.keys["alpha"]),
     )
     assert answer.status_code == 200
@@ -83,7 +90,8 @@ def test_event_record_carries_id_times_and_size(
 ) -> None:
     line = orjson.dumps(benign_event(3))
     answer = client.post(
-        "/api/v1/ingest?return_ids=true", content=line + b"\n",
+        "/api/v1/ingest?return_ids=true",
+        content=line + b"\n",
         headers=key_headers(world.keys["alpha"]),
     )
     event = services.store.get(1, answer.json()["ids"][0])
@@ -113,7 +121,8 @@ def test_replayed_batch_is_not_stored_or_metered_twice(
 def test_oversized_event_is_refused_alone(client: TestClient, world: World) -> None:
     big = benign_event(1) | {"padding": "x" * 5000}  # settings fixture: 4096-byte limit
     answer = client.post(
-        "/api/v1/ingest", content=ndjson(benign_event(2), big),
+        "/api/v1/ingest",
+        content=ndjson(benign_event(2), big),
         headers=key_headers(world.keys["alpha"]),
     )
     assert answer.status_code == 200
@@ -122,8 +131,9 @@ def test_oversized_event_is_refused_alone(client: TestClient, world: World) -> N
 
 
 def test_only_bad_lines_is_422(client: TestClient, world: World) -> None:
-    answer = client.post("/api/v1/ingest", content=b"nope\n",
-                         headers=key_headers(world.keys["alpha"]))
+    answer = client.post(
+        "/api/v1/ingest", content=b"nope\n", headers=key_headers(world.keys["alpha"])
+    )
     assert answer.status_code == 422
     assert answer.json()["rejected"] == 1
 
@@ -146,39 +156,48 @@ def test_wrong_content_type_is_415(client: TestClient, world: World, content_typ
 
 
 def test_empty_body_is_400ish(client: TestClient, world: World) -> None:
-    answer = client.post("/api/v1/ingest", content=b"  \n", headers=key_headers(world.keys["alpha"]))
+    answer = client.post(
+        "/api/v1/ingest", content=b"  \n", headers=key_headers(world.keys["alpha"])
+    )
     assert answer.status_code == 422
     assert "empty" in answer.json()["detail"]
 
 
 def test_missing_bad_and_revoked_keys_are_401(client: TestClient, world: World) -> None:
     body = ndjson(benign_event())
-    missing = client.post("/api/v1/ingest", content=body,
-                          headers={"Content-Type": "application/x-ndjson"})
+    missing = client.post(
+        "/api/v1/ingest", content=body, headers={"Content-Type": "application/x-ndjson"}
+    )
     assert missing.status_code == 401
     bad = client.post("/api/v1/ingest", content=body, headers=key_headers("soc_wrong"))
     assert bad.status_code == 401 and "unknown API key" in bad.json()["detail"]
-    revoke = client.delete(f"/api/v1/apikeys/{world.key_ids['alpha']}",
-                           headers=world["admin"].headers)
+    revoke = client.delete(
+        f"/api/v1/apikeys/{world.key_ids['alpha']}", headers=world["admin"].headers
+    )
     assert revoke.status_code == 200 and revoke.json()["revoked_at"]
     revoked = client.post("/api/v1/ingest", content=body, headers=key_headers(world.keys["alpha"]))
     assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
-    still_fine = client.post("/api/v1/ingest", content=body,
-                             headers=key_headers(world.keys["beta"]))
+    still_fine = client.post(
+        "/api/v1/ingest", content=body, headers=key_headers(world.keys["beta"])
+    )
     assert still_fine.status_code == 200
 
 
 def test_user_token_cannot_ingest(client: TestClient, world: World) -> None:
     answer = client.post(
-        "/api/v1/ingest", content=ndjson(benign_event()),
+        "/api/v1/ingest",
+        content=ndjson(benign_event()),
         headers={**world["admin"].headers, "Content-Type": "application/x-ndjson"},
     )
     assert answer.status_code == 401
 
 
 def test_event_search_by_text_and_time(client: TestClient, world: World) -> None:
-    client.post("/api/v1/ingest", content=ndjson(benign_event(1), whoami_event("h", 3, "zz_mark")),
-                headers=key_headers(world.keys["alpha"]))
+    client.post(
+        "/api/v1/ingest",
+        content=ndjson(benign_event(1), whoami_event("h", 3, "zz_mark")),
+        headers=key_headers(world.keys["alpha"]),
+    )
     analyst = world["soc_analyst"].headers
     found = client.get("/api/v1/events?tenant=alpha&q=zz_mark", headers=analyst).json()
     assert found["total"] == 1 and found["items"][0]["data"]["CommandLine"].endswith("zz_mark")

@@ -1,0 +1,288 @@
+"""Tenant isolation and roles, endpoint by endpoint.
+
+Every API route must appear in ROUTES below (a test checks this), so a new endpoint cannot
+ship without saying who may use it and proving that tenant A never reaches tenant B.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+
+from soc.services import Services
+from tests.conftest import World
+from tests.helpers import key_headers, ndjson, whoami_event
+
+ALL_USERS = (
+    "admin",
+    "soc_analyst",
+    "authority",
+    "finance",
+    "customer-alpha",
+    "risk_owner-alpha",
+    "provider-prov-a",
+)
+
+
+@dataclass
+class Objects:
+    alpha_case: int
+    beta_case: int
+    beta_event: str
+    alpha_event: str
+
+
+@pytest.fixture
+def objects(client: TestClient, world: World) -> Objects:
+    """One case per tenant (alpha's assigned to provider prov-a, beta's to prov-b)."""
+    ids = {}
+    for tenant in ("alpha", "beta"):
+        answer = client.post(
+            "/api/v1/ingest?return_ids=true",
+            content=ndjson(whoami_event(f"{tenant}-host")),
+            headers=key_headers(world.keys[tenant]),
+        )
+        ids[tenant] = answer.json()["ids"][0]
+    cases = client.get("/api/v1/cases", headers=world["admin"].headers).json()["items"]
+    by_tenant = {c["tenant_id"]: c["id"] for c in cases}
+    for tenant_id, provider in ((1, "prov-a"), (2, "prov-b")):
+        client.post(
+            f"/api/v1/cases/{by_tenant[tenant_id]}/assign",
+            json={"provider": provider},
+            headers=world["admin"].headers,
+        )
+    return Objects(by_tenant[1], by_tenant[2], ids["beta"], ids["alpha"])
+
+
+# A request aimed at tenant beta's objects, and the status each user must get (users not named
+# get `default`). Probes change state as they go (a status moves once), so for users who may act
+# a 422 business-rule answer counts the same as success: `verdict` compares 200/201/422 alike.
+@dataclass
+class Probe:
+    method: str
+    path: str
+    body: dict | None
+    expected: dict[str, int]
+    default: int
+
+
+def verdict(status: int) -> str:
+    return "allowed" if status in (200, 201, 204, 422) else str(status)
+
+
+def probes(o: Objects) -> list[Probe]:
+    beta_case = f"/api/v1/cases/{o.beta_case}"
+    everyone_global = {"admin": 200, "soc_analyst": 200, "authority": 200}
+    no_tenant_user = {"customer-alpha": 404, "provider-prov-a": 404}
+    return [
+        Probe(
+            "GET",
+            "/api/v1/cases",
+            None,
+            {
+                "admin": 200,
+                "soc_analyst": 200,
+                "authority": 200,
+                "customer-alpha": 200,
+                "provider-prov-a": 200,
+            },
+            403,
+        ),
+        Probe("GET", beta_case, None, everyone_global | no_tenant_user, 403),
+        Probe("GET", f"{beta_case}/timeline", None, everyone_global | no_tenant_user, 403),
+        Probe(
+            "GET",
+            f"{beta_case}/alerts",
+            None,
+            {"admin": 200, "soc_analyst": 200, "authority": 403} | no_tenant_user,
+            403,
+        ),
+        Probe(
+            "GET",
+            f"{beta_case}/events",
+            None,
+            {"admin": 200, "soc_analyst": 200, "authority": 403} | no_tenant_user,
+            403,
+        ),
+        Probe(
+            "POST",
+            f"{beta_case}/assign",
+            {"provider": "prov-b"},
+            {"admin": 200, "soc_analyst": 200, "customer-alpha": 403, "provider-prov-a": 403},
+            403,
+        ),
+        Probe(
+            "POST",
+            f"{beta_case}/status",
+            {"status": "triage"},
+            {"admin": 200, "soc_analyst": 200, "provider-prov-a": 404},
+            403,
+        ),
+        Probe(
+            "POST",
+            f"{beta_case}/reopen",
+            {},
+            {"admin": 422, "soc_analyst": 422, "provider-prov-a": 404},
+            403,
+        ),
+        Probe(
+            "POST",
+            f"{beta_case}/comments",
+            {"text": "hi"},
+            {"admin": 201, "soc_analyst": 201} | no_tenant_user,
+            403,
+        ),
+        Probe("GET", "/api/v1/tenants", None, {u: 200 for u in ALL_USERS}, 403),
+        Probe(
+            "GET",
+            "/api/v1/tenants/beta",
+            None,
+            {
+                "admin": 200,
+                "soc_analyst": 200,
+                "authority": 200,
+                "finance": 200,
+                "provider-prov-a": 200,
+                "customer-alpha": 404,
+                "risk_owner-alpha": 404,
+            },
+            403,
+        ),
+        Probe("POST", "/api/v1/tenants", {"slug": "gamma", "name": "Gamma"}, {"admin": 201}, 403),
+        Probe("POST", "/api/v1/providers", {"slug": "prov-c", "name": "C"}, {"admin": 201}, 403),
+        Probe(
+            "POST",
+            "/api/v1/users",
+            {
+                "username": "new-one",
+                "password": "long-enough-pw",
+                "role": "customer",
+                "tenant": "beta",
+            },
+            {"admin": 201},
+            403,
+        ),
+        Probe("GET", "/api/v1/tenants/beta/apikeys", None, {"admin": 200}, 403),
+        Probe("POST", "/api/v1/tenants/beta/apikeys", {"name": "x"}, {"admin": 201}, 403),
+        Probe("DELETE", "/api/v1/apikeys/2", None, {"admin": 200}, 403),
+        Probe(
+            "GET",
+            "/api/v1/tenants/beta/usage",
+            None,
+            {"admin": 200, "finance": 200, "authority": 200, "customer-alpha": 404},
+            403,
+        ),
+        Probe("GET", "/api/v1/events?tenant=beta", None, {"admin": 200, "soc_analyst": 200}, 403),
+        Probe(
+            "GET",
+            f"/api/v1/events/{o.beta_event}?tenant=beta",
+            None,
+            {"admin": 200, "soc_analyst": 200},
+            403,
+        ),
+        Probe("GET", "/api/v1/audit/verify", None, {"admin": 200, "authority": 200}, 403),
+    ]
+
+
+def test_each_endpoint_answers_each_role_as_documented(
+    client: TestClient, world: World, objects: Objects, services: Services
+) -> None:
+    failures = []
+    for probe in probes(objects):
+        for user in ALL_USERS:
+            want = probe.expected.get(user, probe.default)
+            got = client.request(
+                probe.method, probe.path, json=probe.body, headers=world[user].headers
+            ).status_code
+            if verdict(got) != verdict(want):
+                failures.append(f"{probe.method} {probe.path} as {user}: {got}, want {want}")
+    assert not failures, "\n".join(failures)
+
+
+def test_tenant_users_see_only_their_own_rows(
+    client: TestClient, world: World, objects: Objects
+) -> None:
+    customer = world["customer-alpha"].headers
+    listing = client.get("/api/v1/cases", headers=customer).json()
+    assert [c["id"] for c in listing["items"]] == [objects.alpha_case]
+    forced = client.get("/api/v1/cases?tenant_id=2", headers=customer).json()
+    assert forced["items"] == []
+    tenants = client.get("/api/v1/tenants", headers=customer).json()
+    assert [t["slug"] for t in tenants] == ["alpha"]
+    own = client.get(f"/api/v1/cases/{objects.alpha_case}/events", headers=customer)
+    assert own.status_code == 200 and own.json()[0]["tenant_id"] == 1
+    provider = world["provider-prov-a"].headers
+    provider_cases = client.get("/api/v1/cases", headers=provider).json()["items"]
+    assert [c["id"] for c in provider_cases] == [objects.alpha_case]
+    moved = client.post(
+        f"/api/v1/cases/{objects.alpha_case}/status", json={"status": "triage"}, headers=provider
+    )
+    assert moved.status_code == 200
+
+
+def test_ingest_key_writes_only_to_its_own_tenant(
+    client: TestClient, world: World, objects: Objects, services: Services
+) -> None:
+    # A key cannot choose a tenant: a tenant field in the body is just data.
+    client.post(
+        "/api/v1/ingest",
+        content=ndjson(whoami_event("x") | {"tenant_id": 2}),
+        headers=key_headers(world.keys["alpha"]),
+    )
+    assert services.store.stats(1).events == 2
+    assert services.store.stats(2).events == 1
+    analyst = world["soc_analyst"].headers
+    assert (
+        client.get(f"/api/v1/events/{objects.beta_event}?tenant=alpha", headers=analyst).status_code
+        == 404
+    )
+    assert (
+        client.get(f"/api/v1/events/{objects.alpha_event}?tenant=beta", headers=analyst).status_code
+        == 404
+    )
+
+
+def test_anonymous_requests_are_401(client: TestClient, objects: Objects) -> None:
+    for method, path in (
+        ("GET", "/api/v1/cases"),
+        ("GET", f"/api/v1/cases/{objects.beta_case}"),
+        ("GET", "/api/v1/tenants"),
+        ("GET", "/api/v1/events?tenant=beta"),
+        ("GET", "/api/v1/auth/me"),
+        ("GET", "/api/v1/audit/verify"),
+    ):
+        assert client.request(method, path).status_code == 401, path
+    forged = client.get("/api/v1/cases", headers={"Authorization": "Bearer forged"})
+    assert forged.status_code == 401
+
+
+def test_every_api_route_is_probed(client: TestClient, objects: Objects) -> None:
+    probed = {(p.method, p.path.split("?")[0]) for p in probes(objects)}
+    covered_elsewhere = {  # exercised in tests/api/test_auth.py, test_ingest.py, health
+        ("POST", "/api/v1/auth/login"),
+        ("POST", "/api/v1/auth/logout"),
+        ("GET", "/api/v1/auth/me"),
+        ("POST", "/api/v1/auth/totp/enroll"),
+        ("POST", "/api/v1/auth/totp/verify"),
+        ("POST", "/api/v1/ingest"),
+        ("GET", "/api/v1/health"),
+    }
+    concrete = {
+        "{case_id}": str(objects.beta_case),
+        "{tenant}": "beta",
+        "{key_id}": "2",
+        "{event_id}": objects.beta_event,
+    }
+    missing = []
+    for route in client.app.routes:
+        path = getattr(route, "path", "")
+        if not path.startswith("/api/"):
+            continue
+        for name, value in concrete.items():
+            path = path.replace(name, value)
+        for method in route.methods - {"HEAD", "OPTIONS"}:
+            if (method, path) not in probed | covered_elsewhere:
+                missing.append(f"{method} {path}")
+    assert not missing, f"routes without an isolation probe: {missing}"
