@@ -3,6 +3,8 @@ world of two tenants with a user of every role and an ingest key each."""
 
 from __future__ import annotations
 
+import copy
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from detections.engine import RuleSet
 from soc.app import create_app
+from soc.db import Database
 from soc.migrate import upgrade
 from soc.services import BUILTIN_RULES, Services, build_services
 from soc.settings import Settings
@@ -33,8 +36,17 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def services(settings: Settings, builtin_rules: RuleSet) -> Iterator[Services]:
-    upgrade(settings.sqlalchemy_url)
+def services(
+    settings: Settings, builtin_rules: RuleSet, request: pytest.FixtureRequest
+) -> Iterator[Services]:
+    """Services on a fresh database: a copy of the world template when the test uses `world`
+    (argon2 hashing a dozen users per test would cost seconds), else just migrated."""
+    if "world" in request.fixturenames:
+        template: Path = request.getfixturevalue("world_template")[0]
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(template, settings.data_dir / "soc.db")
+    else:
+        upgrade(settings.sqlalchemy_url)
     built = build_services(settings, ruleset=builtin_rules)
     yield built
     built.close()
@@ -89,13 +101,19 @@ def login(client: TestClient, actor: Actor) -> str:
     return answer.json()["token"]
 
 
-@pytest.fixture
-def world(services: Services, client: TestClient) -> World:
+@pytest.fixture(scope="session")
+def world_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World]:
     """Tenants 'alpha' and 'beta', providers 'prov-a' and 'prov-b'; per tenant a customer and
     a risk owner ('customer-alpha', ...); global admin, analyst, authority and finance; a
-    provider user per provider; an ingest key per tenant. Everyone is logged in."""
+    provider user per provider; an ingest key per tenant; everyone logged in (tokens valid for
+    hours). Built once; each test gets a copy of the database file."""
+    url_dir = tmp_path_factory.mktemp("world")
+    db_path = url_dir / "soc.db"
+    url = f"sqlite:///{db_path}"
+    upgrade(url)
+    db = Database(url)
     built = World()
-    with services.db.session() as session:
+    with db.session() as session:
         for slug in ("alpha", "beta"):
             tenant_service.create_tenant(session, SYSTEM, slug, slug.title())
         for slug in ("prov-a", "prov-b"):
@@ -119,6 +137,14 @@ def world(services: Services, client: TestClient) -> World:
         for slug in ("alpha", "beta"):
             key, secret = tenant_service.create_api_key(session, SYSTEM, slug, "test")
             built.keys[slug], built.key_ids[slug] = secret, key.id
-    for actor in built.actors.values():
-        actor.token = login(client, actor)
-    return built
+        for actor in built.actors.values():
+            code = pyotp.TOTP(actor.totp_secret).now() if actor.totp_secret else None
+            actor.token, _ = tenant_service.login(session, actor.username, PASSWORD, code, 600)
+    db.engine.dispose()
+    return db_path, built
+
+
+@pytest.fixture
+def world(world_template: tuple[Path, World], services: Services) -> World:
+    """The template world, on this test's own copy of the database (see `services`)."""
+    return copy.deepcopy(world_template[1])

@@ -57,22 +57,41 @@ def _higher_level(a: str, b: str) -> str:
 
 
 def group_alerts(session: Session, alerts: Sequence[Alert], window: timedelta) -> list[Case]:
-    """Attach each alert to the open case of the same tenant, rule and host whose last alert is
-    within the window, or open a new case. Returns the cases touched."""
-    touched: dict[int, tuple[Case, int]] = {}
-    for alert in sorted(alerts, key=lambda a: a.event_time):
-        case = session.scalar(
-            select(Case)
-            .where(
-                Case.tenant_id == alert.tenant_id,
-                Case.rule_id == alert.rule_id,
-                Case.host == alert.host,
-                Case.status.in_(OPEN_STATUSES),
-                Case.last_seen >= alert.event_time - window,
-                Case.first_seen <= alert.event_time + window,
-            )
-            .order_by(Case.last_seen.desc())
-            .limit(1)
+    """Attach each alert to the open case of the same tenant, rule and host whose alerts are
+    within the window of it, or open a new case. Returns the cases touched.
+
+    The open cases that could take any alert of the batch are read in one query and grouped in
+    memory, so a batch costs a fixed number of queries, not one per alert.
+    """
+    if not alerts:
+        return []
+    ordered = sorted(alerts, key=lambda a: a.event_time)
+    tenant_ids = {a.tenant_id for a in ordered}
+    candidates = session.scalars(
+        select(Case).where(
+            Case.tenant_id.in_(tenant_ids),
+            Case.rule_id.in_({a.rule_id for a in ordered}),
+            Case.status.in_(OPEN_STATUSES),
+            Case.last_seen >= ordered[0].event_time - window,
+            Case.first_seen <= ordered[-1].event_time + window,
+        )
+    )
+    open_cases: dict[tuple[int, str, str], list[Case]] = {}
+    for case in candidates:
+        open_cases.setdefault((case.tenant_id, case.rule_id, case.host), []).append(case)
+    added: dict[int, int] = {}  # id(case) -> alerts added in this batch
+    created: list[Case] = []
+    attached: list[tuple[Alert, Case]] = []
+    for alert in ordered:
+        group = open_cases.setdefault((alert.tenant_id, alert.rule_id, alert.host), [])
+        case = next(
+            (
+                c
+                for c in sorted(group, key=lambda c: c.last_seen, reverse=True)
+                if c.last_seen >= alert.event_time - window
+                and c.first_seen <= alert.event_time + window
+            ),
+            None,
         )
         if case is None:
             case = Case(
@@ -87,26 +106,38 @@ def group_alerts(session: Session, alerts: Sequence[Alert], window: timedelta) -
                 last_seen=alert.event_time,
             )
             session.add(case)
-            session.flush()
-            _note(
-                session,
-                case,
-                "system",
-                "created",
-                {"rule_id": alert.rule_id, "host": alert.host, "level": alert.level},
-            )
+            group.append(case)
+            created.append(case)
         case.alert_count += 1
         case.first_seen = min(case.first_seen, alert.event_time)
         case.last_seen = max(case.last_seen, alert.event_time)
         case.level = _higher_level(case.level, alert.level)
         case.updated_at = utcnow()
+        added[id(case)] = added.get(id(case), 0) + 1
+        attached.append((alert, case))
+    session.flush()  # new cases get their ids
+    for alert, case in attached:
         alert.case_id = case.id
-        previous = touched.get(case.id, (case, 0))[1]
-        touched[case.id] = (case, previous + 1)
-    for case, added in touched.values():
-        _note(session, case, "system", "alerts_added", {"count": added, "total": case.alert_count})
+    touched = {id(case): case for _, case in attached}
+    for case in touched.values():
+        if case in created:
+            detail = {
+                "rule_id": case.rule_id,
+                "host": case.host,
+                "level": case.level,
+                "alerts": case.alert_count,
+            }
+            _note(session, case, "system", "created", detail)
+        else:
+            _note(
+                session,
+                case,
+                "system",
+                "alerts_added",
+                {"count": added[id(case)], "total": case.alert_count},
+            )
     session.flush()
-    return [case for case, _ in touched.values()]
+    return list(touched.values())
 
 
 @dataclass

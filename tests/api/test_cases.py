@@ -81,7 +81,6 @@ def test_workflow_assign_comment_and_timeline(
     kinds = [e["kind"] for e in client.get(f"{url}/timeline", headers=analyst).json()]
     assert kinds == [
         "created",
-        "alerts_added",
         "assigned",
         "status",
         "status",
