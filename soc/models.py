@@ -4,7 +4,16 @@ from detections.models import Alert
 from soc.audit import AuditEntry
 from soc.cases.models import Case, CaseEvent
 from soc.db import Base
-from tenants.models import ApiKey, AuthToken, Provider, Tenant, UsageDaily, User
+from tenants.billing.models import (
+    BillingAccount,
+    ClosedMonth,
+    Correction,
+    Invoice,
+    InvoiceLineRow,
+    Notification,
+    PlanDecision,
+)
+from tenants.models import ApiKey, AuthToken, Provider, Tenant, UsageDaily, UsageHostDaily, User
 
 __all__ = [
     "Alert",
@@ -12,10 +21,18 @@ __all__ = [
     "AuditEntry",
     "AuthToken",
     "Base",
+    "BillingAccount",
     "Case",
     "CaseEvent",
+    "ClosedMonth",
+    "Correction",
+    "Invoice",
+    "InvoiceLineRow",
+    "Notification",
+    "PlanDecision",
     "Provider",
     "Tenant",
     "UsageDaily",
+    "UsageHostDaily",
     "User",
 ]

@@ -78,11 +78,25 @@ class AuthToken(Base):
 
 
 class UsageDaily(Base):
-    """Metered ingest per tenant per UTC day: event count and raw bytes."""
+    """Metered ingest per tenant per UTC day: event count and raw bytes; security cases
+    registered that day (billing, issue 6)."""
 
     __tablename__ = "usage_daily"
 
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    cases: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class UsageHostDaily(Base):
+    """Metered ingest per tenant, UTC day and host (CI): the customer's events per CI."""
+
+    __tablename__ = "usage_host_daily"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
     events: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)

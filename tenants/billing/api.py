@@ -1,0 +1,266 @@
+"""Billing API (thin): running usage, accounts and plans, close, invoices, exports, simulate.
+
+Customers see their own usage and invoices; finance (and admin) see every customer and act.
+Another tenant's object is a 404, a missing right a 403 (see tenants/principal.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Query, Response
+from sqlalchemy.orm import Session
+
+from soc.deps import current_principal, db_session, get_services
+from soc.errors import Conflict
+from soc.services import Services
+from tenants.billing import exports, rules
+from tenants.billing import service as svc
+from tenants.billing.schemas import (
+    MONTH,
+    AccountIn,
+    AccountOut,
+    CloseOut,
+    CorrectionIn,
+    CorrectionOut,
+    InvoiceOut,
+    NotificationOut,
+    PlanIn,
+    PlanOut,
+    RunningUsageOut,
+)
+from tenants.principal import Principal
+
+router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
+MonthQuery = Query(default=None, pattern=MONTH, description="YYYY-MM; default this month (UTC)")
+
+
+@router.get("/usage", response_model=list[RunningUsageOut])
+def usage_all(
+    month: str | None = MonthQuery,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+) -> list[RunningUsageOut]:
+    """Month-to-date usage and projected invoice of every customer the caller may see."""
+    found = svc.running_usage(
+        session, principal, month, with_hosts=False, settings=services.settings
+    )
+    return [RunningUsageOut.of(u) for u in found]
+
+
+@router.get("/tenants/{tenant}/usage", response_model=RunningUsageOut)
+def usage_one(
+    tenant: str,
+    month: str | None = MonthQuery,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+) -> RunningUsageOut:
+    """One customer's month to date: GB, cases, events per host (CI), projected invoice."""
+    found = svc.running_usage(session, principal, month, tenant, settings=services.settings)
+    if not found:
+        raise Conflict(f"'{tenant}' is not in service in that month")
+    return RunningUsageOut.of(found[0])
+
+
+@router.get("/tenants/{tenant}/account", response_model=AccountOut)
+def get_account(
+    tenant: str,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> AccountOut:
+    return AccountOut.of(svc.account(session, principal, tenant))
+
+
+@router.put("/tenants/{tenant}/account", response_model=AccountOut)
+def put_account(
+    tenant: str,
+    body: AccountIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> AccountOut:
+    """Set the first month of service and/or the monthly contract ceiling."""
+    found = svc.set_account(
+        session, principal, tenant, body.service_start, body.ceiling, body.clear_ceiling
+    )
+    return AccountOut.of(found)
+
+
+@router.post("/tenants/{tenant}/plans", response_model=PlanOut, status_code=201)
+def post_plan(
+    tenant: str,
+    body: PlanIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> PlanOut:
+    """Record a plan decision (standard or enterprise) effective from an open month."""
+    row = svc.decide_plan(session, principal, tenant, body.plan, body.effective_month, body.note)
+    return PlanOut(
+        effective_month=row.effective_month, plan=row.plan, decided_by=row.decided_by, note=row.note
+    )
+
+
+@router.get("/tenants/{tenant}/notifications", response_model=list[NotificationOut])
+def get_notifications(
+    tenant: str,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> list[NotificationOut]:
+    return [
+        NotificationOut(
+            month=n.month,
+            kind=n.kind,
+            detail=orjson.loads(n.detail),
+            created_at=n.created_at.isoformat(),
+        )
+        for n in svc.notifications(session, principal, tenant)
+    ]
+
+
+@router.post("/tenants/{tenant}/corrections", response_model=CorrectionOut, status_code=201)
+def post_correction(
+    tenant: str,
+    body: CorrectionIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> CorrectionOut:
+    """A credit (negative) or debit for a closed month, billed in a later open month."""
+    row = svc.add_correction(
+        session, principal, tenant, body.refers_to, body.amount, body.reason, body.month
+    )
+    return CorrectionOut(
+        id=row.id,
+        customer=tenant,
+        refers_to=row.refers_to,
+        month=row.month,
+        amount=rules.dec(row.amount),
+        reason=row.reason,
+    )
+
+
+@router.get("/tenants/{tenant}/invoices/{month}", response_model=InvoiceOut)
+def get_invoice(
+    tenant: str,
+    month: str,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> InvoiceOut:
+    return InvoiceOut.of(svc.invoice(session, principal, tenant, month))
+
+
+@router.get(
+    "/tenants/{tenant}/invoices/{month}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def get_invoice_pdf(
+    tenant: str,
+    month: str,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    view = svc.invoice(session, principal, tenant, month)
+    name = f"invoice-{view.tenant.slug}-{month}.pdf"
+    return Response(
+        exports.to_pdf(view),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/months/{month}/invoices", response_model=list[InvoiceOut])
+def get_invoices(
+    month: str,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> list[InvoiceOut]:
+    return [InvoiceOut.of(v) for v in svc.invoices(session, principal, month)]
+
+
+@router.post("/months/{month}/close", response_model=CloseOut)
+def post_close(
+    month: str,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+) -> CloseOut:
+    """Close a finished month: freeze usage, issue invoices (idempotent)."""
+    principal.require("billing.manage")
+    result = svc.close_month(session, month, svc.load_prices(services.settings), principal)
+    return CloseOut(
+        month=result.month,
+        issued=result.issued,
+        blocked=result.blocked,
+        already_closed=result.already_closed,
+        total=rules.dec(result.total),
+        notified=result.notified,
+    )
+
+
+def _export_views(session: Session, principal: Principal, month: str) -> list[svc.InvoiceView]:
+    principal.require("billing.manage")
+    rules.check_month(month)
+    if session.get(svc.ClosedMonth, month) is None:
+        raise Conflict(f"{month} is not closed; close it first")
+    return svc.invoices(session, principal, month)
+
+
+@router.get(
+    "/months/{month}/export.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def export_csv(
+    month: str,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    body = exports.to_csv(_export_views(session, principal, month))
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="billing-{month}.csv"'},
+    )
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/months/{month}/export.xlsx", response_class=Response, responses={200: {"content": {XLSX: {}}}}
+)
+def export_xlsx(
+    month: str,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    body = exports.to_xlsx(_export_views(session, principal, month), month)
+    return Response(
+        body,
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="billing-{month}.xlsx"'},
+    )
+
+
+@router.post("/simulate")
+def post_simulate(
+    body: dict[str, Any] = Body(..., description="{prices, customers}: see docs/billing.md"),
+    principal: Principal = Depends(current_principal),
+) -> list[dict[str, Any]]:
+    """What-if: invoices from given usage, without touching the database."""
+    principal.require("billing.manage")
+    return [bill.as_json() for bill in rules.simulate(body)]
+
+
+@router.post("/ceilings/check", response_model=list[RunningUsageOut])
+def post_check_ceilings(
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+) -> list[RunningUsageOut]:
+    """Alert (once per month) every customer whose projected spend passes its ceiling."""
+    principal.require("billing.manage")
+    prices = svc.load_prices(services.settings)
+    return [RunningUsageOut.of(u) for u in svc.check_ceilings(session, principal, prices=prices)]
