@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: install into .venv, lint, then pytest (extra arguments go to pytest).
+# The whole test suite: install into .venv, start the real services (PostgreSQL, Redis,
+# OpenSearch via deploy/), lint, then pytest (extra arguments go to pytest).
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap.sh
+eval "$(deploy/services.sh start)"
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -11,6 +11,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import ahocorasick
 from sigma.conditions import (
     ConditionAND,
     ConditionFieldEqualsValueExpression,
@@ -36,8 +37,11 @@ from sigma.types import (
     SpecialChars,
 )
 
+from detections.correlation import CorrelationRule
+from detections.index import SEPARATOR, KeyIndex
 from detections.logsources import EventKey, LogsourceFilter, event_key, logsource_filter
 from detections.logsources import normalise_event as _normalise
+from detections.prefilter import EVENT_ID_FIELD, Requirement, rule_requirement
 
 MISSING: Any = object()
 
@@ -97,6 +101,28 @@ class _Ctx:
             self._lstrs[name] = cached
         return cached
 
+    def haystack(self) -> str:
+        """Every lower-cased value joined by NUL: the text the literal index scans."""
+        if self._all is None:
+            out: list[str] = []
+            _collect_strings(self.data, out)
+            joined = SEPARATOR.join(out)
+            # lower() of ASCII is per character: one call for all values, split back after.
+            if joined.isascii() and joined.count(SEPARATOR) == len(out) - 1:
+                lowered = joined.lower()
+                self._all = lowered.split(SEPARATOR) if out else []
+                return lowered
+            self._all = [s.lower() for s in out]
+        return SEPARATOR.join(self._all)
+
+    def event_ids(self) -> list[Any]:
+        """Numeric EventID values, compared the way the matcher compares numbers."""
+        return [
+            n
+            for v in _as_values(self.get(EVENT_ID_FIELD))
+            if not isinstance(v, bool) and (n := _to_number(v)) is not None
+        ]
+
     def all_strings(self) -> list[str]:
         """Lower-cased string forms of every value in the event (for keyword search)."""
         if self._all is None:
@@ -134,6 +160,13 @@ def _as_values(value: Any) -> list[Any]:
 
 
 def _collect_strings(value: Any, out: list[str]) -> None:
+    if type(value) is dict:  # fast path: flat events of scalars
+        for v in value.values():
+            if type(v) is str:
+                out.append(v)
+            else:
+                _collect_strings(v, out)
+        return
     if isinstance(value, dict):
         for v in value.values():
             _collect_strings(v, out)
@@ -184,8 +217,12 @@ def _string_parts(value: SigmaString) -> list[str | SpecialChars]:
     return parts
 
 
-def _string_pred(parts: list[str | SpecialChars], cased: bool, search: bool = False) -> StrPred:
-    """Predicate over a (lower-cased unless ``cased``) string for a wildcard pattern."""
+Shape = tuple[str, Any]
+
+
+def _string_shape(parts: list[str | SpecialChars], cased: bool, search: bool = False) -> Shape:
+    """Classify a wildcard pattern: ("eq"|"contains"|"startswith"|"endswith", literal),
+    ("any", None) or ("regex", compiled full-match pattern); literals lower-cased unless cased."""
     star = SpecialChars.WILDCARD_MULTI
     if search:  # keyword semantics: substring match
         parts = [star, *parts, star]
@@ -194,22 +231,76 @@ def _string_pred(parts: list[str | SpecialChars], cased: bool, search: bool = Fa
     specials = [p for p in norm if not isinstance(p, str)]
     literals = [p for p in norm if isinstance(p, str)]
     if not specials:
-        lit = literals[0] if literals else ""
-        return lambda s: s == lit
+        return ("eq", literals[0] if literals else "")
     if all(p == star for p in specials) and len(literals) <= 1:
         if not literals:
-            return lambda s: True
-        lit = literals[0]
+            return ("any", None)
         if len(norm) == 3:
-            return lambda s: lit in s
-        if norm[0] == star:
-            return lambda s: s.endswith(lit)
-        return lambda s: s.startswith(lit)
+            return ("contains", literals[0])
+        return ("endswith" if norm[0] == star else "startswith", literals[0])
     regex = "".join(
         re.escape(p) if isinstance(p, str) else (".*" if p == star else ".") for p in norm
     )
-    pattern = re.compile(regex, re.DOTALL)
-    return lambda s: pattern.fullmatch(s) is not None
+    return ("regex", re.compile(regex, re.DOTALL))
+
+
+def _shape_pred(shape: Shape) -> StrPred:
+    kind, arg = shape
+    if kind == "eq":
+        return lambda s: s == arg
+    if kind == "any":
+        return lambda s: True
+    if kind == "contains":
+        return lambda s: arg in s
+    if kind == "endswith":
+        return lambda s: s.endswith(arg)
+    if kind == "startswith":
+        return lambda s: s.startswith(arg)
+    return lambda s: arg.fullmatch(s) is not None
+
+
+def _string_pred(parts: list[str | SpecialChars], cased: bool, search: bool = False) -> StrPred:
+    """Predicate over a (lower-cased unless ``cased``) string for a wildcard pattern."""
+    return _shape_pred(_string_shape(parts, cased, search))
+
+
+# Above this many `contains` literals in one OR, an Aho-Corasick automaton does the search.
+_AUTOMATON_MIN = 6
+
+
+def _any_pred(shapes: list[Shape]) -> StrPred:
+    """One predicate true when any of ``shapes`` matches (an OR of values on one field)."""
+    by_kind: dict[str, list[Any]] = {}
+    for kind, arg in shapes:
+        by_kind.setdefault(kind, []).append(arg)
+    if "any" in by_kind:
+        return lambda s: True
+    checks: list[StrPred] = []
+    if "eq" in by_kind:
+        checks.append(frozenset(by_kind["eq"]).__contains__)
+    if "startswith" in by_kind:
+        prefixes = tuple(by_kind["startswith"])
+        checks.append(lambda s: s.startswith(prefixes))
+    if "endswith" in by_kind:
+        suffixes = tuple(by_kind["endswith"])
+        checks.append(lambda s: s.endswith(suffixes))
+    if "contains" in by_kind:
+        needles = by_kind["contains"]
+        if len(needles) >= _AUTOMATON_MIN:
+            automaton = ahocorasick.Automaton()
+            for needle in set(needles):
+                automaton.add_word(needle, 0)
+            automaton.make_automaton()
+            checks.append(lambda s: next(automaton.iter(s), None) is not None)
+        else:
+            checks.extend(_shape_pred(("contains", n)) for n in needles)
+    if "regex" in by_kind:
+        joined = "|".join(f"(?:{p.pattern})" for p in by_kind["regex"])
+        combined = re.compile(joined, re.DOTALL)
+        checks.append(lambda s: combined.fullmatch(s) is not None)
+    if len(checks) == 1:
+        return checks[0]
+    return lambda s: any(check(s) for check in checks)
 
 
 # --- value matchers (field level) ---------------------------------------------------------
@@ -381,6 +472,40 @@ def _keyword_matcher(value: Any) -> Matcher:
     raise UnsupportedRuleError(f"unsupported keyword value type {type(value).__name__}")
 
 
+def _groupable_shape(node: Any) -> tuple[str | None, Shape] | None:
+    """(field or None for keywords, shape) for OR members that can share one predicate."""
+    value = getattr(node, "value", None)
+    if isinstance(node, ConditionValueExpression) and isinstance(value, SigmaNumber):
+        value = SigmaString(str(value.number))
+    if type(value) is not SigmaString:  # cased strings and other types stay separate
+        return None
+    parts = _string_parts(value)
+    if isinstance(node, ConditionFieldEqualsValueExpression) and parts:
+        return node.field, _string_shape(parts, cased=False)
+    if isinstance(node, ConditionValueExpression):
+        return None, _string_shape(parts, cased=False, search=True)
+    return None
+
+
+def _compile_or(args: Iterable[Any]) -> list[Matcher]:
+    """Compile OR members; plain string values on the same field (or keywords) are merged."""
+    groups: dict[str | None, list[Shape]] = {}
+    subs: list[Matcher] = []
+    for arg in args:
+        grouped = _groupable_shape(arg)
+        if grouped is None:
+            subs.append(compile_condition(arg))
+        else:
+            groups.setdefault(grouped[0], []).append(grouped[1])
+    for name, shapes in groups.items():
+        pred = _any_pred(shapes)
+        if name is None:
+            subs.append(lambda ctx, p=pred: any(map(p, ctx.all_strings())))
+        else:
+            subs.append(lambda ctx, p=pred, n=name: any(map(p, ctx.lstrs(n))))
+    return subs
+
+
 def compile_condition(node: Any) -> Matcher:
     """Compile a pySigma condition tree node into a closure over an event context."""
     if isinstance(node, ConditionAND):
@@ -390,7 +515,9 @@ def compile_condition(node: Any) -> Matcher:
             return lambda ctx: a(ctx) and b(ctx)
         return lambda ctx: all(m(ctx) for m in subs)
     if isinstance(node, ConditionOR):
-        subs = [compile_condition(a) for a in node.args]
+        subs = _compile_or(node.args)
+        if len(subs) == 1:
+            return subs[0]
         if len(subs) == 2:
             a, b = subs
             return lambda ctx: a(ctx) or b(ctx)
@@ -422,6 +549,9 @@ class CompiledRule:
     logsource: dict[str, str | None]
     source: str | None
     description: str | None = None
+    name: str | None = None
+    sigma_rule: SigmaRule | None = field(repr=False, default=None)
+    requirement: Requirement = field(repr=False, default=None)
     _matcher: Matcher = field(repr=False, default=lambda ctx: False)
     _filter: LogsourceFilter = field(repr=False, default_factory=lambda: LogsourceFilter("any"))
 
@@ -439,7 +569,8 @@ class CompiledRule:
         conditions = rule.detection.parsed_condition
         if not conditions:
             raise UnsupportedRuleError("rule has no condition")
-        matchers = [compile_condition(c.parse()) for c in conditions]
+        trees = [c.parse() for c in conditions]
+        matchers = [compile_condition(t) for t in trees]
         matcher = matchers[0]
         if len(matchers) > 1:
 
@@ -456,6 +587,9 @@ class CompiledRule:
             logsource={"product": ls.product, "category": ls.category, "service": ls.service},
             source=source,
             description=rule.description,
+            name=rule.name,
+            sigma_rule=rule,
+            requirement=rule_requirement(trees),
             _matcher=matcher,
             _filter=logsource_filter(ls.product, ls.category, ls.service),
         )
@@ -473,10 +607,16 @@ class RuleLoadError:
 class RuleSet:
     """A set of compiled rules with logsource-based candidate selection."""
 
-    def __init__(self, rules: Iterable[CompiledRule], errors: Iterable[RuleLoadError] = ()) -> None:
+    def __init__(
+        self,
+        rules: Iterable[CompiledRule],
+        errors: Iterable[RuleLoadError] = (),
+        correlations: Iterable[CorrelationRule] = (),
+    ) -> None:
         self.rules: list[CompiledRule] = list(rules)
         self.errors: list[RuleLoadError] = list(errors)
-        self._candidates: dict[EventKey, list[CompiledRule]] = {}
+        self.correlations: list[CorrelationRule] = list(correlations)
+        self._indexes: dict[EventKey, KeyIndex] = {}
         self.load_seconds: float | None = None
 
     def __len__(self) -> int:
@@ -492,8 +632,9 @@ class RuleSet:
         from detections.loader import load_paths
 
         started = time.perf_counter()
-        rules, errors = load_paths([Path(d) for d in dirs], on_error=on_error)
-        ruleset = cls(rules, errors)
+        correlations: list[CorrelationRule] = []
+        rules, errors = load_paths([Path(d) for d in dirs], on_error, correlations)
+        ruleset = cls(rules, errors, correlations)
         ruleset.load_seconds = time.perf_counter() - started
         return ruleset
 
@@ -504,6 +645,7 @@ class RuleSet:
 
         compiled: list[CompiledRule] = []
         errors: list[RuleLoadError] = []
+        correlations: list[CorrelationRule] = []
         for item in rules:
             if isinstance(item, CompiledRule):
                 compiled.append(item)
@@ -513,22 +655,35 @@ class RuleSet:
                 except Exception as exc:  # noqa: BLE001 - every failure becomes a load error
                     errors.append(RuleLoadError(None, str(item.id) if item.id else None, str(exc)))
             else:
-                good, bad = load_yaml_text(item, None)
+                good, bad = load_yaml_text(item, None, correlations)
                 compiled.extend(good)
                 errors.extend(bad)
-        return cls(compiled, errors)
+        return cls(compiled, errors, correlations)
+
+    def index_for(self, key: EventKey) -> KeyIndex:
+        """The candidate index of the rules whose logsource accepts ``key`` (built once)."""
+        index = self._indexes.get(key)
+        if index is None:
+            index = KeyIndex([r for r in self.rules if r._filter.accepts_key(key)])
+            self._indexes[key] = index
+        return index
 
     def candidates(self, event: dict[str, Any]) -> list[CompiledRule]:
-        """Rules whose logsource can match ``event`` (cached per event key)."""
-        key = event_key(event)
-        found = self._candidates.get(key)
-        if found is None:
-            found = [r for r in self.rules if r._filter.accepts_key(key)]
-            self._candidates[key] = found
-        return found
+        """Rules whose logsource can match ``event`` (all of them, before literal indexing)."""
+        return self.index_for(event_key(event)).rules
 
     def match(self, event: dict[str, Any]) -> list[CompiledRule]:
-        """Return the rules matching ``event`` (after additive normalisation)."""
+        """Return the rules matching ``event`` (after additive normalisation), in rule order."""
+        event = _normalise(event)
+        ctx = _Ctx(event)
+        return [
+            r
+            for r in self.index_for(event_key(event)).candidates(ctx)
+            if r._filter.accepts_event(event) and r._matcher(ctx)
+        ]
+
+    def match_all(self, event: dict[str, Any]) -> list[CompiledRule]:
+        """Like ``match`` but without the literal index (reference path for tests)."""
         event = _normalise(event)
         ctx = _Ctx(event)
         return [

@@ -9,6 +9,7 @@ from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
+from detections.correlation import CorrelationRule
 from detections.engine import CompiledRule, RuleLoadError
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -31,8 +32,11 @@ def _rule_id(obj: object) -> str | None:
     return str(rid) if rid else None
 
 
-def load_yaml_text(text: str, source: str | None) -> tuple[list[CompiledRule], list[RuleLoadError]]:
-    """Parse and compile all rules of one YAML document set."""
+def load_yaml_text(
+    text: str, source: str | None, correlations: list[CorrelationRule] | None = None
+) -> tuple[list[CompiledRule], list[RuleLoadError]]:
+    """Parse and compile all rules of one YAML document set; correlation rules go to
+    ``correlations`` (reported as unsupported when no list is given)."""
     rules: list[CompiledRule] = []
     errors: list[RuleLoadError] = []
     try:
@@ -44,7 +48,13 @@ def load_yaml_text(text: str, source: str | None) -> tuple[list[CompiledRule], l
     for item in collection.rules:
         rid = _rule_id(item)
         if isinstance(item, SigmaCorrelationRule):
-            errors.append(RuleLoadError(source, rid, "correlation rules not supported yet"))
+            if correlations is None:
+                errors.append(RuleLoadError(source, rid, "correlation rule outside a rule set"))
+                continue
+            try:
+                correlations.append(CorrelationRule.from_sigma(item, source))
+            except Exception as exc:  # noqa: BLE001 - unsupported correlations are reported
+                errors.append(RuleLoadError(source, rid, f"{type(exc).__name__}: {exc}"))
             continue
         if not isinstance(item, SigmaRule):
             errors.append(
@@ -63,7 +73,9 @@ def load_yaml_text(text: str, source: str | None) -> tuple[list[CompiledRule], l
 
 
 def load_paths(
-    paths: Iterable[Path], on_error: ErrorCallback | None = None
+    paths: Iterable[Path],
+    on_error: ErrorCallback | None = None,
+    correlations: list[CorrelationRule] | None = None,
 ) -> tuple[list[CompiledRule], list[RuleLoadError]]:
     """Load every rule file below ``paths``; never raises for bad rules."""
     rules: list[CompiledRule] = []
@@ -74,7 +86,7 @@ def load_paths(
         except (OSError, UnicodeDecodeError) as exc:
             new_errors = [RuleLoadError(str(path), None, f"unreadable: {exc}")]
         else:
-            good, new_errors = load_yaml_text(text, str(path))
+            good, new_errors = load_yaml_text(text, str(path), correlations)
             rules.extend(good)
         errors.extend(new_errors)
         if on_error is not None:

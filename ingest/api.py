@@ -15,6 +15,7 @@ from ingest.parse import ACCEPTED_TYPES, media_type
 from ingest.schemas import EventOut, EventPage, IngestOut, LineErrorOut
 from soc.deps import current_principal, db_session, get_services, ingest_principal
 from soc.errors import DomainError, Invalid, NotFound
+from soc.schemas import ErrorOut
 from soc.services import Services
 from tenants import service as tenant_service
 from tenants.principal import Principal
@@ -49,13 +50,31 @@ async def read_limited(request: Request, limit: int) -> bytes:
 @router.post(
     "/ingest",
     response_model=IngestOut,
-    responses={401: {}, 413: {}, 415: {}, 422: {}},
+    responses={
+        401: {"model": ErrorOut, "description": "Missing, unknown or revoked ingest key"},
+        413: {"model": ErrorOut, "description": "Body or event over the size limit"},
+        415: {"model": ErrorOut, "description": "Content type not accepted"},
+        422: {
+            "model": IngestOut | ErrorOut,
+            "description": "No line could be accepted (per-line reasons), or an empty body",
+        },
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {
-                "application/x-ndjson": {"schema": {"type": "string"}},
-                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "application/x-ndjson": {
+                    "schema": {"type": "string", "description": "one JSON object a line"}
+                },
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            {"type": "array", "items": {"type": "object", "minProperties": 1}},
+                            {"type": "object", "minProperties": 1},
+                        ],
+                        "description": "an array of objects (or a single object)",
+                    }
+                },
             },
         }
     },

@@ -34,7 +34,10 @@ def stable_id(tenant_id: int, raw: bytes) -> str:
 
 def parse_time(value: Any) -> datetime | None:
     if isinstance(value, dict):  # evtx-style {"#attributes": {"SystemTime": ...}}
-        value = value.get("SystemTime") or value.get("#attributes", {}).get("SystemTime")
+        attributes = value.get("#attributes")
+        value = value.get("SystemTime") or (
+            attributes.get("SystemTime") if isinstance(attributes, dict) else None
+        )
     try:
         if isinstance(value, bool):
             return None
@@ -45,9 +48,10 @@ def parse_time(value: Any) -> datetime | None:
             parsed = datetime.fromisoformat(value.strip())
         else:
             return None
+        # Inside the try: converting e.g. 0001-01-01T00:00+01:00 to UTC overflows.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def event_time_of(data: dict[str, Any], received_at: datetime) -> datetime:

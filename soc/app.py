@@ -3,28 +3,47 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.api import router as ingest_router
 from soc import audit
 from soc.cases.api import router as cases_router
 from soc.deps import current_principal, db_session, get_services
 from soc.errors import DomainError
+from soc.schemas import ErrorOut
 from soc.services import Services, build_services
 from soc.settings import Settings, get_settings
 from soc.web.pages import router as web_router
 from tenants.api import router as tenants_router
+from tenants.billing.api import router as billing_router
 from tenants.principal import Principal
 
 log = logging.getLogger(__name__)
 system_router = APIRouter(prefix="/api/v1", tags=["system"])
+
+# Every API answer other than success is a DomainError or a validation error, both shaped as
+# ErrorOut by the handlers in create_app; document that shape (not FastAPI's default 422 body).
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (400, "Bad request"),
+        (401, "Not logged in, or an unknown or revoked key"),
+        (403, "Not allowed for this role"),
+        (404, "Not found (also for another tenant's objects)"),
+        (409, "Conflict with the current state"),
+        (422, "Invalid input"),
+    )
+}
 
 
 @system_router.get("/health")
@@ -53,6 +72,18 @@ def audit_verify(
     }
 
 
+def replay_spool_until(store: object, stop: threading.Event, every: float = 5.0) -> None:
+    """Replay events spooled while the event store was down, until the app stops."""
+    replay = getattr(store, "replay", None)
+    if replay is None:
+        return
+    while not stop.wait(every):
+        try:
+            replay()
+        except Exception:  # keep trying; the spool stays on disk
+            log.exception("spool replay failed")
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -60,7 +91,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services or build_services(settings)
+        stop = threading.Event()
+        replayer = threading.Thread(
+            target=replay_spool_until,
+            daemon=True,
+            args=(app.state.services.store, stop),
+            name="spool-replay",
+        )
+        replayer.start()
         yield
+        stop.set()
+        replayer.join(timeout=10)
         if owned:
             app.state.services.close()
 
@@ -77,6 +118,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status_code)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Framework errors (unparsable body, unknown route, wrong method) in the same shape.
+        try:
+            code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+        except ValueError:
+            code = "error"
+        return JSONResponse(
+            {"error": code, "detail": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
@@ -84,6 +138,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         )
         return JSONResponse({"error": "invalid", "detail": problems}, status_code=422)
 
-    for router in (system_router, tenants_router, ingest_router, cases_router, web_router):
-        app.include_router(router)
+    for router in (system_router, tenants_router, ingest_router, cases_router, billing_router):
+        app.include_router(router, responses=ERROR_RESPONSES)
+    app.include_router(web_router)
     return app

@@ -15,6 +15,7 @@ from soc.errors import DomainError
 from soc.migrate import upgrade
 from soc.settings import get_settings
 from tenants import service as tenant_service
+from tenants.billing.cli import app as billing_app
 from tenants.principal import Principal
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.add_typer(providers_app, name="providers")
 app.add_typer(users_app, name="users")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(billing_app, name="billing")
 app.command("detect")(detect)
 
 CLI_ACTOR = Principal(actor="cli", role="admin")
@@ -85,6 +87,48 @@ def run(
 
         print_demo(load_demo(settings), host or settings.host, port or settings.port)
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+def worker(
+    concurrency: int = typer.Option(2, help="Worker processes (one per core is a good start)."),
+    queues: str = typer.Option("celery", help="Comma-separated queues to consume."),
+    loglevel: str = typer.Option("INFO", help="Celery log level."),
+) -> None:
+    """Run a Celery worker (production mode): detection of ingested batches, scheduled jobs.
+    Start as many as the load needs, on any machine that reaches Redis and the databases."""
+    from soc.celery_app import celery_app
+
+    celery_app.worker_main(
+        ["worker", f"--concurrency={concurrency}", f"--queues={queues}", f"--loglevel={loglevel}"]
+    )
+
+
+@app.command()
+def beat(loglevel: str = typer.Option("INFO", help="Celery log level.")) -> None:
+    """Run the Celery beat scheduler (exactly one per deployment): retention and monthly jobs."""
+    from soc.celery_app import celery_app
+
+    settings = get_settings()
+    schedule = settings.data_dir / "celerybeat-schedule"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    celery_app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
+
+
+@app.command()
+def retention() -> None:
+    """Delete every tenant's events older than its retention now (beat does this daily)."""
+    from soc.services import build_services
+    from soc.tasks import retention_for_all
+
+    settings = get_settings()
+    upgrade(settings.sqlalchemy_url)
+    services = build_services(settings)
+    try:
+        for tenant, removed in retention_for_all(services).items():
+            typer.echo(f"{tenant}: {removed} events removed")
+    finally:
+        services.close()
 
 
 @app.command("demo")

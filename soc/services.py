@@ -15,7 +15,8 @@ from detections.engine import RuleSet
 from detections.service import Detector, record_alerts
 from ingest.events import Event
 from ingest.service import Ingestor
-from ingest.store.sqlite import SQLiteEventStore
+from ingest.store.base import EventStore
+from ingest.store.factory import build_store
 from soc.cases.service import group_alerts
 from soc.db import Database
 from soc.settings import Settings
@@ -33,18 +34,19 @@ def rule_dirs(settings: Settings) -> list[Path]:
 class Services:
     settings: Settings
     db: Database
-    store: SQLiteEventStore
+    store: EventStore
     ruleset: RuleSet
     detector: Detector
     ingestor: Ingestor
 
-    def detect(self, session: Session, tenant_id: int, events: Sequence[Event]) -> None:
-        """Ingest listener: alerts for every match, grouped into cases."""
+    def detect(self, session: Session, tenant_id: int, events: Sequence[Event]) -> int:
+        """Ingest listener: alerts for every match, grouped into cases (also what the Celery
+        detection task runs)."""
         alerts = record_alerts(session, tenant_id, self.detector.evaluate(events))
         if alerts:
-            group_alerts(
-                session, alerts, timedelta(minutes=self.settings.case_group_window_minutes)
-            )
+            window = timedelta(minutes=self.settings.case_group_window_minutes)
+            group_alerts(session, alerts, window)
+        return len(alerts)
 
     def close(self) -> None:
         self.store.close()
@@ -53,7 +55,7 @@ class Services:
 
 def build_services(settings: Settings, ruleset: RuleSet | None = None) -> Services:
     db = Database(settings.sqlalchemy_url)
-    store = SQLiteEventStore(settings.events_path)
+    store = build_store(settings)
     if ruleset is None:
         ruleset = RuleSet.from_dirs(rule_dirs(settings))
         if ruleset.errors:
@@ -61,5 +63,10 @@ def build_services(settings: Settings, ruleset: RuleSet | None = None) -> Servic
                 "%d Sigma rules could not be used (see `soc rules errors`)", len(ruleset.errors)
             )
     services = Services(settings, db, store, ruleset, Detector(ruleset), Ingestor(store))
-    services.ingestor.listeners.append(services.detect)
+    if settings.detection_async:
+        from soc.tasks import enqueue_detection
+
+        services.ingestor.listeners.append(enqueue_detection)
+    else:
+        services.ingestor.listeners.append(services.detect)
     return services

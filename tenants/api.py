@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from soc.deps import SESSION_COOKIE, bearer, current_principal, db_session, get_services
+from soc.schemas import RowId
 from soc.services import Services
 from tenants import metering
 from tenants import service as svc
@@ -165,7 +166,7 @@ def create_api_key(
 
 @router.delete("/apikeys/{key_id}", response_model=ApiKeyOut)
 def revoke_api_key(
-    key_id: int,
+    key_id: RowId,
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),
 ) -> ApiKeyOut:
@@ -183,7 +184,8 @@ def tenant_usage(
     principal.require("usage.read")
     target = svc.get_tenant(session, principal, tenant)
     last = end or date.today()
-    first = start or last - timedelta(days=30)
+    # max(): 30 days before a date early in year 1 would overflow (a 500); start at day one.
+    first = start or max(last, date.min + timedelta(days=30)) - timedelta(days=30)
     return [
         UsageOut(day=row.day.isoformat(), events=row.events, bytes=row.bytes)
         for row in metering.usage(session, target.id, first, last)

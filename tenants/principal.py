@@ -24,6 +24,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users.manage": frozenset({"admin"}),
     "apikeys.manage": frozenset({"admin"}),
     "usage.read": frozenset({"admin", "finance", "customer", "authority"}),
+    # Billing (issue 6): customers read their own usage and invoices; finance decides and closes.
+    "billing.read": frozenset({"admin", "finance", "customer"}),
+    "billing.manage": frozenset({"admin", "finance"}),
     "audit.read": frozenset({"admin", "authority"}),
     "ingest.write": frozenset({"ingest_key"}),
 }

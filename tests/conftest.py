@@ -21,6 +21,7 @@ from soc.services import BUILTIN_RULES, Services, build_services
 from soc.settings import Settings
 from tenants import service as tenant_service
 from tenants.principal import SYSTEM
+from tests.services import create_database, drop_database, service_url
 
 PASSWORD = "correct-horse-battery"
 
@@ -31,17 +32,37 @@ def builtin_rules() -> RuleSet:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", max_event_bytes=4096, max_request_bytes=200_000)
+def db_backend() -> str:
+    """The relational database under test; tests/api and tests/cli run on both (their
+    conftest overrides this with params sqlite and postgresql)."""
+    return "sqlite"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_backend: str, request: pytest.FixtureRequest) -> Settings:
+    """Settings for one test: data under tmp_path; on PostgreSQL a database of its own, copied
+    from the migrated template (with the world in it when the test uses `world`)."""
+    url = None
+    if db_backend == "postgresql":
+        server = service_url("postgresql")
+        templates: PgTemplates = request.getfixturevalue("pg_templates")
+        template = templates.world if "world" in request.fixturenames else templates.empty
+        name, url = create_database(server, template)
+        request.addfinalizer(lambda: drop_database(server, name))
+    return Settings(
+        data_dir=tmp_path / "var", database_url=url, max_event_bytes=4096, max_request_bytes=200_000
+    )
 
 
 @pytest.fixture
 def services(
-    settings: Settings, builtin_rules: RuleSet, request: pytest.FixtureRequest
+    settings: Settings, builtin_rules: RuleSet, db_backend: str, request: pytest.FixtureRequest
 ) -> Iterator[Services]:
     """Services on a fresh database: a copy of the world template when the test uses `world`
     (argon2 hashing a dozen users per test would cost seconds), else just migrated."""
-    if "world" in request.fixturenames:
+    if db_backend == "postgresql":
+        pass  # the database was copied from a migrated template in `settings`
+    elif "world" in request.fixturenames:
         template: Path = request.getfixturevalue("world_template")[0]
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(template, settings.data_dir / "soc.db")
@@ -101,15 +122,11 @@ def login(client: TestClient, actor: Actor) -> str:
     return answer.json()["token"]
 
 
-@pytest.fixture(scope="session")
-def world_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World]:
+def build_world(url: str) -> World:
     """Tenants 'alpha' and 'beta', providers 'prov-a' and 'prov-b'; per tenant a customer and
     a risk owner ('customer-alpha', ...); global admin, analyst, authority and finance; a
     provider user per provider; an ingest key per tenant; everyone logged in (tokens valid for
-    hours). Built once; each test gets a copy of the database file."""
-    url_dir = tmp_path_factory.mktemp("world")
-    db_path = url_dir / "soc.db"
-    url = f"sqlite:///{db_path}"
+    hours)."""
     upgrade(url)
     db = Database(url)
     built = World()
@@ -141,10 +158,40 @@ def world_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Worl
             code = pyotp.TOTP(actor.totp_secret).now() if actor.totp_secret else None
             actor.token, _ = tenant_service.login(session, actor.username, PASSWORD, code, 600)
     db.engine.dispose()
-    return db_path, built
+    return built
+
+
+@pytest.fixture(scope="session")
+def world_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World]:
+    """The world in a SQLite file, built once; each test gets a copy of the file."""
+    db_path = tmp_path_factory.mktemp("world") / "soc.db"
+    return db_path, build_world(f"sqlite:///{db_path}")
+
+
+@dataclass
+class PgTemplates:
+    empty: str
+    world: str
+    world_actors: World
+
+
+@pytest.fixture(scope="session")
+def pg_templates() -> Iterator[PgTemplates]:
+    """Two template databases on the test PostgreSQL server, built once: migrated, and
+    migrated with the world; each test copies one (CREATE DATABASE ... TEMPLATE)."""
+    server = service_url("postgresql")
+    empty, empty_url = create_database(server)
+    upgrade(empty_url)
+    world, world_url = create_database(server)
+    actors = build_world(world_url)
+    yield PgTemplates(empty, world, actors)
+    drop_database(server, empty)
+    drop_database(server, world)
 
 
 @pytest.fixture
-def world(world_template: tuple[Path, World], services: Services) -> World:
+def world(db_backend: str, services: Services, request: pytest.FixtureRequest) -> World:
     """The template world, on this test's own copy of the database (see `services`)."""
-    return copy.deepcopy(world_template[1])
+    if db_backend == "postgresql":
+        return copy.deepcopy(request.getfixturevalue("pg_templates").world_actors)
+    return copy.deepcopy(request.getfixturevalue("world_template")[1])

@@ -19,6 +19,9 @@ class HuntQuery(Protocol):
 
     def matches(self, event: dict[str, Any]) -> bool: ...
 
+    def query_for(self, store_kind: str) -> Any:
+        """The rule in a store's own query language (e.g. "opensearch")."""
+
 
 @dataclass
 class SearchPage:

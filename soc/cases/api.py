@@ -19,7 +19,7 @@ from soc.cases.schemas import (
     StatusIn,
 )
 from soc.deps import current_principal, db_session, get_services
-from soc.schemas import Page
+from soc.schemas import DB_INT_MAX, Page, RowId
 from soc.services import Services
 from tenants.principal import Principal
 
@@ -32,8 +32,8 @@ def list_cases(
     level: str | None = Query(default=None, max_length=16),
     rule_id: str | None = Query(default=None, max_length=64),
     host: str | None = Query(default=None, max_length=255),
-    assignee_id: int | None = None,
-    tenant_id: int | None = None,
+    assignee_id: int | None = Query(default=None, ge=1, le=DB_INT_MAX),
+    tenant_id: int | None = Query(default=None, ge=1, le=DB_INT_MAX),
     q: str | None = Query(default=None, max_length=200, description="text in title or host"),
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=1_000_000),
@@ -57,7 +57,7 @@ def list_cases(
 
 @router.get("/{case_id}", response_model=CaseOut)
 def get_case(
-    case_id: int,
+    case_id: RowId,
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),
 ) -> CaseOut:
@@ -66,7 +66,7 @@ def get_case(
 
 @router.get("/{case_id}/timeline", response_model=list[CaseEventOut])
 def timeline(
-    case_id: int,
+    case_id: RowId,
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),
 ) -> list[CaseEventOut]:
@@ -75,7 +75,7 @@ def timeline(
 
 @router.get("/{case_id}/alerts", response_model=list[AlertOut])
 def alerts(
-    case_id: int,
+    case_id: RowId,
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),
 ) -> list[AlertOut]:
@@ -84,7 +84,7 @@ def alerts(
 
 @router.get("/{case_id}/events", response_model=list[EventOut])
 def events(
-    case_id: int,
+    case_id: RowId,
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),
     services: Services = Depends(get_services),
@@ -99,7 +99,7 @@ def events(
 
 @router.post("/{case_id}/assign", response_model=CaseOut)
 def assign(
-    case_id: int,
+    case_id: RowId,
     body: AssignIn,
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),
@@ -111,7 +111,7 @@ def assign(
 
 @router.post("/{case_id}/status", response_model=CaseOut)
 def change_status(
-    case_id: int,
+    case_id: RowId,
     body: StatusIn,
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),
@@ -123,7 +123,7 @@ def change_status(
 
 @router.post("/{case_id}/reopen", response_model=CaseOut)
 def reopen(
-    case_id: int,
+    case_id: RowId,
     body: NoteIn,
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),
@@ -133,7 +133,7 @@ def reopen(
 
 @router.post("/{case_id}/comments", response_model=CaseEventOut, status_code=201)
 def add_comment(
-    case_id: int,
+    case_id: RowId,
     body: CommentIn,
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),

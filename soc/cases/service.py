@@ -17,6 +17,7 @@ from soc import audit
 from soc.cases.models import Case, CaseEvent
 from soc.db import utcnow
 from soc.errors import Invalid, NotFound
+from tenants import metering
 from tenants.models import Provider, User
 from tenants.principal import Principal
 
@@ -121,6 +122,8 @@ def group_alerts(session: Session, alerts: Sequence[Alert], window: timedelta) -
     touched = {id(case): case for _, case in attached}
     for case in touched.values():
         if case in created:
+            # Billing meter (issue 6): a security case registered for the tenant today (UTC).
+            metering.count_cases(session, case.tenant_id, case.created_at.date())
             detail = {
                 "rule_id": case.rule_id,
                 "host": case.host,

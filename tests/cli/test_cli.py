@@ -6,21 +6,42 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from soc.cli import app
 from soc.settings import get_settings
+from tests.services import create_database, drop_database, service_url
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_backend: str) -> Iterator[Path]:
     monkeypatch.setenv("SOC_DATA_DIR", str(tmp_path / "var"))
+    name = None
+    if db_backend == "postgresql":
+        name, url = create_database(service_url("postgresql"))
+        monkeypatch.setenv("SOC_DATABASE_URL", url)
     get_settings.cache_clear()
     yield tmp_path / "var"
     get_settings.cache_clear()
+    if name:
+        drop_database(service_url("postgresql"), name)
+
+
+def sql(statement: str, *params: object) -> list[tuple]:
+    """Run SQL directly on the CLI's database (SQLite file or PostgreSQL), as an intruder with
+    file or superuser access would, outside the application."""
+    url = get_settings().sqlalchemy_url
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+            rows = db.execute(statement, params).fetchall()
+        return rows
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as db:
+        cur = db.execute(statement.replace("?", "%s"), params)
+        return cur.fetchall() if cur.description else []
 
 
 def soc(*args: str) -> tuple[int, str]:
@@ -53,8 +74,7 @@ def test_tenant_user_and_key_lifecycle(data_dir: Path) -> None:
     assert code == 0
     secret = out.strip().splitlines()[-1]
     assert secret.startswith("soc_") and len(secret) > 40
-    with sqlite3.connect(data_dir / "soc.db") as db:
-        stored = db.execute("SELECT key_hash FROM api_keys").fetchone()[0]
+    stored = sql("SELECT key_hash FROM api_keys")[0][0]
     assert secret not in stored
     assert soc("apikeys", "revoke", "1")[0] == 0
     code, out = soc("apikeys", "list", "acme")
@@ -68,20 +88,19 @@ def test_audit_verify_detects_edited_and_deleted_rows(data_dir: Path) -> None:
     code, out = soc("audit", "verify")
     assert code == 0 and "4 entries verified" in out
 
-    db = sqlite3.connect(data_dir / "soc.db")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        db.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2")
-    db.execute("DROP TRIGGER audit_log_no_update")  # an attacker with file access
-    db.execute("DROP TRIGGER audit_log_no_delete")
-    db.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2")
-    db.commit()
+    with pytest.raises(Exception, match="append-only"):
+        sql("UPDATE audit_log SET actor = 'mallory' WHERE id = 2")
+    if get_settings().sqlalchemy_url.startswith("sqlite"):  # an intruder removes the guard
+        sql("DROP TRIGGER audit_log_no_update")
+        sql("DROP TRIGGER audit_log_no_delete")
+    else:
+        sql("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+    sql("UPDATE audit_log SET actor = 'mallory' WHERE id = 2")
     code, out = soc("audit", "verify")
     assert code == 1 and "entry 2: content does not match its hash" in out
 
-    db.execute("UPDATE audit_log SET actor = 'cli' WHERE id = 2")  # put it back
-    db.execute("DELETE FROM audit_log WHERE id = 3")
-    db.commit()
-    db.close()
+    sql("UPDATE audit_log SET actor = 'cli' WHERE id = 2")  # put it back
+    sql("DELETE FROM audit_log WHERE id = 3")
     code, out = soc("audit", "verify")
     assert code == 1 and "entry 4" in out and "missing" in out
 
@@ -91,6 +110,5 @@ def test_demo_is_idempotent(data_dir: Path) -> None:
     assert code == 0 and "admin" in out and "ingest key" in out
     code, out = soc("demo")
     assert code == 0 and "ingest key" not in out
-    with sqlite3.connect(data_dir / "soc.db") as db:
-        assert db.execute("SELECT count(*) FROM tenants").fetchone()[0] == 1
-        assert db.execute("SELECT count(*) FROM cases").fetchone()[0] >= 3
+    assert sql("SELECT count(*) FROM tenants")[0][0] == 1
+    assert sql("SELECT count(*) FROM cases")[0][0] >= 3

@@ -1,0 +1,196 @@
+"""Run a compiled Sigma rule over stored events: the same rule, either as a Python predicate
+(embedded store) or as an OpenSearch query converted by pySigma's OpenSearch backend.
+
+Both apply the rule's log source (detections/logsources.py) and both see the event fields under
+the same names: the OpenSearch documents keep the event under `data.`, which the conversion
+pipeline adds to every field name.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cached_property
+from typing import Any
+
+from detections.engine import CompiledRule
+from detections.logsources import SYSMON, LogsourceFilter, normalise_event
+
+DATA_PREFIX = "data."
+
+
+LUCENE_REGEX_OPERATORS = set('@&<>~#"')
+
+
+def lucene_search_regex(pattern: str) -> str:
+    """A Sigma regex (a search, case-sensitive, PCRE-ish) as a Lucene regexp over the store's
+    lowercased keyword terms: anchored by Lucene, so unanchored ends get `.*`; literal letters
+    lowercased (the stored terms are, so a case-sensitive regex can only match more, never
+    less); Lucene's extra operators (@ & < > ~ # ") escaped; inline `(?i)` dropped."""
+    body = pattern.replace("(?i)", "")
+    head = "" if body.startswith("^") else ".*"
+    body = body.removeprefix("^")
+    tail = ".*"
+    if body.endswith("$") and not body.endswith("\\$"):
+        body, tail = body[:-1], ""
+    out: list[str] = []
+    escaped = False
+    for char in body:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            out.append(char)
+            escaped = True
+        elif char in LUCENE_REGEX_OPERATORS:
+            out.append("\\" + char)
+        else:
+            out.append(char.lower())
+    return head + "".join(out) + tail
+
+
+def opensearch_backend() -> Any:
+    """pySigma's OpenSearch Lucene backend with the store's field pipeline."""
+    from sigma.backends.opensearch import OpensearchLuceneBackend
+    from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+    from sigma.processing.transformations import AddFieldnamePrefixTransformation
+    from sigma.types import SigmaRegularExpression
+
+    class StoreBackend(OpensearchLuceneBackend):  # type: ignore[misc]
+        def convert_condition_field_eq_val_re(self, cond: Any, state: Any) -> Any:
+            value = cond.value
+            cond.value = SigmaRegularExpression(lucene_search_regex(str(value.regexp)))
+            try:
+                return super().convert_condition_field_eq_val_re(cond, state)
+            finally:
+                cond.value = value
+
+    pipeline = ProcessingPipeline(
+        name="soc event store fields",
+        priority=10,
+        items=[
+            ProcessingItem(
+                identifier="soc_data_prefix",
+                transformation=AddFieldnamePrefixTransformation(DATA_PREFIX),
+            )
+        ],
+    )
+    return StoreBackend(processing_pipeline=pipeline)
+
+
+_BACKEND: Any = None
+
+
+def _backend() -> Any:
+    global _BACKEND
+    if _BACKEND is None:
+        _BACKEND = opensearch_backend()
+    return _BACKEND
+
+
+def _term(field: str, value: Any) -> dict[str, Any]:
+    return {"term": {DATA_PREFIX + field: value}}
+
+
+def _channel_is(channel: str) -> dict[str, Any]:
+    """Channel equals, or (for Sysmon) no Channel but the Sysmon provider, as in event_channel."""
+    if channel != SYSMON:
+        return _term("Channel", channel)
+    return {
+        "bool": {
+            "should": [
+                _term("Channel", channel),
+                {
+                    "bool": {
+                        "must_not": [{"exists": {"field": DATA_PREFIX + "Channel"}}],
+                        "must": [_term("Provider_Name", "microsoft-windows-sysmon")],
+                    }
+                },
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def _is_windows() -> dict[str, Any]:
+    return {
+        "bool": {
+            "should": [
+                {"exists": {"field": DATA_PREFIX + "Channel"}},
+                {
+                    "bool": {
+                        "must": [
+                            {"exists": {"field": DATA_PREFIX + "EventID"}},
+                            {"exists": {"field": DATA_PREFIX + "Provider_Name"}},
+                        ]
+                    }
+                },
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def logsource_query(flt: LogsourceFilter) -> dict[str, Any]:
+    """The OpenSearch form of LogsourceFilter.accepts_key/accepts_event."""
+    if flt.kind == "any":
+        return {"match_all": {}}
+    if flt.kind != "windows":
+        return {"bool": {"must_not": [_is_windows()]}}
+    must: list[dict[str, Any]] = [_is_windows()]
+    must_not = [_channel_is(ch) for ch in sorted(flt.exclude_channels)]
+    if flt.pairs is not None:
+        options = []
+        for channel, ids in flt.pairs:
+            clause = [_channel_is(channel)]
+            if ids is not None:
+                clause.append({"terms": {DATA_PREFIX + "EventID": sorted(ids)}})
+            options.append({"bool": {"must": clause}})
+        must.append({"bool": {"should": options, "minimum_should_match": 1}})
+    if flt.registry_types is not None:
+        must.append(
+            {
+                "bool": {
+                    "should": [
+                        {"bool": {"must_not": [{"exists": {"field": DATA_PREFIX + "EventType"}}]}},
+                        {"terms": {DATA_PREFIX + "EventType": sorted(flt.registry_types)}},
+                    ],
+                    "minimum_should_match": 1,
+                }
+            }
+        )
+    return {"bool": {"must": must, "must_not": must_not}}
+
+
+class HuntRule:
+    """A compiled rule as an event store's `hunt` needs it (ingest.store.base.HuntQuery)."""
+
+    def __init__(self, rule: CompiledRule) -> None:
+        self.rule = rule
+        self.id = rule.id
+        self.sigma_rule = rule.sigma_rule
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        event = normalise_event(event)
+        return self.rule.applies_to(event) and self.rule.matches(event)
+
+    @cached_property
+    def lucene(self) -> list[str]:
+        if self.sigma_rule is None:
+            raise ValueError(f"rule {self.id} has no Sigma source to convert")
+        # pySigma applies the pipeline to the rule object in place: convert a copy, so the
+        # loaded rule (shared by every hunt and the streaming matcher) keeps its field names.
+        return list(_backend().convert_rule(copy.deepcopy(self.sigma_rule)))
+
+    def query_for(self, store_kind: str) -> dict[str, Any]:
+        if store_kind != "opensearch":
+            raise ValueError(f"no query form for store '{store_kind}'")
+        detection = {
+            "bool": {
+                "should": [
+                    {"query_string": {"query": q, "analyze_wildcard": True, "lenient": True}}
+                    for q in self.lucene
+                ],
+                "minimum_should_match": 1,
+            }
+        }
+        return {"bool": {"must": [detection, logsource_query(self.rule._filter)]}}

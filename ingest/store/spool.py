@@ -1,0 +1,146 @@
+"""Nothing accepted is lost: while the event store is unreachable, batches go to a local spool
+(one fsync'd file per batch, renamed into place atomically) and are replayed in order when the
+store answers again. Replays are idempotent because events keep their stable ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ingest.events import Event
+from ingest.store.base import EventStore
+
+log = logging.getLogger(__name__)
+
+
+def _default_is_outage(exc: BaseException) -> bool:
+    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+    from opensearchpy.exceptions import TransportError
+
+    if isinstance(exc, OSConnectionError):  # includes ConnectionTimeout
+        return True
+    return isinstance(exc, TransportError) and exc.status_code in (429, 502, 503, 504)
+
+
+def encode_event(event: Event) -> bytes:
+    return orjson.dumps(
+        {
+            "id": event.id,
+            "tenant_id": event.tenant_id,
+            "received_at": event.received_at.isoformat(),
+            "event_time": event.event_time.isoformat(),
+            "size": event.size,
+            "host": event.host,
+            "data": event.data,
+        }
+    )
+
+
+def decode_event(line: bytes) -> Event:
+    row = orjson.loads(line)
+    return Event(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        received_at=datetime.fromisoformat(row["received_at"]),
+        event_time=datetime.fromisoformat(row["event_time"]),
+        size=row["size"],
+        host=row["host"],
+        data=row["data"],
+    )
+
+
+class SpoolingStore:
+    """An EventStore that falls back to a disk spool when the inner store is unreachable.
+
+    After an outage, new batches are spooled (keeping their order behind the spooled ones)
+    until `replay` has drained the spool; the inner store is retried at most every
+    `retry_seconds` from the write path, so requests do not each wait on a dead connection.
+    """
+
+    def __init__(
+        self,
+        inner: EventStore,
+        spool_dir: Path,
+        retry_seconds: float = 5.0,
+        is_outage: Callable[[BaseException], bool] = _default_is_outage,
+    ) -> None:
+        self.inner = inner
+        self.dir = Path(spool_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.retry_seconds = retry_seconds
+        self.is_outage = is_outage
+        self._lock = threading.RLock()
+        self._seq = 0
+        self._next_try = 0.0
+
+    def __getattr__(self, name: str) -> Any:  # search, get, hunt, stats... go to the store
+        return getattr(self.inner, name)
+
+    def spooled_files(self) -> list[Path]:
+        return sorted(self.dir.glob("*.ndjson"))
+
+    def pending(self) -> int:
+        return sum(1 for f in self.spooled_files() for line in f.open("rb") if line.strip())
+
+    def _spool(self, events: Sequence[Event]) -> None:
+        self._seq += 1
+        name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.ndjson"
+        tmp = self.dir / (name + ".tmp")
+        with tmp.open("wb") as handle:
+            handle.write(b"\n".join(encode_event(e) for e in events) + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.rename(self.dir / name)
+        dir_fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def write(self, events: Sequence[Event]) -> list[str]:
+        if not events:
+            return []
+        with self._lock:
+            # Keep order: new events go behind spooled ones until those are replayed.
+            backlog = bool(self.spooled_files())
+            if backlog and (time.monotonic() < self._next_try or self.replay() > 0):
+                self._spool(events)
+                return [e.id for e in events]
+        try:  # no lock here: concurrent requests write to the store in parallel
+            return self.inner.write(events)
+        except Exception as exc:
+            if not self.is_outage(exc):
+                raise
+            log.warning("event store unreachable (%s); spooling %d events", exc, len(events))
+            with self._lock:
+                self._next_try = time.monotonic() + self.retry_seconds
+                self._spool(events)
+            return [e.id for e in events]
+
+    def replay(self) -> int:
+        """Write spooled batches to the store, oldest first; stop at the first outage.
+        Returns the number of events still spooled."""
+        with self._lock:
+            for path in self.spooled_files():
+                events = [
+                    decode_event(line) for line in path.read_bytes().splitlines() if line.strip()
+                ]
+                try:
+                    self.inner.write(events)
+                except Exception as exc:
+                    if not self.is_outage(exc):
+                        raise
+                    self._next_try = time.monotonic() + self.retry_seconds
+                    return self.pending()
+                path.unlink()
+                log.info("replayed %d spooled events from %s", len(events), path.name)
+            return 0

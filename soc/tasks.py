@@ -1,0 +1,71 @@
+"""Celery tasks: thin wrappers that call the same service functions as the API and the CLI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ingest.events import Event
+from ingest.store.spool import decode_event, encode_event
+from soc.celery_app import celery_app
+from soc.db import utcnow
+from soc.services import Services, build_services
+from soc.settings import get_settings
+from tenants.models import Tenant
+
+log = logging.getLogger(__name__)
+DETECTION_CHUNK = 1000
+_services: Services | None = None
+
+
+def worker_services() -> Services:
+    """One set of services per worker process, built on first use."""
+    global _services
+    if _services is None:
+        settings = get_settings().model_copy(update={"detect_in_worker": False})
+        _services = build_services(settings)
+    return _services
+
+
+def enqueue_detection(session: Session, tenant_id: int, events: Sequence[Event]) -> None:
+    """Ingest listener in production mode: detection runs in the workers, in chunks."""
+    for i in range(0, len(events), DETECTION_CHUNK):
+        chunk = [encode_event(e).decode() for e in events[i : i + DETECTION_CHUNK]]
+        detect_events.delay(tenant_id, chunk)
+
+
+@celery_app.task(
+    name="soc.tasks.detect_events",
+    bind=True,
+    max_retries=10,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+)
+def detect_events(self: Any, tenant_id: int, encoded: list[str]) -> int:
+    """Evaluate a batch of ingested events; alerts and cases as in embedded mode. Returns the
+    number of new alerts."""
+    services = worker_services()
+    events = [decode_event(line.encode()) for line in encoded]
+    with services.db.session() as session:
+        return services.detect(session, tenant_id, events)
+
+
+def retention_for_all(services: Services) -> dict[str, int]:
+    """Delete every tenant's events older than its retention (at most 365 days)."""
+    removed: dict[str, int] = {}
+    with services.db.session() as session:
+        tenants = list(session.scalars(select(Tenant)))
+    for tenant in tenants:
+        cutoff = utcnow() - timedelta(days=tenant.retention_days)
+        removed[tenant.slug] = services.store.retention(tenant.id, cutoff)
+    return removed
+
+
+@celery_app.task(name="soc.tasks.apply_retention")
+def apply_retention() -> dict[str, int]:
+    return retention_for_all(worker_services())
