@@ -51,7 +51,7 @@ class CorrelationRule:
     @classmethod
     def from_sigma(cls, rule: SigmaCorrelationRule, source: str | None = None) -> CorrelationRule:
         """Convert a pySigma correlation rule; raises UnsupportedCorrelationError."""
-        ctype = getattr(rule.type, "value", str(rule.type))
+        ctype = rule.type.name.lower()
         if ctype not in SUPPORTED_TYPES:
             raise UnsupportedCorrelationError(f"correlation type {ctype} is not supported")
         cond = rule.condition

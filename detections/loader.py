@@ -40,7 +40,7 @@ def load_yaml_text(
     rules: list[CompiledRule] = []
     errors: list[RuleLoadError] = []
     try:
-        collection = SigmaCollection.from_yaml(text, collect_errors=True)
+        collection = SigmaCollection.from_yaml(text, collect_errors=True, resolve_references=False)
     except Exception as exc:  # noqa: BLE001 - any parse failure is a load error
         return rules, [RuleLoadError(source, None, f"parse error: {exc}")]
     for error in getattr(collection, "errors", []) or []:

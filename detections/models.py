@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from soc.db import Base, UTCDateTime, utcnow
@@ -22,5 +22,7 @@ class Alert(Base):
     event_id: Mapped[str] = mapped_column(String(64))
     host: Mapped[str] = mapped_column(String(255), default="")
     event_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Correlation alerts: JSON list of the contributing event ids (the last one is event_id).
+    related_event_ids: Mapped[str | None] = mapped_column(Text, default=None)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from detections.correlation import CorrelationEngine, CorrelationRule
 from detections.engine import CompiledRule, RuleSet
 from detections.models import Alert
 from ingest.events import Event
@@ -15,16 +17,33 @@ from ingest.events import Event
 
 @dataclass
 class Match:
-    rule: CompiledRule
+    """A rule match on an event; for a correlation, ``event`` is the last contributing one."""
+
+    rule: CompiledRule | CorrelationRule
     event: Event
+    related_event_ids: list[str] = field(default_factory=list)
 
 
 class Detector:
+    """Streaming detection: Sigma rules per event, then correlation windows per tenant."""
+
     def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
+        self.correlations = CorrelationEngine(ruleset.correlations)
 
     def evaluate(self, events: Sequence[Event]) -> list[Match]:
-        return [Match(rule, event) for event in events for rule in self.ruleset.match(event.data)]
+        """Matches of every event, plus the correlations they complete."""
+        out: list[Match] = []
+        for event in events:
+            for rule in self.ruleset.match(event.data):
+                out.append(Match(rule, event))
+                if self.correlations.rules:
+                    keys = [k for k in (rule.id, rule.name) if k]
+                    for hit in self.correlations.observe(
+                        event.tenant_id, keys, event.data, event.id, event.event_time
+                    ):
+                        out.append(Match(hit.rule, event, hit.event_ids))
+        return out
 
 
 def record_alerts(session: Session, tenant_id: int, matches: Sequence[Match]) -> list[Alert]:
@@ -55,6 +74,9 @@ def record_alerts(session: Session, tenant_id: int, matches: Sequence[Match]) ->
                 event_id=m.event.id,
                 host=m.event.host,
                 event_time=m.event.event_time,
+                related_event_ids=orjson.dumps(m.related_event_ids).decode()
+                if m.related_event_ids
+                else None,
             )
         )
     session.add_all(alerts)

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         default=None, description="run detection as Celery tasks (default: in production mode)"
     )
 
-    # Billing (issue 6): the contract price table, as JSON or in a JSON file (see docs/billing.md).
+    # Billing (issue 6): the contract price table, as JSON or in a JSON file (see README, Billing).
     billing_prices: dict[str, Any] | None = Field(
         default=None, description="Price table JSON (SOC_BILLING_PRICES)"
     )

@@ -246,7 +246,7 @@ def export_xlsx(
 
 @router.post("/simulate")
 def post_simulate(
-    body: dict[str, Any] = Body(..., description="{prices, customers}: see docs/billing.md"),
+    body: dict[str, Any] = Body(..., description="{prices, customers}: see the README, Billing"),
     principal: Principal = Depends(current_principal),
 ) -> list[dict[str, Any]]:
     """What-if: invoices from given usage, without touching the database."""

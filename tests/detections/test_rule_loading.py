@@ -50,8 +50,8 @@ def test_bad_rules_become_errors(tmp_path: Path) -> None:
     assert [r.title for r in rs.rules] == ["base"]
     assert seen == rs.errors
     reasons = {Path(e.path or "").name: e.reason for e in rs.errors}
-    assert set(reasons) == {"broken.yml", "nodetect.yml", "badmod.yml", "corr.yml", "binary.yml"}
-    assert reasons["corr.yml"] == "correlation rules not supported yet"
+    assert set(reasons) == {"broken.yml", "nodetect.yml", "badmod.yml", "binary.yml"}
+    assert [c.title for c in rs.correlations] == ["corr"]
     assert all(reasons.values())
 
 

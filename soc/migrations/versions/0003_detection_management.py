@@ -5,8 +5,8 @@ Revises: 0002
 Create Date: 2026-11-24
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0003"
 down_revision = "0002"
@@ -15,8 +15,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Correlation alerts carry the ids of their contributing events (JSON list).
+    with op.batch_alter_table("alerts") as batch:
+        batch.add_column(sa.Column("related_event_ids", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("alerts") as batch:
+        batch.drop_column("related_event_ids")
