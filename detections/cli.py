@@ -106,3 +106,9 @@ def detect(
 @app.callback()
 def _main() -> None:
     """Sigma detection commands."""
+
+
+# `soc rules ...` lives in detections/rules_cli.py; re-exported for soc/cli.py.
+from detections.rules_cli import rules_app  # noqa: E402
+
+__all__ = ["app", "detect", "rules_app"]

@@ -1,10 +1,10 @@
-"""Alerts: one Sigma rule match on one stored event."""
+"""Alerts (one Sigma rule match on one stored event) and per-tenant rule management."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from soc.db import Base, UTCDateTime, utcnow
@@ -26,3 +26,69 @@ class Alert(Base):
     related_event_ids: Mapped[str | None] = mapped_column(Text, default=None)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- rule management per tenant (issue 4) -------------------------------------------------
+
+SELECTORS = ("rule", "level", "status", "tag", "product")
+
+
+class RuleSetting(Base):
+    """Enable or disable the rules a selector picks (one rule id, or all of a level, status,
+    tag or product) for one tenant. A rule's own setting wins; among bulk settings the most
+    recent that applies wins; without any setting a rule is enabled."""
+
+    __tablename__ = "rule_settings"
+    __table_args__ = (UniqueConstraint("tenant_id", "selector", "value", name="uq_rule_setting"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    selector: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    changed_by: Mapped[str] = mapped_column(String(160))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TenantRule(Base):
+    """A Sigma rule of one tenant (YAML as uploaded); one with a shipped rule's id replaces
+    that rule for the tenant."""
+
+    __tablename__ = "tenant_rules"
+    __table_args__ = (UniqueConstraint("tenant_id", "rule_id", name="uq_tenant_rule"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    yaml: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    changed_by: Mapped[str] = mapped_column(String(160))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RuleException(Base):
+    """Suppress a rule's matches for one tenant when every condition holds (JSON list of
+    {field, modifier, value}); no effect after ``expires_at``."""
+
+    __tablename__ = "rule_exceptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    conditions: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(160))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DetectionRevision(Base):
+    """Bumped on every change to a tenant's rule state, rules or exceptions: detectors compare
+    it once per batch and rebuild their cached view of the tenant when it moved."""
+
+    __tablename__ = "detection_revisions"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 from detections.correlation import CorrelationEngine, CorrelationRule
 from detections.engine import CompiledRule, RuleSet
 from detections.models import Alert
+from detections.tenant_view import TenantView, TenantViews
 from ingest.events import Event
+from soc.db import utcnow
 
 
 @dataclass
@@ -30,18 +32,26 @@ class Detector:
     def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
         self.correlations = CorrelationEngine(ruleset.correlations)
+        self.views = TenantViews(ruleset)
 
-    def evaluate(self, events: Sequence[Event]) -> list[Match]:
-        """Matches of every event, plus the correlations they complete."""
+    def evaluate(self, events: Sequence[Event], view: TenantView | None = None) -> list[Match]:
+        """Matches of every event, plus the correlations they complete. With a tenant's
+        ``view``: only its enabled rules (and its own), and no match an exception suppresses."""
         out: list[Match] = []
+        ruleset = view.ruleset if view is not None else self.ruleset
+        now = utcnow()
         for event in events:
-            for rule in self.ruleset.match(event.data):
+            for rule in ruleset.match(event.data):
+                if view is not None and view.suppressed(rule.id, event.data, now) is not None:
+                    continue
                 out.append(Match(rule, event))
                 if self.correlations.rules:
                     keys = [k for k in (rule.id, rule.name) if k]
                     for hit in self.correlations.observe(
                         event.tenant_id, keys, event.data, event.id, event.event_time
                     ):
+                        if view is not None and not view.allows(hit.rule.id, event.data, now):
+                            continue
                         out.append(Match(hit.rule, event, hit.event_ids))
         return out
 

@@ -15,9 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from detections.api import router as rules_router
 from ingest.api import router as ingest_router
 from soc import audit
+from soc.cases.api import extra_router as cases_extra_router
 from soc.cases.api import router as cases_router
+from soc.cases.connector import deliver_until
 from soc.deps import current_principal, db_session, get_services
 from soc.errors import DomainError
 from soc.schemas import ErrorOut
@@ -99,9 +102,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             name="spool-replay",
         )
         replayer.start()
+        outbox = threading.Thread(  # ITSM outbox delivery in process (issue 5)
+            target=deliver_until,
+            daemon=True,
+            args=(app.state.services.db, app.state.services.settings, stop),
+            name="itsm-outbox",
+        )
+        if app.state.services.settings.itsm_url:
+            outbox.start()
         yield
         stop.set()
         replayer.join(timeout=10)
+        if outbox.is_alive():
+            outbox.join(timeout=10)
         if owned:
             app.state.services.close()
 
@@ -138,7 +151,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         )
         return JSONResponse({"error": "invalid", "detail": problems}, status_code=422)
 
-    for router in (system_router, tenants_router, ingest_router, cases_router, billing_router):
+    for router in (
+        system_router,
+        tenants_router,
+        ingest_router,
+        cases_router,
+        cases_extra_router,
+        billing_router,
+        rules_router,
+    ):
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(web_router)
     return app

@@ -1,8 +1,14 @@
 """Import every domain's models so `Base.metadata` knows all tables (Alembic, tests)."""
 
-from detections.models import Alert
+from detections.models import (
+    Alert,
+    DetectionRevision,
+    RuleException,
+    RuleSetting,
+    TenantRule,
+)
 from soc.audit import AuditEntry
-from soc.cases.models import Case, CaseEvent
+from soc.cases.models import Asset, Case, CaseEvent, Evidence, InboundNonce, OutboxMessage, Problem
 from soc.db import Base
 from tenants.billing.models import (
     BillingAccount,
@@ -18,6 +24,7 @@ from tenants.models import ApiKey, AuthToken, Provider, Tenant, UsageDaily, Usag
 __all__ = [
     "Alert",
     "ApiKey",
+    "Asset",
     "AuditEntry",
     "AuthToken",
     "Base",
@@ -26,12 +33,20 @@ __all__ = [
     "CaseEvent",
     "ClosedMonth",
     "Correction",
+    "Evidence",
+    "InboundNonce",
+    "DetectionRevision",
     "Invoice",
     "InvoiceLineRow",
     "Notification",
+    "OutboxMessage",
     "PlanDecision",
+    "Problem",
     "Provider",
+    "RuleException",
+    "RuleSetting",
     "Tenant",
+    "TenantRule",
     "UsageDaily",
     "UsageHostDaily",
     "User",

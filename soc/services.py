@@ -40,9 +40,10 @@ class Services:
     ingestor: Ingestor
 
     def detect(self, session: Session, tenant_id: int, events: Sequence[Event]) -> int:
-        """Ingest listener: alerts for every match, grouped into cases (also what the Celery
-        detection task runs)."""
-        alerts = record_alerts(session, tenant_id, self.detector.evaluate(events))
+        """Ingest listener: alerts for every match of the tenant's enabled rules that no
+        exception suppresses, grouped into cases (also what the Celery detection task runs)."""
+        view = self.detector.views.get(session, tenant_id)
+        alerts = record_alerts(session, tenant_id, self.detector.evaluate(events, view))
         if alerts:
             window = timedelta(minutes=self.settings.case_group_window_minutes)
             group_alerts(session, alerts, window)
@@ -55,6 +56,7 @@ class Services:
 
 def build_services(settings: Settings, ruleset: RuleSet | None = None) -> Services:
     db = Database(settings.sqlalchemy_url)
+    db.sessions.configure(info={"settings": settings})  # case services read their contract
     store = build_store(settings)
     if ruleset is None:
         ruleset = RuleSet.from_dirs(rule_dirs(settings))

@@ -5,6 +5,7 @@ The defaults give the embedded single-machine mode: SQLite files under `./var/`.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -63,6 +64,107 @@ class Settings(BaseSettings):
     billing_prices_file: Path | None = Field(
         default=None, description="Price table JSON file, used when billing_prices is not set"
     )
+
+    # Security cases (issue 5): every contract number is a setting; see docs/cases.md.
+    case_priority_matrix: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {
+            "high": {"high": "P1", "medium": "P2", "low": "P3"},
+            "medium": {"high": "P2", "medium": "P3", "low": "P4"},
+            "low": {"high": "P3", "medium": "P4", "low": "P4"},
+        },
+        description="impact -> urgency -> priority (seed 004 section 3.3)",
+    )
+    case_urgency_by_level: dict[str, str] = Field(
+        default_factory=lambda: {
+            "critical": "high",
+            "high": "high",
+            "medium": "medium",
+            "low": "low",
+            "informational": "low",
+        },
+        description="Sigma rule level -> default urgency",
+    )
+    case_sla_minutes: dict[str, dict[str, int]] = Field(
+        default_factory=lambda: {
+            "P1": {"response": 15, "resolution": 120},
+            "P2": {"response": 60, "resolution": 240},
+            "P3": {"response": 120, "resolution": 960},
+            "P4": {"response": 480, "resolution": 2400},
+        },
+        description="priority -> response/resolution targets in clock minutes (seed 004 5.1)",
+    )
+    case_warning_minutes: dict[str, int] = Field(
+        default_factory=lambda: {"P1": 5, "P2": 15, "P3": 30, "P4": 60},
+        description="priority -> breach warning this many wall-clock minutes before due",
+    )
+    case_timezone: str = "Europe/Brussels"
+    case_office_start: str = "08:00"
+    case_office_end: str = "17:00"
+    case_working_days: list[int] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4], description="ISO weekday - 1 (0 = Monday)"
+    )
+    case_holidays: list[date] = Field(
+        default_factory=lambda: [
+            date.fromisoformat(d)
+            for d in (
+                "2026-01-01",
+                "2026-04-06",
+                "2026-05-01",
+                "2026-05-14",
+                "2026-05-25",
+                "2026-07-21",
+                "2026-08-15",
+                "2026-11-01",
+                "2026-11-11",
+                "2026-12-25",
+                "2027-01-01",
+                "2027-03-29",
+                "2027-05-01",
+                "2027-05-06",
+                "2027-05-17",
+                "2027-07-21",
+                "2027-08-15",
+                "2027-11-01",
+                "2027-11-11",
+                "2027-12-25",
+            )
+        ],
+        description="public holidays (Belgium 2026-2027 by default): the office clock stops",
+    )
+    case_24x7: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="tenant slug (or '*') -> priorities whose clocks run 24/7",
+    )
+    case_reassignment_limit: int = Field(
+        default=2, description="provider reassignments above this flag the case as bouncing"
+    )
+    case_critical_office_target_minutes: int = 90
+    case_critical_outside_target_minutes: int = 240
+    case_root_cause_working_days: int = 5
+    case_evidence_max_bytes: int = 10 * MIB
+    case_evidence_content_types: list[str] = Field(
+        default_factory=lambda: [
+            "application/pdf",
+            "image/png",
+            "image/jpeg",
+            "text/plain",
+            "text/csv",
+            "application/json",
+            "application/zip",
+        ]
+    )
+    # ITSM connector (issue 5): outbound signed JSON, inbound signed webhook.
+    itsm_url: str | None = Field(default=None, description="where case changes are POSTed")
+    itsm_secret: str | None = Field(default=None, description="HMAC-SHA256 key, outbound")
+    itsm_inbound_secret: str | None = Field(
+        default=None, description="HMAC-SHA256 key of the inbound webhook (default itsm_secret)"
+    )
+    itsm_max_attempts: int = 8
+    itsm_backoff_seconds: float = 2.0
+    itsm_backoff_max_seconds: float = 600.0
+    itsm_timeout_seconds: float = 10.0
+    itsm_webhook_max_skew_seconds: int = 300
+    itsm_poll_seconds: float = 5.0
 
     @property
     def sqlalchemy_url(self) -> str:

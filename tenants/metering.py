@@ -4,43 +4,71 @@ host (CI) too, and the security cases registered per tenant per UTC day (billing
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tenants.models import UsageDaily, UsageHostDaily
 
 
-def meter(session: Session, tenant_id: int, day: date, events: int, size: int) -> None:
-    """Add a count of events and their raw bytes to the tenant's meter for that day."""
-    row = session.get(UsageDaily, (tenant_id, day))
-    if row is None:
-        row = UsageDaily(tenant_id=tenant_id, day=day, events=0, bytes=0, cases=0)
-        session.add(row)
-    row.events += events
-    row.bytes += size
-
-
-def meter_host(
-    session: Session, tenant_id: int, day: date, host: str, events: int, size: int
+def _add(
+    session: Session,
+    model: type,
+    keys: tuple[str, ...],
+    rows: list[dict[str, Any]],
+    counters: tuple[str, ...],
 ) -> None:
-    """Add events and raw bytes to the tenant's meter for one host (CI) on that day."""
-    key = (tenant_id, day, host[:255])
-    row = session.get(UsageHostDaily, key)
-    if row is None:
-        row = UsageHostDaily(tenant_id=tenant_id, day=day, host=key[2], events=0, bytes=0)
-        session.add(row)
-    row.events += events
-    row.bytes += size
+    """Add counters to rows in one upsert statement (INSERT ... ON CONFLICT DO UPDATE), so
+    concurrent ingest requests never lose an increment and a batch costs one round trip."""
+    if not rows:
+        return
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(model)
+    table = model.__table__
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + statement.excluded[name] for name in counters},
+    )
+    session.execute(statement, rows)
+
+
+def meter_many(session: Session, rows: list[tuple[int, date, int, int]]) -> None:
+    """Add (tenant_id, day, events, bytes) rows to the daily meters."""
+    _add(
+        session,
+        UsageDaily,
+        ("tenant_id", "day"),
+        [{"tenant_id": t, "day": d, "events": e, "bytes": b, "cases": 0} for t, d, e, b in rows],
+        ("events", "bytes"),
+    )
+
+
+def meter_hosts(session: Session, rows: list[tuple[int, date, str, int, int]]) -> None:
+    """Add (tenant_id, day, host, events, bytes) rows to the per-host (CI) daily meters."""
+    _add(
+        session,
+        UsageHostDaily,
+        ("tenant_id", "day", "host"),
+        [
+            {"tenant_id": t, "day": d, "host": h[:255], "events": e, "bytes": b}
+            for t, d, h, e, b in rows
+        ],
+        ("events", "bytes"),
+    )
 
 
 def count_cases(session: Session, tenant_id: int, day: date, count: int = 1) -> None:
     """Add security cases registered for the tenant on that day (the billing case meter)."""
-    row = session.get(UsageDaily, (tenant_id, day))
-    if row is None:
-        row = UsageDaily(tenant_id=tenant_id, day=day, events=0, bytes=0, cases=0)
-        session.add(row)
-    row.cases = (row.cases or 0) + count
+    _add(
+        session,
+        UsageDaily,
+        ("tenant_id", "day"),
+        [{"tenant_id": tenant_id, "day": day, "events": 0, "bytes": 0, "cases": count}],
+        ("cases",),
+    )
 
 
 def usage(session: Session, tenant_id: int, start: date, end: date) -> list[UsageDaily]:

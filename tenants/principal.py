@@ -15,6 +15,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "cases.update": frozenset({"admin", "soc_analyst", "provider"}),
     "cases.assign": frozenset({"admin", "soc_analyst"}),
     "cases.comment": frozenset({"admin", "soc_analyst", "provider", "customer"}),
+    # Issue 5: priority overrides, merge and split; metrics; assets; the ITSM dead letters.
+    "cases.manage": frozenset({"admin", "soc_analyst"}),
+    "cases.metrics": frozenset({"admin", "soc_analyst", "authority", "finance", "customer"}),
+    "assets.manage": frozenset({"admin", "soc_analyst"}),
+    "itsm.manage": frozenset({"admin"}),
     "events.read": frozenset({"admin", "soc_analyst"}),
     "alerts.read": frozenset({"admin", "soc_analyst", "customer"}),
     "tenants.read": frozenset(
@@ -28,6 +33,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "billing.read": frozenset({"admin", "finance", "customer"}),
     "billing.manage": frozenset({"admin", "finance"}),
     "audit.read": frozenset({"admin", "authority"}),
+    # Detection rules (issue 4): customers read their own tenant's rule state.
+    "rules.read": frozenset({"admin", "soc_analyst", "customer"}),
+    "rules.manage": frozenset({"admin", "soc_analyst"}),
     "ingest.write": frozenset({"ingest_key"}),
 }
 

@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from ingest.store.base import EventStore
+
+
+class OrjsonSerializer:
+    """opensearch-py's serializer interface on orjson: bulk bodies encode several times faster."""
+
+    mimetype = "application/json"
+
+    def dumps(self, data: Any) -> str:
+        if isinstance(data, str):
+            return data
+        return orjson.dumps(data, default=str).decode()
+
+    def loads(self, s: str | bytes) -> Any:
+        return orjson.loads(s)
 
 
 def opensearch_client(
@@ -18,7 +34,12 @@ def opensearch_client(
     """An opensearch-py client; TLS and basic auth come from the URL scheme and credentials."""
     from opensearchpy import OpenSearch
 
-    options: dict[str, Any] = {"timeout": timeout, "max_retries": 2, "retry_on_timeout": True}
+    options: dict[str, Any] = {
+        "timeout": timeout,
+        "max_retries": 2,
+        "retry_on_timeout": True,
+        "serializer": OrjsonSerializer(),
+    }
     if user:
         options["http_auth"] = (user, password or "")
     if url.startswith("https://"):

@@ -1,29 +1,65 @@
-"""Cases API: list with filters and paging, read, timeline, alerts, assign, status, comment."""
+"""Cases API: list with filters and paging, read, timeline, alerts, assign, status, comment,
+priority overrides, escalation, merge/split, evidence; assets, problems, metrics and the ITSM
+connector's dead letters and inbound webhook."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import FileResponse
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from ingest.api import event_out
 from ingest.schemas import EventOut
+from soc.cases import assets as assets_svc
+from soc.cases import connector, evidence, metrics, sla
 from soc.cases import service as svc
+from soc.cases.models import Case
 from soc.cases.schemas import (
     AlertOut,
+    AssetIn,
+    AssetOut,
     AssignIn,
     CaseEventOut,
     CaseOut,
+    ClockOut,
     CommentIn,
+    EscalateIn,
+    EvidenceOut,
+    MergeIn,
     NoteIn,
+    OutboxOut,
+    Priority,
+    PriorityIn,
+    ProblemOut,
+    RootCauseIn,
+    SplitIn,
     Status,
     StatusIn,
+    WebhookIn,
 )
+from soc.db import utcnow
 from soc.deps import current_principal, db_session, get_services
+from soc.errors import Invalid
 from soc.schemas import DB_INT_MAX, Page, RowId
 from soc.services import Services
 from tenants.principal import Principal
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+extra_router = APIRouter(prefix="/api/v1", tags=["cases"])
+
+
+def case_out(session: Session, case: Case) -> CaseOut:
+    """The case with its SLA clocks as of now."""
+    out = CaseOut.model_validate(case)
+    clocks = sla.clocks(svc.settings_of(session), case, utcnow())
+    out.sla = {name: ClockOut(**vars(clock)) for name, clock in clocks.items()}
+    return out
 
 
 @router.get("", response_model=Page[CaseOut])
@@ -35,6 +71,9 @@ def list_cases(
     assignee_id: int | None = Query(default=None, ge=1, le=DB_INT_MAX),
     tenant_id: int | None = Query(default=None, ge=1, le=DB_INT_MAX),
     q: str | None = Query(default=None, max_length=200, description="text in title or host"),
+    priority: Priority | None = None,
+    provider_id: int | None = Query(default=None, ge=1, le=DB_INT_MAX),
+    bouncing: bool | None = None,
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=1_000_000),
     session: Session = Depends(db_session),
@@ -48,10 +87,13 @@ def list_cases(
         assignee_id=assignee_id,
         tenant_id=tenant_id,
         q=q,
+        priority=priority,
+        provider_id=provider_id,
+        bouncing=bouncing,
     )
     total, rows = svc.list_cases(session, principal, filters, limit, offset)
     return Page[CaseOut](
-        total=total, limit=limit, offset=offset, items=[CaseOut.model_validate(r) for r in rows]
+        total=total, limit=limit, offset=offset, items=[case_out(session, r) for r in rows]
     )
 
 
@@ -61,7 +103,7 @@ def get_case(
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),
 ) -> CaseOut:
-    return CaseOut.model_validate(svc.get_case(session, principal, case_id))
+    return case_out(session, svc.get_case(session, principal, case_id))
 
 
 @router.get("/{case_id}/timeline", response_model=list[CaseEventOut])
@@ -104,9 +146,7 @@ def assign(
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),
 ) -> CaseOut:
-    return CaseOut.model_validate(
-        svc.assign(session, principal, case_id, body.assignee, body.provider)
-    )
+    return case_out(session, svc.assign(session, principal, case_id, body.assignee, body.provider))
 
 
 @router.post("/{case_id}/status", response_model=CaseOut)
@@ -116,9 +156,8 @@ def change_status(
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),
 ) -> CaseOut:
-    return CaseOut.model_validate(
-        svc.change_status(session, principal, case_id, body.status, body.note)
-    )
+    case = svc.change_status(session, principal, case_id, body.status, body.note, body.root_cause)
+    return case_out(session, case)
 
 
 @router.post("/{case_id}/reopen", response_model=CaseOut)
@@ -128,7 +167,7 @@ def reopen(
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),
 ) -> CaseOut:
-    return CaseOut.model_validate(svc.reopen(session, principal, case_id, body.note))
+    return case_out(session, svc.reopen(session, principal, case_id, body.note))
 
 
 @router.post("/{case_id}/comments", response_model=CaseEventOut, status_code=201)
@@ -139,3 +178,188 @@ def add_comment(
     principal: Principal = Depends(current_principal),
 ) -> CaseEventOut:
     return CaseEventOut.model_validate(svc.comment(session, principal, case_id, body.text))
+
+
+@router.post("/{case_id}/priority", response_model=CaseOut)
+def override_priority(
+    case_id: RowId,
+    body: PriorityIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> CaseOut:
+    """Override impact and/or urgency with a reason; the matrix gives the new priority."""
+    case = svc.set_priority(session, principal, case_id, body.reason, body.impact, body.urgency)
+    return case_out(session, case)
+
+
+@router.post("/{case_id}/escalate", response_model=CaseOut)
+def escalate(
+    case_id: RowId,
+    body: EscalateIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> CaseOut:
+    return case_out(session, svc.escalate(session, principal, case_id, body.reason, body.provider))
+
+
+@router.post("/{case_id}/merge", response_model=CaseOut)
+def merge(
+    case_id: RowId,
+    body: MergeIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> CaseOut:
+    """Merge the listed cases into this one."""
+    return case_out(session, svc.merge(session, principal, case_id, body.sources))
+
+
+@router.post("/{case_id}/split", response_model=CaseOut, status_code=201)
+def split(
+    case_id: RowId,
+    body: SplitIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> CaseOut:
+    """Move the listed alerts to a new case; answers the new case."""
+    return case_out(session, svc.split(session, principal, case_id, body.alerts, body.title))
+
+
+@router.post("/{case_id}/root-cause", response_model=CaseOut)
+def root_cause(
+    case_id: RowId,
+    body: RootCauseIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> CaseOut:
+    return case_out(session, svc.set_root_cause(session, principal, case_id, body.text))
+
+
+@router.post("/{case_id}/evidence", response_model=EvidenceOut, status_code=201)
+def upload_evidence(
+    case_id: RowId,
+    file: UploadFile = File(...),
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> EvidenceOut:
+    """Attach a file (multipart field `file`); size and content type are checked."""
+    limit = svc.settings_of(session).case_evidence_max_bytes
+    data = file.file.read(limit + 1)
+    row = evidence.add(
+        session,
+        principal,
+        case_id,
+        file.filename or "evidence",
+        file.content_type or "application/octet-stream",
+        data,
+    )
+    return EvidenceOut.model_validate(row)
+
+
+@router.get("/{case_id}/evidence", response_model=list[EvidenceOut])
+def list_evidence(
+    case_id: RowId,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> list[EvidenceOut]:
+    rows = evidence.list_for_case(session, principal, case_id)
+    return [EvidenceOut.model_validate(r) for r in rows]
+
+
+@router.get("/{case_id}/evidence/{evidence_id}", response_class=FileResponse)
+def download_evidence(
+    case_id: RowId,
+    evidence_id: RowId,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> FileResponse:
+    row, path = evidence.open_file(session, principal, case_id, evidence_id)
+    return FileResponse(
+        path,
+        media_type=row.content_type,
+        filename=row.filename,
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+@extra_router.get("/tenants/{tenant}/case-metrics")
+def case_metrics(
+    tenant: str,
+    month: str = Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (UTC)"),
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> dict[str, Any]:
+    """Cases registered in the month by priority, response/resolution means, % within SLA,
+    critical cases inside/outside office hours, reassignments."""
+    return metrics.case_metrics(session, principal, tenant, month)
+
+
+@extra_router.get("/problems", response_model=list[ProblemOut])
+def problems(
+    session: Session = Depends(db_session), principal: Principal = Depends(current_principal)
+) -> list[ProblemOut]:
+    """Problem records opened by resolved critical cases, within the caller's scope."""
+    return [ProblemOut.model_validate(p) for p in svc.open_problems(session, principal)]
+
+
+@extra_router.get("/tenants/{tenant}/assets", response_model=list[AssetOut])
+def list_assets(
+    tenant: str,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> list[AssetOut]:
+    return [AssetOut.model_validate(a) for a in assets_svc.list_assets(session, principal, tenant)]
+
+
+@extra_router.put("/assets", response_model=AssetOut)
+def put_asset(
+    body: AssetIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> AssetOut:
+    """Set a host's criticality: the impact of the tenant's new cases on that host."""
+    row = assets_svc.set_asset(
+        session, principal, body.tenant, body.host, body.criticality, body.description
+    )
+    return AssetOut.model_validate(row)
+
+
+@extra_router.get("/itsm/dead-letters", response_model=list[OutboxOut])
+def dead_letters(
+    session: Session = Depends(db_session), principal: Principal = Depends(current_principal)
+) -> list[OutboxOut]:
+    return [OutboxOut.model_validate(m) for m in connector.dead_letters(session, principal)]
+
+
+@extra_router.post("/itsm/dead-letters/{message_id}/replay", response_model=OutboxOut)
+def replay_dead_letter(
+    message_id: RowId,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> OutboxOut:
+    return OutboxOut.model_validate(connector.replay(session, principal, message_id))
+
+
+@extra_router.post("/itsm/webhook", response_model=CaseOut)
+async def itsm_webhook(request: Request, services: Services = Depends(get_services)) -> CaseOut:
+    """Status changes from the ITSM tool, HMAC-signed (see docs/cases.md). Unsigned, badly
+    signed or stale: 401; a nonce seen before: 409."""
+    raw = await request.body()
+    return await run_in_threadpool(_apply_webhook, services, dict(request.headers), raw)
+
+
+def _apply_webhook(services: Services, headers: dict[str, str], raw: bytes) -> CaseOut:
+    with services.db.session() as session:
+        connector.verify_inbound(session, services.settings, headers, raw, time.time())
+        try:
+            body = WebhookIn.model_validate(orjson.loads(raw))
+        except (orjson.JSONDecodeError, ValidationError) as exc:
+            raise Invalid(f"bad webhook body: {exc}") from exc
+        case = svc.change_status(
+            session,
+            connector.ITSM_PRINCIPAL,
+            body.case_id,
+            body.status,
+            body.note,
+            body.root_cause,
+        )
+        return case_out(session, case)

@@ -1,0 +1,256 @@
+"""Rules API: list and read a tenant's rules, enable/disable, tenant rules, exceptions,
+validate, test and retro-hunt. Thin: the logic lives in detections.management/retrohunt."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.orm import Session
+
+from detections import management as mgmt
+from detections.retrohunt import hunt_for_tenant
+from detections.ruletest import pick_rule, test_rule
+from detections.schemas import (
+    ExceptionIn,
+    ExceptionOut,
+    ExceptionPatch,
+    HuntIn,
+    HuntOut,
+    RuleDetailOut,
+    RuleOut,
+    RuleTestIn,
+    RuleTestOut,
+    StateIn,
+    StateOut,
+    TenantRuleOut,
+    ValidationOut,
+    YamlIn,
+)
+from detections.validation import ValidationReport, validate_text
+from soc.cases.service import group_alerts
+from soc.deps import current_principal, db_session, get_services
+from soc.schemas import Page, RowId
+from soc.services import Services
+from tenants.principal import Principal
+
+router = APIRouter(prefix="/api/v1/rules", tags=["detection rules"])
+TenantQ = Query(default=None, description="tenant slug (required for global users)")
+
+
+def _view(session: Session, services: Services, principal: Principal, tenant: str | None) -> Any:
+    principal.require("rules.read")
+    found = mgmt.resolve_tenant(session, principal, tenant)
+    return services.detector.views.get(session, found.id)
+
+
+def _validation(report: ValidationReport) -> ValidationOut:
+    return ValidationOut.model_validate(
+        {
+            "summary": report.summary(),
+            "skipped_validators": report.skipped_validators,
+            "rules": [r.as_dict() for r in report.rules],
+        }
+    )
+
+
+def _conditions(items: list[Any]) -> list[dict[str, Any]]:
+    return [c.model_dump() for c in items]
+
+
+@router.get("", response_model=Page[RuleOut])
+def list_rules(
+    tenant: str | None = TenantQ,
+    level: str | None = None,
+    status: str | None = None,
+    tag: str | None = None,
+    product: str | None = None,
+    enabled: bool | None = None,
+    q: str | None = Query(default=None, max_length=200),
+    limit: int = Query(default=100, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0),
+    session: Session = Depends(db_session),
+    services: Services = Depends(get_services),
+    principal: Principal = Depends(current_principal),
+) -> Page[RuleOut]:
+    """The tenant's rules (shipped and its own) with their effective state."""
+    view = _view(session, services, principal, tenant)
+    rows = mgmt.list_rules(view, level, status, tag, product, enabled, q)
+    items = [RuleOut.model_validate(r) for r in rows[offset : offset + limit]]
+    return Page(total=len(rows), limit=limit, offset=offset, items=items)
+
+
+@router.post("/validate", response_model=ValidationOut)
+def validate(body: YamlIn, principal: Principal = Depends(current_principal)) -> ValidationOut:
+    """Validation report for Sigma YAML (pySigma validators); stores nothing."""
+    principal.require("rules.manage")
+    return _validation(validate_text(body.yaml))
+
+
+@router.post("/state", response_model=StateOut)
+def set_state(
+    body: StateIn,
+    tenant: str | None = TenantQ,
+    session: Session = Depends(db_session),
+    services: Services = Depends(get_services),
+    principal: Principal = Depends(current_principal),
+) -> StateOut:
+    """Enable or disable one rule, or all rules of a level, status, tag or product."""
+    change = mgmt.set_state(
+        session, principal, services.detector.views, tenant, body.selector, body.value, body.enabled
+    )
+    return StateOut(**change.__dict__)
+
+
+@router.post("/tenant-rules", response_model=TenantRuleOut)
+def put_tenant_rule(
+    body: YamlIn,
+    tenant: str | None = TenantQ,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> TenantRuleOut:
+    """Upload (or replace) one Sigma rule of the tenant; refused (422) if it does not load."""
+    row, changed = mgmt.put_tenant_rule(session, principal, tenant, body.yaml)
+    report = validate_text(body.yaml)
+    return TenantRuleOut(
+        rule_id=row.rule_id, title=row.title, changed=changed, validation=_validation(report)
+    )
+
+
+@router.delete("/tenant-rules/{rule_id}", status_code=204)
+def delete_tenant_rule(
+    rule_id: str,
+    tenant: str | None = TenantQ,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    mgmt.delete_tenant_rule(session, principal, tenant, rule_id)
+    return Response(status_code=204)
+
+
+@router.post("/test", response_model=RuleTestOut)
+def test(
+    body: RuleTestIn,
+    tenant: str | None = TenantQ,
+    session: Session = Depends(db_session),
+    services: Services = Depends(get_services),
+    principal: Principal = Depends(current_principal),
+) -> RuleTestOut:
+    """Which sample events the rule matches, and which the tenant's exceptions suppress."""
+    principal.require("rules.manage")
+    view = _view(session, services, principal, tenant)
+    rule = pick_rule(view, body.rule_id, body.yaml)
+    results = test_rule(rule, body.events, view)
+    return RuleTestOut.model_validate(
+        {
+            "rule_id": rule.id,
+            "matched": sum(r.matched and r.suppressed_by is None for r in results),
+            "suppressed": sum(r.suppressed_by is not None for r in results),
+            "results": [r.__dict__ for r in results],
+        }
+    )
+
+
+@router.post("/hunt", response_model=HuntOut)
+def hunt(
+    body: HuntIn,
+    tenant: str | None = TenantQ,
+    session: Session = Depends(db_session),
+    services: Services = Depends(get_services),
+    principal: Principal = Depends(current_principal),
+) -> HuntOut:
+    """Retro-hunt a rule (by id, or as YAML) over the tenant's last N days; new alerts are
+    grouped into cases as at ingest."""
+    window = timedelta(minutes=services.settings.case_group_window_minutes)
+    result = hunt_for_tenant(
+        session,
+        principal,
+        services.detector.views,
+        services.store,
+        tenant,
+        body.days,
+        body.rule_id,
+        body.yaml,
+        group=lambda s, alerts: group_alerts(s, alerts, window),
+    )
+    return HuntOut.model_validate(result.as_dict())
+
+
+@router.get("/exceptions", response_model=list[ExceptionOut])
+def list_exceptions(
+    tenant: str | None = TenantQ,
+    rule_id: str | None = None,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> list[ExceptionOut]:
+    rows = mgmt.list_exceptions(session, principal, tenant, rule_id)
+    return [ExceptionOut.model_validate(mgmt.exception_row(r)) for r in rows]
+
+
+@router.post("/exceptions", response_model=ExceptionOut, status_code=201)
+def create_exception(
+    body: ExceptionIn,
+    tenant: str | None = TenantQ,
+    session: Session = Depends(db_session),
+    services: Services = Depends(get_services),
+    principal: Principal = Depends(current_principal),
+) -> ExceptionOut:
+    """Suppress a rule's matches for the tenant when every condition holds (audited)."""
+    row = mgmt.create_exception(
+        session,
+        principal,
+        services.detector.views,
+        tenant,
+        body.rule_id,
+        _conditions(body.conditions),
+        body.reason,
+        body.expires_at,
+    )
+    return ExceptionOut.model_validate(mgmt.exception_row(row))
+
+
+@router.patch("/exceptions/{exception_id}", response_model=ExceptionOut)
+def update_exception(
+    exception_id: RowId,
+    body: ExceptionPatch,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> ExceptionOut:
+    row = mgmt.update_exception(
+        session,
+        principal,
+        exception_id,
+        _conditions(body.conditions) if body.conditions is not None else None,
+        body.reason,
+        body.expires_at,
+        body.clear_expiry,
+    )
+    return ExceptionOut.model_validate(mgmt.exception_row(row))
+
+
+@router.delete("/exceptions/{exception_id}", status_code=204)
+def delete_exception(
+    exception_id: RowId,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    mgmt.delete_exception(session, principal, exception_id)
+    return Response(status_code=204)
+
+
+@router.get("/{rule_id}", response_model=RuleDetailOut)
+def get_rule(
+    rule_id: str,
+    tenant: str | None = TenantQ,
+    session: Session = Depends(db_session),
+    services: Services = Depends(get_services),
+    principal: Principal = Depends(current_principal),
+) -> RuleDetailOut:
+    view = _view(session, services, principal, tenant)
+    rule = mgmt.get_rule(view, rule_id)
+    own = mgmt.get_tenant_rule(session, principal, tenant, rule_id)
+    return RuleDetailOut.model_validate(
+        mgmt.rule_row(view, rule)
+        | {"description": rule.description, "yaml": own.yaml if own else None}
+    )

@@ -1,0 +1,42 @@
+"""Priority = impact x urgency (seed 004 section 3.3); defaults from rule level and asset."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from soc.cases.models import LEVELS3, Asset
+from soc.errors import Invalid
+from soc.settings import Settings
+from tenants.models import Tenant
+
+
+def check_level(name: str, value: str) -> str:
+    if value not in LEVELS3:
+        raise Invalid(f"{name} must be one of {', '.join(LEVELS3)}, not '{value}'")
+    return value
+
+
+def priority_for(settings: Settings, impact: str, urgency: str) -> str:
+    """The matrix cell for impact (row) and urgency (column)."""
+    try:
+        return settings.case_priority_matrix[impact][urgency]
+    except KeyError as exc:
+        raise Invalid(f"no priority for impact '{impact}' and urgency '{urgency}'") from exc
+
+
+def default_urgency(settings: Settings, level: str) -> str:
+    """Urgency from the Sigma rule's level (medium for an unknown level)."""
+    return settings.case_urgency_by_level.get(level, "medium")
+
+
+def default_impact(session: Session, tenant_id: int, host: str) -> str:
+    """Impact from the affected asset's criticality, else the tenant's default."""
+    criticality = session.scalar(
+        select(Asset.criticality).where(Asset.tenant_id == tenant_id, Asset.host == host)
+    )
+    if criticality in LEVELS3:
+        return criticality
+    tenant = session.get(Tenant, tenant_id)
+    value = tenant.default_impact if tenant is not None else "medium"
+    return value if value in LEVELS3 else "medium"

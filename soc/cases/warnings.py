@@ -1,0 +1,81 @@
+"""Breach warnings: cases whose response or resolution clock is due within the warning
+window of their priority (and not yet past due). Run every minute by Celery beat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from soc.cases.models import Case
+from soc.cases.service import _note, settings_of
+from soc.db import utcnow
+
+
+@dataclass(frozen=True)
+class Warning:
+    case_id: int
+    clock: str  # response | resolution
+    due: datetime
+
+
+def about_to_breach(session: Session, now: datetime | None = None) -> list[Warning]:
+    """Open clocks with now < due <= now + warning window (per priority), not yet warned."""
+    settings = settings_of(session)
+    now = now or utcnow()
+    widest = timedelta(minutes=max(settings.case_warning_minutes.values(), default=0))
+    rows = session.scalars(
+        select(Case).where(
+            or_(
+                and_(
+                    Case.responded_at.is_(None),
+                    Case.response_warned.is_(False),
+                    Case.response_due > now,
+                    Case.response_due <= now + widest,
+                ),
+                and_(
+                    Case.resolved_at.is_(None),
+                    Case.paused_since.is_(None),
+                    Case.resolution_warned.is_(False),
+                    Case.resolution_due > now,
+                    Case.resolution_due <= now + widest,
+                ),
+            )
+        )
+    )
+    found: list[Warning] = []
+    for case in rows:
+        window = timedelta(minutes=settings.case_warning_minutes.get(case.priority, 0))
+        for clock, due, open_, warned in (
+            ("response", case.response_due, case.responded_at is None, case.response_warned),
+            (
+                "resolution",
+                case.resolution_due,
+                case.resolved_at is None and case.paused_since is None,
+                case.resolution_warned,
+            ),
+        ):
+            if open_ and not warned and due is not None and now < due <= now + window:
+                found.append(Warning(case.id, clock, due))
+    return found
+
+
+def send_breach_warnings(session: Session, now: datetime | None = None) -> list[Warning]:
+    """Record each warning once on the case (timeline, audit, ITSM outbox)."""
+    now = now or utcnow()
+    warnings = about_to_breach(session, now)
+    for w in warnings:
+        case = session.get(Case, w.case_id)
+        assert case is not None
+        setattr(case, f"{w.clock}_warned", True)
+        minutes = round((w.due - now).total_seconds() / 60, 1)
+        _note(
+            session,
+            case,
+            "system",
+            "sla_warning",
+            {"clock": w.clock, "due": w.due.isoformat(), "minutes_left": minutes},
+        )
+    return warnings
