@@ -28,6 +28,17 @@ def make_celery() -> Celery:
                 "task": "soc.tasks.apply_retention",
                 "schedule": crontab(hour=2, minute=30),
             },
+            # Issue 5: SLA breach warnings and ITSM outbox delivery.
+            "case-breach-warnings": {"task": "soc.tasks.case_breach_warnings", "schedule": 60.0},
+            "itsm-deliver": {"task": "soc.tasks.itsm_deliver", "schedule": 15.0},
+            "billing-close-monthly": {
+                "task": "soc.tasks.close_previous_month",
+                "schedule": crontab(day_of_month=1, hour=3, minute=0),
+            },
+            "billing-ceilings-daily": {
+                "task": "soc.tasks.check_billing_ceilings",
+                "schedule": crontab(hour=6, minute=0),
+            },
         },
     )
     return app

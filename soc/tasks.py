@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -69,3 +69,47 @@ def retention_for_all(services: Services) -> dict[str, int]:
 @celery_app.task(name="soc.tasks.apply_retention")
 def apply_retention() -> dict[str, int]:
     return retention_for_all(worker_services())
+
+
+def previous_month(today: date) -> str:
+    first = today.replace(day=1)
+    last_month_day = first - timedelta(days=1)
+    return f"{last_month_day:%Y-%m}"
+
+
+@celery_app.task(name="soc.tasks.close_previous_month")
+def close_previous_month() -> str:
+    """Monthly billing close of the month that just ended (idempotent: re-running is safe)."""
+    from tenants.billing.service import close_month
+
+    services = worker_services()
+    with services.db.session() as session:
+        return close_month(session, previous_month(utcnow().date())).summary()
+
+
+@celery_app.task(name="soc.tasks.check_billing_ceilings")
+def check_billing_ceilings() -> list[str]:
+    """Daily: notice every customer whose projected month spend passes its contract ceiling."""
+    from tenants.billing.service import check_ceilings
+
+    services = worker_services()
+    with services.db.session() as session:
+        return [usage.tenant.slug for usage in check_ceilings(session)]
+
+
+@celery_app.task(name="soc.tasks.case_breach_warnings")
+def case_breach_warnings() -> int:
+    """Issue 5: warn on cases about to breach an SLA clock (once per clock)."""
+    from soc.cases.warnings import send_breach_warnings
+
+    with worker_services().db.session() as session:
+        return len(send_breach_warnings(session))
+
+
+@celery_app.task(name="soc.tasks.itsm_deliver")
+def itsm_deliver() -> dict[str, int]:
+    """Issue 5: send the ITSM outbox (retries with backoff, dead letters)."""
+    from soc.cases.connector import deliver_due
+
+    services = worker_services()
+    return deliver_due(services.db, services.settings)

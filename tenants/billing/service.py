@@ -383,6 +383,7 @@ def close_month(
         raise Invalid(f"{month} is not over yet; a month closes from the 1st of the next month")
     prices = prices or load_prices()
     closed = session.get(ClosedMonth, month)
+    was_closed = closed is not None
     tenants, accounts = _billable_tenants(session, month)
     existing = {
         inv.tenant_id: inv for inv in session.scalars(select(Invoice).where(Invoice.month == month))
@@ -480,11 +481,11 @@ def close_month(
         closed.digest = digest
     blocked = [b.error for _, b in bills if b.error]
     issued_total = sum((r["total"] for r in rows if r["total"] is not None), Decimal("0.00"))
-    if bills or not existing:
+    if bills or not was_closed:
         audit.record(
             session,
             actor=actor.actor,
-            action="billing.month_closed" if not existing else "billing.month_reclosed",
+            action="billing.month_reclosed" if was_closed else "billing.month_closed",
             object_type="billing_month",
             object_id=month,
             detail={
@@ -509,7 +510,7 @@ def close_month(
         month=month,
         issued=issued,
         blocked=still_blocked,
-        already_closed=bool(existing) and not bills,
+        already_closed=was_closed and not bills,
         total=total,
         notified=notified,
     )

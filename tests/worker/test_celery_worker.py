@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,8 @@ def worker_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sett
     redis_url = service_url("redis")
     monkeypatch.setenv("SOC_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("SOC_REDIS_URL", redis_url)
+    prices = Path(__file__).resolve().parents[2] / "docs" / "billing-prices.example.json"
+    monkeypatch.setenv("SOC_BILLING_PRICES_FILE", str(prices))
     get_settings.cache_clear()
     celery_app.conf.broker_url = celery_app.conf.result_backend = redis_url
     soc.tasks._services = None
@@ -72,3 +75,16 @@ def test_retention_task_runs_on_the_worker(worker_env: Settings) -> None:
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
         result = soc.tasks.apply_retention.delay().get(timeout=30)
     assert result == {"acme": 0}
+
+
+def test_monthly_billing_close_runs_on_the_worker(worker_env: Settings) -> None:
+    services = build_services(worker_env)
+    with services.db.session() as session:
+        tenant_service.create_tenant(session, SYSTEM, "acme", "Acme")
+    services.close()
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        first = soc.tasks.close_previous_month.delay().get(timeout=60)
+        again = soc.tasks.close_previous_month.delay().get(timeout=60)
+    assert soc.tasks.previous_month(date(2026, 1, 15)) == "2025-12"
+    assert first.startswith(soc.tasks.previous_month(date.today()))
+    assert "already closed" in again
