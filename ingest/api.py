@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ingest.events import Event
 from ingest.parse import ACCEPTED_TYPES, media_type
 from ingest.schemas import EventOut, EventPage, IngestOut, LineErrorOut
+from ingest.store.base import StoreBusy
 from soc.deps import current_principal, db_session, get_services, ingest_principal
 from soc.errors import DomainError, Invalid, NotFound
 from soc.schemas import ErrorOut
@@ -54,6 +55,11 @@ async def read_limited(request: Request, limit: int) -> bytes:
         401: {"model": ErrorOut, "description": "Missing, unknown or revoked ingest key"},
         413: {"model": ErrorOut, "description": "Body or event over the size limit"},
         415: {"model": ErrorOut, "description": "Content type not accepted"},
+        503: {
+            "model": ErrorOut,
+            "description": "Store down and spool full: retry after the "
+            "Retry-After seconds (nothing of this request was accepted)",
+        },
         422: {
             "model": IngestOut | ErrorOut,
             "description": "No line could be accepted (per-line reasons), or an empty body",
@@ -115,7 +121,14 @@ async def ingest(
             ids=result.ids if return_ids else None,
         )
 
-    out = await run_in_threadpool(work)
+    try:
+        out = await run_in_threadpool(work)
+    except StoreBusy as busy:
+        return JSONResponse(
+            {"error": "unavailable", "detail": str(busy)},
+            status_code=503,
+            headers={"Retry-After": str(busy.retry_after)},
+        )
     status = 422 if out.accepted == 0 and out.rejected else 200
     return JSONResponse(out.model_dump(exclude_none=True), status_code=status)
 

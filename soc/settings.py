@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     opensearch_index_prefix: str = "soc-events"
     opensearch_bulk_chunk: int = 2000
     spool_dir: Path | None = Field(default=None, description="default data_dir/spool")
+    spool_max_bytes: int = Field(
+        default=1 << 30, description="past this, ingest answers 503 + Retry-After (back-pressure)"
+    )
     redis_url: str = "redis://127.0.0.1:6379/0"
     detect_in_worker: bool | None = Field(
         default=None, description="run detection as Celery tasks (default: in production mode)"

@@ -10,6 +10,15 @@ from typing import Any, Protocol
 from ingest.events import Event
 
 
+class StoreBusy(Exception):
+    """The store cannot take more events now (store down and spool full): the caller should
+    answer 503 with Retry-After so shippers back off; nothing is accepted, so nothing is lost."""
+
+    def __init__(self, message: str, retry_after: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class HuntQuery(Protocol):
     """A Sigma rule as a store needs it: the pySigma rule for query backends, a predicate for
     stores that evaluate in Python."""

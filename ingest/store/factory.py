@@ -69,4 +69,4 @@ def build_store(settings: Any) -> EventStore:
     inner = OpenSearchEventStore(
         client, prefix=settings.opensearch_index_prefix, chunk_size=settings.opensearch_bulk_chunk
     )
-    return SpoolingStore(inner, settings.spool_path)
+    return SpoolingStore(inner, settings.spool_path, max_bytes=settings.spool_max_bytes)

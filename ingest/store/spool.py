@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from ingest.events import Event
-from ingest.store.base import EventStore
+from ingest.store.base import EventStore, StoreBusy
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,14 @@ class SpoolingStore:
         inner: EventStore,
         spool_dir: Path,
         retry_seconds: float = 5.0,
+        max_bytes: int = 1 << 30,
         is_outage: Callable[[BaseException], bool] = _default_is_outage,
     ) -> None:
         self.inner = inner
         self.dir = Path(spool_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.retry_seconds = retry_seconds
+        self.max_bytes = max_bytes
         self.is_outage = is_outage
         self._lock = threading.RLock()
         self._seq = 0
@@ -91,7 +93,16 @@ class SpoolingStore:
     def pending(self) -> int:
         return sum(1 for f in self.spooled_files() for line in f.open("rb") if line.strip())
 
+    def spooled_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.spooled_files())
+
     def _spool(self, events: Sequence[Event]) -> None:
+        if self.spooled_bytes() >= self.max_bytes:
+            raise StoreBusy(
+                f"the event store is unreachable and the local spool is full "
+                f"({self.max_bytes} bytes); retry later",
+                retry_after=int(self.retry_seconds) + 25,
+            )
         self._seq += 1
         name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.ndjson"
         tmp = self.dir / (name + ".tmp")

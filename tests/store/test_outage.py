@@ -76,3 +76,35 @@ def test_events_accepted_during_an_outage_are_stored_exactly_once(
     assert accepted == REQUESTS * PER_REQUEST
     assert store.pending() == 0
     assert stored == len(ids) == accepted  # every accepted event, once
+
+
+def test_full_spool_pushes_back_with_503_and_accepts_nothing(
+    opensearch_url: str, tmp_path: Path
+) -> None:
+    """With the store unreachable and the spool at its limit, ingest answers 503 + Retry-After
+    (back-pressure) instead of accepting events it could lose."""
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        mode="production",
+        detect_in_worker=False,
+        opensearch_url="http://127.0.0.1:9",
+        spool_max_bytes=3000,
+    )
+    upgrade(settings.sqlalchemy_url)
+    services = build_services(settings)
+    with services.db.session() as session:
+        tenant_service.create_tenant(session, SYSTEM, "acme", "Acme")
+        _, key = tenant_service.create_api_key(session, SYSTEM, "acme", "test")
+    statuses = []
+    with TestClient(create_app(settings, services)) as client:
+        for n in range(6):
+            body = b"\n".join(orjson.dumps(benign_event(n * 100 + i)) for i in range(10))
+            answer = client.post("/api/v1/ingest", content=body, headers=key_headers(key))
+            statuses.append(answer.status_code)
+            if answer.status_code == 503:
+                assert int(answer.headers["Retry-After"]) > 0
+                assert "spool is full" in answer.json()["detail"]
+    spooled = services.store.pending()
+    services.close()
+    assert statuses[0] == 200 and 503 in statuses
+    assert spooled == 10 * statuses.count(200)  # exactly what was accepted is kept
