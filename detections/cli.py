@@ -12,9 +12,11 @@ import typer
 from tqdm import tqdm
 
 from detections.engine import RuleLoadError, RuleSet
+from detections.rules_cli import rules_app  # `soc rules ...`, registered by soc/cli.py
 from ingest.files import iter_events_from_file
 
 app = typer.Typer(help="Sigma detection over event files.", no_args_is_help=True)
+__all__ = ["app", "detect", "rules_app"]
 
 
 def _err(message: str) -> None:
@@ -106,9 +108,3 @@ def detect(
 @app.callback()
 def _main() -> None:
     """Sigma detection commands."""
-
-
-# `soc rules ...` lives in detections/rules_cli.py; re-exported for soc/cli.py.
-from detections.rules_cli import rules_app  # noqa: E402
-
-__all__ = ["app", "detect", "rules_app"]

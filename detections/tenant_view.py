@@ -147,6 +147,10 @@ class TenantViews:
             self._views[tenant_id] = view
         return view
 
+    def base_view(self) -> TenantView:
+        """The shipped rules as they are, without any tenant's changes."""
+        return TenantView(-1, -1, self.base, dict(self.base_rules), frozenset(), frozenset())
+
     def invalidate(self, tenant_id: int) -> None:
         self._views.pop(tenant_id, None)
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import typer
 from sqlalchemy.orm import Session
 
-from detections.cli import detect
+from detections.cli import detect, rules_app
 from soc import audit
 from soc.db import Database
 from soc.errors import DomainError
@@ -34,6 +34,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(billing_app, name="billing")
+app.add_typer(rules_app, name="rules")
 app.command("detect")(detect)
 
 CLI_ACTOR = Principal(actor="cli", role="admin")

@@ -46,7 +46,7 @@ from soc.cases.schemas import (
 from soc.db import utcnow
 from soc.deps import current_principal, db_session, get_services
 from soc.errors import Invalid
-from soc.schemas import DB_INT_MAX, Page, RowId
+from soc.schemas import DB_INT_MAX, ErrorOut, Page, RowId
 from soc.services import Services
 from tenants.principal import Principal
 
@@ -234,7 +234,15 @@ def root_cause(
     return case_out(session, svc.set_root_cause(session, principal, case_id, body.text))
 
 
-@router.post("/{case_id}/evidence", response_model=EvidenceOut, status_code=201)
+@router.post(
+    "/{case_id}/evidence",
+    response_model=EvidenceOut,
+    status_code=201,
+    responses={
+        413: {"model": ErrorOut, "description": "File over the evidence size limit"},
+        415: {"model": ErrorOut, "description": "File type not accepted"},
+    },
+)
 def upload_evidence(
     case_id: RowId,
     file: UploadFile = File(...),

@@ -44,7 +44,7 @@ def refresh(settings: Settings, case: Case) -> None:
     if case.paused_since is not None:
         case.resolution_due = None
     else:
-        total = target_seconds(settings, case.priority, "resolution") + case.paused_seconds
+        total = target_seconds(settings, case.priority, "resolution") + (case.paused_seconds or 0)
         case.resolution_due = cal.add(start, total)
 
 
@@ -57,7 +57,7 @@ def pause(settings: Settings, case: Case, at: datetime) -> None:
 def resume(settings: Settings, case: Case, at: datetime) -> None:
     if case.paused_since is not None:
         cal = calendar_of(settings, case)
-        case.paused_seconds += round(cal.elapsed(case.paused_since, at))
+        case.paused_seconds = (case.paused_seconds or 0) + round(cal.elapsed(case.paused_since, at))
         case.paused_since = None
         refresh(settings, case)
 
@@ -73,14 +73,14 @@ def mark_resolved(settings: Settings, case: Case, at: datetime) -> None:
     mark_responded(settings, case, at)
     case.resolved_at = at
     cal = calendar_of(settings, case)
-    case.resolution_seconds = round(cal.elapsed(case.created_at, at)) - case.paused_seconds
+    case.resolution_seconds = round(cal.elapsed(case.created_at, at)) - (case.paused_seconds or 0)
 
 
 def mark_reopened(settings: Settings, case: Case, at: datetime) -> None:
     """The time spent resolved does not count against the resolution target."""
     if case.resolved_at is not None:
         cal = calendar_of(settings, case)
-        case.paused_seconds += round(cal.elapsed(case.resolved_at, at))
+        case.paused_seconds = (case.paused_seconds or 0) + round(cal.elapsed(case.resolved_at, at))
         case.resolved_at = None
         case.resolution_seconds = None
         case.closed_at = None
@@ -141,6 +141,6 @@ def clocks(settings: Settings, case: Case, now: datetime) -> dict[str, Clock]:
             case.resolution_seconds,
             case.resolution_due,
             now,
-            case.paused_seconds,
+            case.paused_seconds or 0,
         ),
     }

@@ -15,13 +15,13 @@ from soc.db import utcnow
 
 
 @dataclass(frozen=True)
-class Warning:
+class BreachWarning:
     case_id: int
     clock: str  # response | resolution
     due: datetime
 
 
-def about_to_breach(session: Session, now: datetime | None = None) -> list[Warning]:
+def about_to_breach(session: Session, now: datetime | None = None) -> list[BreachWarning]:
     """Open clocks with now < due <= now + warning window (per priority), not yet warned."""
     settings = settings_of(session)
     now = now or utcnow()
@@ -45,7 +45,7 @@ def about_to_breach(session: Session, now: datetime | None = None) -> list[Warni
             )
         )
     )
-    found: list[Warning] = []
+    found: list[BreachWarning] = []
     for case in rows:
         window = timedelta(minutes=settings.case_warning_minutes.get(case.priority, 0))
         for clock, due, open_, warned in (
@@ -58,11 +58,11 @@ def about_to_breach(session: Session, now: datetime | None = None) -> list[Warni
             ),
         ):
             if open_ and not warned and due is not None and now < due <= now + window:
-                found.append(Warning(case.id, clock, due))
+                found.append(BreachWarning(case.id, clock, due))
     return found
 
 
-def send_breach_warnings(session: Session, now: datetime | None = None) -> list[Warning]:
+def send_breach_warnings(session: Session, now: datetime | None = None) -> list[BreachWarning]:
     """Record each warning once on the case (timeline, audit, ITSM outbox)."""
     now = now or utcnow()
     warnings = about_to_breach(session, now)
