@@ -5,7 +5,8 @@ tenants and a year, then times GET /api/v1/cases through the whole app (routing,
 SLA clocks, JSON) for an analyst and a customer with typical filters, against a baseline in the
 same run: the same count and page queries as plain SQL on a psycopg connection.
 
-    source /tmp/testenv; .venv/bin/python bench/case_list.py [--cases 100000] [--runs 200]
+    eval "$(deploy/services.sh start)"
+    .venv/bin/python bench/case_list.py [--cases 100000] [--runs 200]
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def main() -> None:
     parser.add_argument("--url", default=os.environ.get("SOC_TEST_DATABASE_URL"))
     args = parser.parse_args()
     if not args.url:
-        raise SystemExit("set SOC_TEST_DATABASE_URL (source /tmp/testenv) or pass --url")
+        raise SystemExit("set SOC_TEST_DATABASE_URL (deploy/services.sh start prints it) or --url")
     server = make_url(args.url)
     name = f"soc_bench_{uuid.uuid4().hex[:8]}"
     admin = f"host={server.host} port={server.port or 5432} user={server.username} dbname=postgres"

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
         default=None, description="Price table JSON file, used when billing_prices is not set"
     )
 
-    # Security cases (issue 5): every contract number is a setting; see docs/cases.md.
+    # Security cases (issue 5): every contract number is a setting; see README, Security cases.
     case_priority_matrix: dict[str, dict[str, str]] = Field(
         default_factory=lambda: {
             "high": {"high": "P1", "medium": "P2", "low": "P3"},

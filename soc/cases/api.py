@@ -349,7 +349,7 @@ def replay_dead_letter(
 
 @extra_router.post("/itsm/webhook", response_model=CaseOut)
 async def itsm_webhook(request: Request, services: Services = Depends(get_services)) -> CaseOut:
-    """Status changes from the ITSM tool, HMAC-signed (see docs/cases.md). Unsigned, badly
+    """Status changes from the ITSM tool, HMAC-signed (see README, Security cases). Unsigned, badly
     signed or stale: 401; a nonce seen before: 409."""
     raw = await request.body()
     return await run_in_threadpool(_apply_webhook, services, dict(request.headers), raw)

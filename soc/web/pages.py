@@ -31,6 +31,21 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 TEXT = {
     "en": {
+        "usage": "Usage",
+        "usage_title": "Running usage this month",
+        "customer": "Customer",
+        "as_of": "As of",
+        "plan": "Plan",
+        "gb_mtd": "GB so far",
+        "gb_projected": "GB projected",
+        "cases_mtd": "Cases so far",
+        "events_mtd": "Events so far",
+        "projected_total": "Projected invoice",
+        "ceiling": "Ceiling",
+        "over_ceiling": "over the ceiling",
+        "per_host": "Events per host (CI)",
+        "gb_note": "1 GB = 10^9 bytes of raw events as received.",
+        "no_usage_rights": "This page shows SIEM usage to customers and finance.",
         "title": "Security operations",
         "signin": "Sign in",
         "username": "Username",
@@ -84,6 +99,21 @@ TEXT = {
         },
     },
     "nl": {
+        "usage": "Verbruik",
+        "usage_title": "Lopend verbruik deze maand",
+        "customer": "Klant",
+        "as_of": "Stand op",
+        "plan": "Abonnement",
+        "gb_mtd": "GB tot nu",
+        "gb_projected": "GB verwacht",
+        "cases_mtd": "Incidenten tot nu",
+        "events_mtd": "Events tot nu",
+        "projected_total": "Verwachte factuur",
+        "ceiling": "Plafond",
+        "over_ceiling": "boven het plafond",
+        "per_host": "Events per host (CI)",
+        "gb_note": "1 GB = 10^9 bytes aan ruwe events zoals ontvangen.",
+        "no_usage_rights": "Deze pagina toont het SIEM-verbruik aan klanten en financiën.",
         "title": "Beveiligingsoperaties",
         "signin": "Aanmelden",
         "username": "Gebruikersnaam",
@@ -387,3 +417,27 @@ def escalate_form(
     session: Session = Depends(db_session),
 ) -> Response:
     return _act(request, case_id, session, lambda p: cases.escalate(session, p, case_id, reason))
+
+
+@router.get("/usage", response_class=HTMLResponse)
+def usage_page(request: Request, session: Session = Depends(db_session)) -> Response:
+    """Month-to-date SIEM usage and the projected invoice: a customer sees its own, finance
+    and admins every customer (the same service as GET /api/v1/billing/usage)."""
+    from tenants.billing.service import running_usage
+
+    principal = _signed_in(request, session)
+    if principal is None:
+        return _to_login()
+    if not principal.can("billing.read"):
+        return _page(request, "usage.html", {"rows": [], "who": principal.actor, "forbidden": True})
+    try:
+        rows = running_usage(session, principal)
+    except DomainError as exc:
+        return _page(
+            request, "usage.html", {"rows": [], "who": principal.actor, "error": exc.message}
+        )
+    return _page(
+        request,
+        "usage.html",
+        {"rows": rows, "who": principal.actor, "gb": lambda b: f"{b / 1e9:,.3f}"},
+    )

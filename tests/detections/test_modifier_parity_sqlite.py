@@ -16,7 +16,7 @@ from detections.engine import CompiledRule
 
 sqlite_backend = pytest.importorskip("sigma.backends.sqlite")
 
-# ASCII only: SQLite's NOCASE folds ASCII letters only (documented in docs/detections.md).
+# ASCII only: SQLite's NOCASE folds ASCII letters only (see README, Detections).
 TEXT = st.text(alphabet="aAbBz%_.- \\", max_size=8)
 PATTERN = st.text(alphabet="aAbBz%_.- *?", min_size=1, max_size=6)
 MODIFIERS = ["", "|contains", "|startswith", "|endswith"]
