@@ -162,9 +162,12 @@ def _as_values(value: Any) -> list[Any]:
 def _collect_strings(value: Any, out: list[str]) -> None:
     if type(value) is dict:  # fast path: flat events of scalars
         for v in value.values():
-            if type(v) is str:
+            kind = type(v)
+            if kind is str:
                 out.append(v)
-            else:
+            elif kind is int or kind is float:  # bool is its own type: _scalar_str spells it
+                out.append(str(v))
+            elif v is not None:
                 _collect_strings(v, out)
         return
     if isinstance(value, dict):
