@@ -195,3 +195,13 @@ def world(db_backend: str, services: Services, request: pytest.FixtureRequest) -
     if db_backend == "postgresql":
         return copy.deepcopy(request.getfixturevalue("pg_templates").world_actors)
     return copy.deepcopy(request.getfixturevalue("world_template")[1])
+
+
+@pytest.fixture(scope="session")
+def corpus_ruleset() -> RuleSet:
+    """All SigmaHQ corpus rules, loaded once per test session (about 7 s)."""
+    from tests.detections.conftest import CORPUS, RULE_DIRS, corpus_available
+
+    if not corpus_available():
+        pytest.skip("SigmaHQ corpus not available")
+    return RuleSet.from_dirs([CORPUS / d for d in RULE_DIRS])

@@ -29,8 +29,12 @@ def page_as(client: TestClient, world: World, user: str) -> str:
 
 def test_customer_sees_own_usage_and_finance_sees_all(client: TestClient, world: World) -> None:
     body = ndjson(*[benign_event(i) for i in range(5)])
-    assert client.post("/api/v1/ingest", content=body,
-                       headers=key_headers(world.keys["alpha"])).status_code == 200
+    assert (
+        client.post(
+            "/api/v1/ingest", content=body, headers=key_headers(world.keys["alpha"])
+        ).status_code
+        == 200
+    )
     customer = page_as(client, world, "customer-alpha")
     assert "(alpha)" in customer and "(beta)" not in customer
     assert "ws-1" in customer  # events per host

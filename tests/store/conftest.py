@@ -25,6 +25,3 @@ def os_store(opensearch_url: str) -> Iterator[OpenSearchEventStore]:
     store.client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
     store.client.indices.delete_index_template(name=prefix, ignore=[404])
     store.close()
-
-
-from tests.detections.conftest import corpus_ruleset  # noqa: E402,F401  (shared fixture)
