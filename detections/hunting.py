@@ -13,7 +13,19 @@ from functools import cached_property
 from typing import Any
 
 from detections.engine import CompiledRule
-from detections.logsources import SYSMON, LogsourceFilter, normalise_event
+from detections.logsources import (
+    LINUX_SYSMON,
+    LINUX_SYSMON_KIND,
+    NON_WINDOWS,
+    SHAPE_KINDS,
+    SHAPES,
+    SYSMON,
+    Condition,
+    EndsWith,
+    LogsourceFilter,
+    OneOf,
+    normalise_event,
+)
 
 DATA_PREFIX = "data."
 
@@ -130,14 +142,60 @@ def _is_windows() -> dict[str, Any]:
     }
 
 
+def _condition(cond: Condition) -> dict[str, Any]:
+    """One shape condition (detections.logsources.SHAPES); value tests are lenient so a field
+    mapped as a number in some index does not fail the query."""
+    field = DATA_PREFIX + cond.field
+    if isinstance(cond, OneOf | EndsWith):
+        if isinstance(cond, OneOf):
+            terms = " OR ".join(f'"{v}"' for v in sorted(cond.values))
+        else:
+            terms = "*" + "".join("\\" + c if not c.isalnum() else c for c in cond.suffix)
+        query = f"{field.replace('-', chr(92) + '-')}:({terms})"
+        return {"query_string": {"query": query, "lenient": True, "analyze_wildcard": True}}
+    return {"exists": {"field": field}}
+
+
+def _shape(kind: str) -> dict[str, Any]:
+    alternatives = dict(SHAPES)[kind]
+    return {
+        "bool": {
+            "should": [
+                {"bool": {"must": [_condition(c) for c in conds]}} for conds in alternatives
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def _kind_is(kind: str) -> dict[str, Any]:
+    """A non-Windows event whose shape (detections.logsources.event_shape) is ``kind``: the first
+    shape that holds wins, so every earlier shape must not hold."""
+    earlier = SHAPE_KINDS if kind == NON_WINDOWS else SHAPE_KINDS[: SHAPE_KINDS.index(kind)]
+    must = [] if kind == NON_WINDOWS else [_shape(kind)]
+    return {"bool": {"must": must, "must_not": [_is_windows(), *(_shape(k) for k in earlier)]}}
+
+
+def _non_windows_query(flt: LogsourceFilter) -> dict[str, Any]:
+    kinds = [k for k in SHAPE_KINDS if flt.shapes is None or k in flt.shapes]
+    options = [_kind_is(NON_WINDOWS), *(_kind_is(k) for k in kinds)]
+    if flt.shapes is not None and LINUX_SYSMON_KIND in flt.shapes:
+        for channel, ids in flt.pairs or ((LINUX_SYSMON, None),):
+            clause = [_is_windows(), _channel_is(channel)]
+            if ids is not None:
+                clause.append({"terms": {DATA_PREFIX + "EventID": sorted(ids)}})
+            options.append({"bool": {"must": clause}})
+    return {"bool": {"should": options, "minimum_should_match": 1}}
+
+
 def logsource_query(flt: LogsourceFilter) -> dict[str, Any]:
     """The OpenSearch form of LogsourceFilter.accepts_key/accepts_event."""
     if flt.kind == "any":
         return {"match_all": {}}
     if flt.kind != "windows":
-        return {"bool": {"must_not": [_is_windows()]}}
+        return _non_windows_query(flt)
     must: list[dict[str, Any]] = [_is_windows()]
-    must_not = [_channel_is(ch) for ch in sorted(flt.exclude_channels)]
+    must_not = [_channel_is(ch) for ch in sorted(flt.exclude_channels | {LINUX_SYSMON})]
     if flt.pairs is not None:
         options = []
         for channel, ids in flt.pairs:
