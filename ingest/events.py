@@ -72,9 +72,18 @@ def host_of(data: dict[str, Any]) -> str:
     return ""
 
 
-def normalise(obj: dict[str, Any], raw: bytes, tenant_id: int, received_at: datetime) -> Event:
+def normalise(
+    obj: dict[str, Any],
+    raw: bytes,
+    tenant_id: int,
+    received_at: datetime,
+    supplied_id: str | None = None,
+) -> Event:
+    """A stored event; the id is the shipper's own (`supplied_id`, or an `_id` field) when it
+    gives one, else derived from tenant and raw bytes."""
     data = flatten_windows_event(obj) if is_windows_event(obj) else obj
-    supplied_id = obj.get("_id") if isinstance(obj.get("_id"), str) else None
+    if supplied_id is None and isinstance(obj.get("_id"), str):
+        supplied_id = obj["_id"]
     return Event(
         id=supplied_id[:64] if supplied_id else stable_id(tenant_id, raw),
         tenant_id=tenant_id,

@@ -35,13 +35,14 @@ class Parsed:
     line: int
     raw: bytes
     obj: dict[str, Any]
+    supplied_id: str | None = None  # a shipper's own document id (the _bulk API's _id)
 
 
 def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def _check_object(line: int, raw: bytes, max_event_bytes: int) -> Parsed | Rejected:
+def check_object(line: int, raw: bytes, max_event_bytes: int) -> Parsed | Rejected:
     if len(raw) > max_event_bytes:
         return Rejected(line, f"event is {len(raw)} bytes; the limit is {max_event_bytes}")
     try:
@@ -60,7 +61,7 @@ def split_ndjson(body: bytes, max_event_bytes: int) -> list[Parsed | Rejected]:
     for number, line in enumerate(body.split(b"\n"), start=1):
         stripped = line.strip()
         if stripped:
-            out.append(_check_object(number, stripped, max_event_bytes))
+            out.append(check_object(number, stripped, max_event_bytes))
     return out
 
 
@@ -74,7 +75,7 @@ def split_json_array(body: bytes, max_event_bytes: int) -> list[Parsed | Rejecte
         return [Rejected(0, f"body is not valid JSON: {exc}")]
     items = value if isinstance(value, list) else [value]
     return [
-        _check_object(number, orjson.dumps(item), max_event_bytes)
+        check_object(number, orjson.dumps(item), max_event_bytes)
         for number, item in enumerate(items, start=1)
     ]
 

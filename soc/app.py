@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from detections.api import router as rules_router
 from ingest.api import router as ingest_router
+from ingest.es_api import router as es_router
 from soc import audit
 from soc.cases.api import extra_router as cases_extra_router
 from soc.cases.api import router as cases_router
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         system_router,
         tenants_router,
         ingest_router,
+        es_router,
         cases_router,
         cases_extra_router,
         billing_router,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterator
 
 from fastapi import Depends, Request
@@ -11,6 +13,7 @@ from soc.errors import Unauthorized
 from soc.services import Services
 from tenants import service as tenant_service
 from tenants.principal import Principal
+from tenants.security import API_KEY_PREFIX
 
 SESSION_COOKIE = "soc_session"
 
@@ -42,19 +45,39 @@ def current_principal(request: Request, session: Session = Depends(db_session)) 
     return tenant_service.principal_from_token(session, token)
 
 
+def _key_from_authorization(header: str) -> str | None:
+    """The ingest key from Bearer, ApiKey (plain, or Elasticsearch's base64 of 'id:key') or
+    Basic auth (the key is the password), so stock shipper outputs authenticate unchanged."""
+    scheme, _, value = header.partition(" ")
+    scheme, value = scheme.lower(), value.strip()
+    if not value:
+        return None
+    if scheme == "bearer":
+        return value
+    if scheme not in ("apikey", "basic"):
+        return None
+    if value.startswith(API_KEY_PREFIX):
+        return value
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return value if scheme == "apikey" else None
+    return decoded.partition(":")[2] or decoded
+
+
 def ingest_principal(request: Request, services: Services = Depends(get_services)) -> Principal:
     """A tenant's ingest key, from 'Authorization: Bearer <key>', 'ApiKey <key>' or 'X-API-Key'.
 
     Checked in a short transaction of its own: the ingest work opens the writing one later.
     """
-    key = request.headers.get("x-api-key")
-    if not key:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() in ("bearer", "apikey") and value.strip():
-            key = value.strip()
+    key = request.headers.get("x-api-key") or _key_from_authorization(
+        request.headers.get("authorization", "")
+    )
     if not key:
         raise Unauthorized(
             "send the tenant's ingest key as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'"
+            " (Elasticsearch clients: 'ApiKey base64(id:key)' or basic auth with the key as "
+            "password)"
         )
     with services.db.session() as session:
         return tenant_service.principal_from_api_key(session, key)

@@ -1,0 +1,95 @@
+"""The Elasticsearch-compatible `_bulk` endpoint: what Beats, Fluent Bit and Vector send."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+from fastapi.testclient import TestClient
+
+from soc.services import Services
+from tests.conftest import World
+from tests.helpers import benign_event, whoami_event
+
+ISOLATION_COVERED = {("GET", "/es/"), ("POST", "/es/_bulk"), ("POST", "/es/{index}/_bulk")}
+
+
+def bulk_body(*pairs: tuple[dict, dict | None]) -> bytes:
+    lines = []
+    for action, doc in pairs:
+        lines.append(orjson.dumps(action))
+        if doc is not None:
+            lines.append(orjson.dumps(doc))
+    return b"\n".join(lines) + b"\n"
+
+
+def es_headers(key: str, scheme: str = "apikey") -> dict[str, str]:
+    if scheme == "apikey":  # Elasticsearch API keys travel as base64("id:key")
+        auth = "ApiKey " + base64.b64encode(f"key-id:{key}".encode()).decode()
+    else:
+        auth = "Basic " + base64.b64encode(f"filebeat:{key}".encode()).decode()
+    return {"Authorization": auth, "Content-Type": "application/x-ndjson"}
+
+
+def test_cluster_info_for_version_checks(client: TestClient, world: World) -> None:
+    answer = client.get("/es/", headers=es_headers(world.keys["alpha"]))
+    assert answer.status_code == 200 and answer.json()["version"]["number"].startswith("8.")
+    assert client.get("/es/").status_code == 401
+
+
+def test_bulk_items_answer_one_by_one_and_detect(
+    client: TestClient, world: World, services: Services
+) -> None:
+    body = (
+        bulk_body(
+            ({"create": {"_index": "logs-windows", "_id": "evt-1"}}, whoami_event("es-host")),
+            ({"index": {"_index": "logs-windows"}}, benign_event(1)),
+            ({"delete": {"_index": "logs-windows", "_id": "evt-1"}}, None),
+            ({"update": {"_id": "evt-1"}}, {"doc": {"x": 1}}),
+            ({"index": {}}, {"padding": "x" * 5000}),  # over the 4096-byte test limit
+        )
+        + b"{not json\n"
+    )
+    answer = client.post("/es/_bulk", content=body, headers=es_headers(world.keys["alpha"]))
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    statuses = [next(iter(item.values()))["status"] for item in result["items"]]
+    assert statuses == [201, 201, 400, 400, 400, 400]
+    assert result["errors"] is True
+    assert result["items"][0]["create"]["_id"] == "evt-1"
+    assert "not supported" in result["items"][2]["delete"]["error"]["reason"]
+    assert services.store.get(1, "evt-1") is not None
+    cases = client.get("/api/v1/cases", headers=world["soc_analyst"].headers).json()["items"]
+    assert [c["host"] for c in cases] == ["es-host"]
+
+    again = client.post(
+        "/es/logs/_bulk",
+        content=bulk_body(({"create": {"_id": "evt-1"}}, whoami_event("es-host"))),
+        headers=es_headers(world.keys["alpha"], scheme="basic"),
+    )
+    assert again.json()["items"][0]["create"]["status"] == 409  # a replayed create
+    assert services.store.stats(1).events == 2
+
+
+def test_bulk_keys_and_tenants(client: TestClient, world: World, services: Services) -> None:
+    body = bulk_body(({"index": {"_index": "beta-logs"}}, benign_event(7)))
+    # The index a shipper names never chooses the tenant: the key does.
+    assert (
+        client.post("/es/_bulk", content=body, headers=es_headers(world.keys["alpha"])).status_code
+        == 200
+    )
+    assert services.store.stats(1).events == 1 and services.store.stats(2).events == 0
+    bad = client.post("/es/_bulk", content=body, headers=es_headers("soc_wrong"))
+    assert bad.status_code == 401
+    user = client.post(
+        "/es/_bulk",
+        content=body,
+        headers={**world["admin"].headers, "Content-Type": "application/x-ndjson"},
+    )
+    assert user.status_code == 401
+    wrong_type = client.post(
+        "/es/_bulk",
+        content=body,
+        headers={**es_headers(world.keys["alpha"]), "Content-Type": "text/csv"},
+    )
+    assert wrong_type.status_code == 415
