@@ -40,6 +40,18 @@ def es_info(principal: Principal = Depends(ingest_principal)) -> dict[str, Any]:
     }
 
 
+@router.get("/_cluster/health")
+def es_health(principal: Principal = Depends(ingest_principal)) -> dict[str, Any]:
+    """Health as shippers' health checks expect it (Vector calls this)."""
+    return {"cluster_name": "soc", "status": "green", "timed_out": False}
+
+
+@router.get("/_license")
+def es_license(principal: Principal = Depends(ingest_principal)) -> dict[str, Any]:
+    """Beats ask for the license before sending."""
+    return {"license": {"status": "active", "type": "basic", "uid": "soc"}}
+
+
 def _item(item: BulkItem, status: int, event_id: str | None, error: str | None) -> dict:
     body: dict[str, Any] = {"_index": item.index or "soc", "_id": event_id, "status": status}
     if error:

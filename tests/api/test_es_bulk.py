@@ -11,7 +11,13 @@ from soc.services import Services
 from tests.conftest import World
 from tests.helpers import benign_event, whoami_event
 
-ISOLATION_COVERED = {("GET", "/es/"), ("POST", "/es/_bulk"), ("POST", "/es/{index}/_bulk")}
+ISOLATION_COVERED = {
+    ("GET", "/es/"),
+    ("GET", "/es/_cluster/health"),
+    ("GET", "/es/_license"),
+    ("POST", "/es/_bulk"),
+    ("POST", "/es/{index}/_bulk"),
+}
 
 
 def bulk_body(*pairs: tuple[dict, dict | None]) -> bytes:
@@ -35,6 +41,9 @@ def test_cluster_info_for_version_checks(client: TestClient, world: World) -> No
     answer = client.get("/es/", headers=es_headers(world.keys["alpha"]))
     assert answer.status_code == 200 and answer.json()["version"]["number"].startswith("8.")
     assert client.get("/es/").status_code == 401
+    for path in ("/es/_cluster/health", "/es/_license"):
+        assert client.get(path, headers=es_headers(world.keys["alpha"])).status_code == 200
+        assert client.get(path, headers=world["admin"].headers).status_code == 401
 
 
 def test_bulk_items_answer_one_by_one_and_detect(
