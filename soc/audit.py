@@ -113,3 +113,23 @@ def verify(session: Session) -> tuple[int, list[VerifyProblem]]:
             )
         prev_hash, expected_id = entry.hash, entry.id + 1
     return count, problems
+
+
+def head(session: Session) -> tuple[int, str]:
+    """The newest entry's id and hash: record it outside the database (a ticket, another
+    system) and pass it to `verify_anchor` later to detect truncation of the newest entries,
+    which the chain alone cannot show."""
+    last = session.execute(
+        select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+    ).first()
+    return (last.id, last.hash) if last else (0, GENESIS)
+
+
+def verify_anchor(session: Session, entry_id: int, entry_hash: str) -> VerifyProblem | None:
+    """Check that an entry recorded earlier as a chain head is still there, unchanged."""
+    entry = session.get(AuditEntry, entry_id)
+    if entry is None:
+        return VerifyProblem(entry_id, "the anchored entry is gone (the log was truncated)")
+    if entry.hash != entry_hash:
+        return VerifyProblem(entry_id, "the anchored entry's hash differs from the anchor")
+    return None

@@ -261,15 +261,38 @@ def apikeys_revoke(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    anchor: str = typer.Option(
+        None,
+        "--anchor",
+        help="ID:HASH printed earlier by `soc audit head`: also detect that "
+        "entries up to it were removed from the end of the log.",
+    ),
+) -> None:
     """Check the audit chain; exit 1 naming every altered, deleted or broken entry."""
     with cli_session() as session:
         count, problems = audit.verify(session)
+        if anchor:
+            entry_id, _, entry_hash = anchor.partition(":")
+            if not entry_id.isdigit() or len(entry_hash) != 64:
+                fail("--anchor must be ID:HASH as printed by `soc audit head`", code=2)
+            anchored = audit.verify_anchor(session, int(entry_id), entry_hash)
+            if anchored:
+                problems.append(anchored)
     if problems:
         for p in problems:
             typer.secho(f"entry {p.entry_id}: {p.reason}", err=True, fg=typer.colors.RED)
         fail(f"audit log is NOT intact: {len(problems)} problem(s) in {count} entries")
     typer.echo(f"audit log intact: {count} entries verified")
+
+
+@audit_app.command("head")
+def audit_head() -> None:
+    """Print the newest entry as ID:HASH; keep it outside the database and give it to
+    `soc audit verify --anchor` later (the chain alone cannot show a truncated end)."""
+    with cli_session() as session:
+        entry_id, entry_hash = audit.head(session)
+    typer.echo(f"{entry_id}:{entry_hash}")
 
 
 if __name__ == "__main__":

@@ -112,3 +112,20 @@ def test_demo_is_idempotent(data_dir: Path) -> None:
     assert code == 0 and "ingest key" not in out
     assert sql("SELECT count(*) FROM tenants")[0][0] == 1
     assert sql("SELECT count(*) FROM cases")[0][0] >= 3
+
+
+def test_audit_anchor_detects_a_truncated_end(data_dir: Path) -> None:
+    for slug in ("t1", "t2", "t3"):
+        assert soc("tenants", "create", slug, "--name", slug)[0] == 0
+    code, anchor = soc("audit", "head")
+    assert code == 0 and anchor.strip().startswith("3:")
+    assert soc("audit", "verify", "--anchor", anchor.strip())[0] == 0
+    if get_settings().sqlalchemy_url.startswith("sqlite"):
+        sql("DROP TRIGGER audit_log_no_delete")
+    else:
+        sql("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+    sql("DELETE FROM audit_log WHERE id = 3")  # the newest entry: the chain alone is fine
+    assert soc("audit", "verify")[0] == 0
+    code, out = soc("audit", "verify", "--anchor", anchor.strip())
+    assert code == 1 and "entry 3: the anchored entry is gone" in out
+    assert soc("audit", "verify", "--anchor", "nonsense")[0] == 2
