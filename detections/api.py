@@ -1,5 +1,5 @@
-"""Rules API: list and read a tenant's rules, enable/disable, tenant rules, exceptions,
-validate, test and retro-hunt. Thin: the logic lives in detections.management/retrohunt."""
+"""Rules API: list and read a tenant's rules, enable/disable, tenant rules, exceptions, field
+maps, validate, test and retro-hunt. Thin: the logic lives in detections.management/retrohunt."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from detections.schemas import (
     ExceptionIn,
     ExceptionOut,
     ExceptionPatch,
+    FieldMapIn,
+    FieldMapOut,
     HuntIn,
     HuntOut,
     RuleDetailOut,
@@ -236,6 +238,42 @@ def delete_exception(
     principal: Principal = Depends(current_principal),
 ) -> Response:
     mgmt.delete_exception(session, principal, exception_id)
+    return Response(status_code=204)
+
+
+@router.get("/field-maps", response_model=list[FieldMapOut])
+def list_field_maps(
+    tenant: str | None = TenantQ,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> list[FieldMapOut]:
+    """The tenant's field map: its own field names and the Sigma fields they hold."""
+    rows = mgmt.list_field_maps(session, principal, tenant)
+    return [FieldMapOut.model_validate(r) for r in rows]
+
+
+@router.put("/field-maps/{source_field}", response_model=FieldMapOut)
+def put_field_map(
+    source_field: str,
+    body: FieldMapIn,
+    tenant: str | None = TenantQ,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> FieldMapOut:
+    """Map the tenant's field (a dotted path allowed) to a Sigma field: before matching, its
+    value is copied to the Sigma name when the event has no such field (audited)."""
+    row, _ = mgmt.put_field_map(session, principal, tenant, source_field, body.sigma_field)
+    return FieldMapOut.model_validate(row)
+
+
+@router.delete("/field-maps/{source_field}", status_code=204)
+def delete_field_map(
+    source_field: str,
+    tenant: str | None = TenantQ,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    mgmt.delete_field_map(session, principal, tenant, source_field)
     return Response(status_code=204)
 
 

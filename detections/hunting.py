@@ -3,7 +3,9 @@
 
 Both apply the rule's log source (detections/logsources.py) and both see the event fields under
 the same names: the OpenSearch documents keep the event under `data.`, which the conversion
-pipeline adds to every field name.
+pipeline adds to every field name. A tenant's field map applies to both: the predicate copies
+mapped fields to their Sigma names first; the conversion lets each mapped Sigma field match
+under either name (Sigma name OR the tenant's field).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from detections.logsources import (
     OneOf,
     normalise_event,
 )
+from detections.tenant_view import FieldMap, apply_field_map
 
 DATA_PREFIX = "data."
 
@@ -60,11 +63,15 @@ def lucene_search_regex(pattern: str) -> str:
     return head + "".join(out) + tail
 
 
-def opensearch_backend() -> Any:
-    """pySigma's OpenSearch Lucene backend with the store's field pipeline."""
+def opensearch_backend(field_map: FieldMap = ()) -> Any:
+    """pySigma's OpenSearch Lucene backend with the store's field pipeline; with a tenant's
+    ``field_map``, a mapped Sigma field matches under its own name or the tenant's field."""
     from sigma.backends.opensearch import OpensearchLuceneBackend
     from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-    from sigma.processing.transformations import AddFieldnamePrefixTransformation
+    from sigma.processing.transformations import (
+        AddFieldnamePrefixTransformation,
+        FieldMappingTransformation,
+    )
     from sigma.types import SigmaRegularExpression
 
     class StoreBackend(OpensearchLuceneBackend):  # type: ignore[misc]
@@ -76,27 +83,37 @@ def opensearch_backend() -> Any:
             finally:
                 cond.value = value
 
-    pipeline = ProcessingPipeline(
-        name="soc event store fields",
-        priority=10,
-        items=[
+    items = []
+    if field_map:
+        names: dict[str | None, list[str]] = {}
+        for source, sigma in field_map:
+            names.setdefault(sigma, [sigma]).append(source)
+        items.append(
             ProcessingItem(
-                identifier="soc_data_prefix",
-                transformation=AddFieldnamePrefixTransformation(DATA_PREFIX),
+                identifier="soc_tenant_field_map",
+                transformation=FieldMappingTransformation(dict(names)),
             )
-        ],
+        )
+    items.append(
+        ProcessingItem(
+            identifier="soc_data_prefix",
+            transformation=AddFieldnamePrefixTransformation(DATA_PREFIX),
+        )
     )
+    pipeline = ProcessingPipeline(name="soc event store fields", priority=10, items=items)
     return StoreBackend(processing_pipeline=pipeline)
 
 
-_BACKEND: Any = None
+_BACKENDS: dict[FieldMap, Any] = {}
 
 
-def _backend() -> Any:
-    global _BACKEND
-    if _BACKEND is None:
-        _BACKEND = opensearch_backend()
-    return _BACKEND
+def _backend(field_map: FieldMap = ()) -> Any:
+    backend = _BACKENDS.get(field_map)
+    if backend is None:
+        if len(_BACKENDS) > 256:  # one per distinct field map; bounded
+            _BACKENDS.clear()
+        backend = _BACKENDS[field_map] = opensearch_backend(field_map)
+    return backend
 
 
 def _term(field: str, value: Any) -> dict[str, Any]:
@@ -222,13 +239,14 @@ def logsource_query(flt: LogsourceFilter) -> dict[str, Any]:
 class HuntRule:
     """A compiled rule as an event store's `hunt` needs it (ingest.store.base.HuntQuery)."""
 
-    def __init__(self, rule: CompiledRule) -> None:
+    def __init__(self, rule: CompiledRule, field_map: FieldMap = ()) -> None:
         self.rule = rule
         self.id = rule.id
         self.sigma_rule = rule.sigma_rule
+        self.field_map = field_map
 
     def matches(self, event: dict[str, Any]) -> bool:
-        event = normalise_event(event)
+        event = normalise_event(apply_field_map(self.field_map, event))
         return self.rule.applies_to(event) and self.rule.matches(event)
 
     @cached_property
@@ -237,7 +255,7 @@ class HuntRule:
             raise ValueError(f"rule {self.id} has no Sigma source to convert")
         # pySigma applies the pipeline to the rule object in place: convert a copy, so the
         # loaded rule (shared by every hunt and the streaming matcher) keeps its field names.
-        return list(_backend().convert_rule(copy.deepcopy(self.sigma_rule)))
+        return list(_backend(self.field_map).convert_rule(copy.deepcopy(self.sigma_rule)))
 
     def query_for(self, store_kind: str) -> dict[str, Any]:
         if store_kind != "opensearch":

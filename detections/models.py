@@ -84,9 +84,25 @@ class RuleException(Base):
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class FieldMapping(Base):
+    """One of a tenant's own field names (``source_field``, a dotted path allowed) and the
+    Sigma field it holds: copied to the Sigma name before matching when the event lacks it."""
+
+    __tablename__ = "field_mappings"
+    __table_args__ = (UniqueConstraint("tenant_id", "source_field", name="uq_field_mapping"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    source_field: Mapped[str] = mapped_column(String(200))
+    sigma_field: Mapped[str] = mapped_column(String(200))
+    author: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class DetectionRevision(Base):
-    """Bumped on every change to a tenant's rule state, rules or exceptions: detectors compare
-    it once per batch and rebuild their cached view of the tenant when it moved."""
+    """Bumped on every change to a tenant's rule state, rules, exceptions or field map:
+    detectors compare it once per batch and rebuild their cached view of the tenant when it
+    moved."""
 
     __tablename__ = "detection_revisions"
 

@@ -75,11 +75,12 @@ def retro_hunt(
     end: datetime | None = None,
 ) -> HuntResult:
     """Hunt ``rule`` over the tenant's events of the last ``days`` days, one day per store
-    query (the progress unit); the tenant's exceptions apply; new alerts go to ``group``."""
+    query (the progress unit); the tenant's field map and exceptions apply; new alerts go to
+    ``group``."""
     end = end or utcnow()
     windows = day_windows(days, end)
     result = HuntResult(rule.id, view.tenant_id, windows[0][0], end, len(windows))
-    hunt_rule = HuntRule(rule)
+    hunt_rule = HuntRule(rule, view.field_map)
     seen: set[str] = set()
     matches: list[Match] = []
     now = utcnow()
@@ -90,7 +91,7 @@ def retro_hunt(
             if event.id in seen:
                 continue
             seen.add(event.id)
-            if view.suppressed(rule.id, event.data, now) is not None:
+            if view.suppressed(rule.id, view.mapped(event.data), now) is not None:
                 result.suppressed += 1
                 continue
             matches.append(Match(rule, event))

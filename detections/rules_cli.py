@@ -1,5 +1,5 @@
-"""`soc rules validate|list|enable|disable|test|import|hunt`: thin commands over the same
-service functions as the rules API, acting as the CLI admin."""
+"""`soc rules validate|list|enable|disable|test|import|hunt|map-field|field-maps`: thin
+commands over the same service functions as the rules API, acting as the CLI admin."""
 
 from __future__ import annotations
 
@@ -278,3 +278,44 @@ def hunt(
                 progress=progress,
             )
     typer.echo(orjson.dumps(result.as_dict()).decode())
+
+
+@rules_app.command("map-field")
+def map_field(
+    tenant: str = typer.Argument(..., help="Tenant slug."),
+    source: str = typer.Argument(..., help="The tenant's field name (a dotted path allowed)."),
+    sigma: str = typer.Argument(None, help="The Sigma field it holds (not with --remove)."),
+    remove: bool = typer.Option(False, "--remove", help="Remove the tenant's map of SOURCE."),
+) -> None:
+    """Map a tenant's own field to a Sigma field: before matching, its value is copied to the
+    Sigma name when the event has no such field."""
+    if remove == bool(sigma):
+        _err("error: give SIGMA, or --remove without it")
+        raise typer.Exit(2)
+    with _services() as (_, session):
+        if remove:
+            mgmt.delete_field_map(session, CLI_ACTOR, tenant, source)
+            typer.echo(f"removed {source} for {tenant}")
+            return
+        row, changed = mgmt.put_field_map(session, CLI_ACTOR, tenant, source, sigma)
+    state = "mapped" if changed else "unchanged"
+    typer.echo(f"{state} {row.source_field} -> {row.sigma_field} for {tenant}")
+
+
+@rules_app.command("field-maps")
+def field_maps(
+    tenant: str = typer.Argument(..., help="Tenant slug."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines."),
+) -> None:
+    """The tenant's field map: its field -> Sigma field."""
+    with _services() as (_, session):
+        rows = [
+            {"source_field": r.source_field, "sigma_field": r.sigma_field, "author": r.author}
+            for r in mgmt.list_field_maps(session, CLI_ACTOR, tenant)
+        ]
+    for row in rows:
+        if as_json:
+            typer.echo(orjson.dumps(row).decode())
+        else:
+            typer.echo(f"{row['source_field']} -> {row['sigma_field']}  ({row['author']})")
+    _err(f"{len(rows)} field maps")

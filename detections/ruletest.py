@@ -39,14 +39,14 @@ def test_rule(
 ) -> list[SampleResult]:
     """Whether ``rule`` (log source included) matches each event, and which of the tenant's
     exceptions would suppress the match."""
-    hunt = HuntRule(rule)
+    hunt = HuntRule(rule, view.field_map if view is not None else ())
     now = utcnow()
     out: list[SampleResult] = []
     for index, event in enumerate(events):
         if not isinstance(event, dict):
             raise Invalid(f"event {index} is not a JSON object")
         matched = hunt.matches(event)
-        suppressed = view.suppressed(rule.id, event, now) if matched and view else None
+        suppressed = view.suppressed(rule.id, view.mapped(event), now) if matched and view else None
         out.append(SampleResult(index, matched, suppressed))
     return out
 

@@ -112,6 +112,18 @@ class ExceptionOut(ORMModel):
     active: bool
 
 
+class FieldMapIn(BaseModel):
+    sigma_field: str = Field(min_length=1, max_length=200, description="the Sigma field name")
+
+
+class FieldMapOut(ORMModel):
+    tenant_id: int
+    source_field: str = Field(description="the tenant's field name (a dotted path allowed)")
+    sigma_field: str
+    author: str
+    created_at: datetime
+
+
 class RuleTestIn(BaseModel):
     rule_id: str | None = Field(None, max_length=64)
     yaml: str | None = Field(None, max_length=MAX_YAML)

@@ -36,21 +36,23 @@ class Detector:
 
     def evaluate(self, events: Sequence[Event], view: TenantView | None = None) -> list[Match]:
         """Matches of every event, plus the correlations they complete. With a tenant's
-        ``view``: only its enabled rules (and its own), and no match an exception suppresses."""
+        ``view``: only its enabled rules (and its own), its field map applied, and no match an
+        exception suppresses."""
         out: list[Match] = []
         ruleset = view.ruleset if view is not None else self.ruleset
         now = utcnow()
         for event in events:
-            for rule in ruleset.match(event.data):
-                if view is not None and view.suppressed(rule.id, event.data, now) is not None:
+            data = view.mapped(event.data) if view is not None else event.data
+            for rule in ruleset.match(data):
+                if view is not None and view.suppressed(rule.id, data, now) is not None:
                     continue
                 out.append(Match(rule, event))
                 if self.correlations.rules:
                     keys = [k for k in (rule.id, rule.name) if k]
                     for hit in self.correlations.observe(
-                        event.tenant_id, keys, event.data, event.id, event.event_time
+                        event.tenant_id, keys, data, event.id, event.event_time
                     ):
-                        if view is not None and not view.allows(hit.rule.id, event.data, now):
+                        if view is not None and not view.allows(hit.rule.id, data, now):
                             continue
                         out.append(Match(hit.rule, event, hit.event_ids))
         return out

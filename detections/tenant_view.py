@@ -24,7 +24,13 @@ from detections.correlation import CorrelationRule
 from detections.engine import CompiledRule, RuleSet
 from detections.exceptions import ExceptionFilter, suppressed_by
 from detections.loader import load_yaml_text
-from detections.models import DetectionRevision, RuleException, RuleSetting, TenantRule
+from detections.models import (
+    DetectionRevision,
+    FieldMapping,
+    RuleException,
+    RuleSetting,
+    TenantRule,
+)
 from soc.errors import Invalid
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,49 @@ def selector_matches(rule: AnyRule, selector: str, value: str) -> bool:
     if selector == "product":
         return (rule_product(rule) or "").lower() == want
     return False
+
+
+FieldMap = tuple[tuple[str, str], ...]  # (the tenant's field, Sigma field), in source order
+_MISSING = object()
+
+
+def _source_value(event: dict[str, Any], source: str) -> Any:
+    """The event's value at ``source``: the exact key, else the dotted path through nested
+    objects; _MISSING if there is none."""
+    if source in event:
+        return event[source]
+    if "." not in source:
+        return _MISSING
+    cur: Any = event
+    for part in source.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return _MISSING
+        cur = cur[part]
+    return cur
+
+
+def apply_field_map(field_map: FieldMap, event: dict[str, Any]) -> dict[str, Any]:
+    """The event with each mapped field's value copied to its Sigma name where the event has
+    no such field, in any letter case (additive: an existing Sigma field is never overwritten).
+    A copy only when something was added; the stored event is never changed."""
+    added: dict[str, Any] = {}
+    lower_keys: set[str] | None = None
+    for source, sigma in field_map:
+        if sigma in event or sigma in added:
+            continue
+        value = _source_value(event, source)
+        if value is _MISSING:
+            continue
+        if lower_keys is None:
+            # an object under another case (ECS `user` for Sigma `User`) is not a value
+            lower_keys = {
+                k.lower()
+                for k, v in event.items()
+                if isinstance(k, str) and not isinstance(v, dict)
+            }
+        if sigma.lower() not in lower_keys:
+            added[sigma] = value
+    return {**event, **added} if added else event
 
 
 @dataclass(frozen=True)
@@ -83,6 +132,11 @@ class TenantView:
     disabled: frozenset[str]
     exceptions: dict[str, tuple[ExceptionFilter, ...]] = field(default_factory=dict)
     signature: tuple[Any, ...] = ()
+    field_map: FieldMap = ()
+
+    def mapped(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The event as the tenant's rules see it (its field map applied)."""
+        return apply_field_map(self.field_map, event) if self.field_map else event
 
     def is_enabled(self, rule_id: str) -> bool:
         return rule_id not in self.disabled
@@ -206,6 +260,14 @@ class TenantViews:
             exceptions.setdefault(row.rule_id, []).append(
                 ExceptionFilter.build(row.id, conditions, row.expires_at)
             )
+        field_map = tuple(
+            (m.source_field, m.sigma_field)
+            for m in session.scalars(
+                select(FieldMapping)
+                .where(FieldMapping.tenant_id == tenant_id)
+                .order_by(FieldMapping.source_field)
+            )
+        )
         return TenantView(
             tenant_id=tenant_id,
             revision=revision,
@@ -215,4 +277,5 @@ class TenantViews:
             disabled=disabled,
             exceptions={k: tuple(v) for k, v in exceptions.items()},
             signature=signature,
+            field_map=field_map,
         )

@@ -93,6 +93,5 @@ def split_bulk(body: bytes, max_event_bytes: int) -> list[BulkItem]:
                 BulkItem(action, index, doc_id, error=f"line {checked.line}: {checked.reason}")
             )
             continue
-        checked.supplied_id = doc_id
         items.append(BulkItem(action, index, doc_id, parsed=checked))
     return items

@@ -105,12 +105,14 @@ async def _bulk(request: Request, principal: Principal, services: Services) -> J
         )
     stored = dict(zip((id(item) for item in good), ids, strict=True))
     answer = []
+    created: set[str] = set()  # the same document twice in one request: created once
     for item in items:
         if item.error:
             answer.append(_item(item, 400, item.doc_id, item.error))
             continue
         event_id = stored[id(item)]
-        if event_id in new:
+        if event_id in new and event_id not in created:
+            created.add(event_id)
             answer.append(_item(item, 201, event_id, None))
         elif item.action == "create":
             answer.append(_item(item, 409, event_id, "document already exists"))

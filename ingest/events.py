@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -68,24 +69,25 @@ def host_of(data: dict[str, Any]) -> str:
         if isinstance(value, dict):
             value = value.get("name") or value.get("hostname")
         if isinstance(value, str) and value:
-            return value[:255]
+            return clean_text(value)[:255]
     return ""
 
 
-def normalise(
-    obj: dict[str, Any],
-    raw: bytes,
-    tenant_id: int,
-    received_at: datetime,
-    supplied_id: str | None = None,
-) -> Event:
-    """A stored event; the id is the shipper's own (`supplied_id`, or an `_id` field) when it
-    gives one, else derived from tenant and raw bytes."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_text(value: str) -> str:
+    """Without control characters (NUL above all: PostgreSQL text refuses it, and one such
+    value must not fail the relational part of a batch)."""
+    return _CONTROL.sub("", value)
+
+
+def normalise(obj: dict[str, Any], raw: bytes, tenant_id: int, received_at: datetime) -> Event:
+    """A stored event. Its id derives from tenant and raw bytes only: a shipper's own `_id`
+    never names it, so two different events can never share an id and hide one another."""
     data = flatten_windows_event(obj) if is_windows_event(obj) else obj
-    if supplied_id is None and isinstance(obj.get("_id"), str):
-        supplied_id = obj["_id"]
     return Event(
-        id=supplied_id[:64] if supplied_id else stable_id(tenant_id, raw),
+        id=stable_id(tenant_id, raw),
         tenant_id=tenant_id,
         received_at=received_at,
         event_time=event_time_of(data, received_at),

@@ -35,7 +35,6 @@ class Parsed:
     line: int
     raw: bytes
     obj: dict[str, Any]
-    supplied_id: str | None = None  # a shipper's own document id (the _bulk API's _id)
 
 
 def media_type(content_type: str | None) -> str:

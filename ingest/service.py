@@ -57,9 +57,7 @@ class Ingestor:
     ) -> tuple[list[Event], list[str]]:
         """Store parsed objects; return all events and the ids that were new."""
         received = utcnow()
-        events = [
-            normalise(item.obj, item.raw, tenant_id, received, item.supplied_id) for item in items
-        ]
+        events = [normalise(item.obj, item.raw, tenant_id, received) for item in items]
         new_ids = set(self.store.write(events))
         meter_events(session, [e for e in events if e.id in new_ids])
         for listener in self.listeners:

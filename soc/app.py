@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +23,7 @@ from soc import audit
 from soc.cases.api import extra_router as cases_extra_router
 from soc.cases.api import router as cases_router
 from soc.cases.connector import deliver_until
-from soc.deps import current_principal, db_session, get_services
+from soc.deps import SESSION_COOKIE, current_principal, db_session, get_services
 from soc.errors import DomainError
 from soc.schemas import ErrorOut
 from soc.services import Services, build_services
@@ -88,6 +89,15 @@ def replay_spool_until(store: object, stop: threading.Event, every: float = 5.0)
             log.exception("spool replay failed")
 
 
+def _same_origin(request: Request) -> bool:
+    """True when the Origin (or, without one, the Referer) names this host, or neither is
+    sent (not a browser form)."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source:
+        return True
+    return urlsplit(source).netloc == request.headers.get("host", request.url.netloc)
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -127,6 +137,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     if services is not None:
         app.state.services = services
+
+    @app.middleware("http")
+    async def same_origin_for_cookie_writes(request: Request, call_next):  # type: ignore[no-untyped-def]
+        """A change made with the session cookie must come from this site's own pages: a
+        browser names the page's origin on every cross-site POST (CSRF defence next to the
+        SameSite=Strict cookie, which sibling subdomains would pass)."""
+        if (
+            request.method in ("POST", "PUT", "PATCH", "DELETE")
+            and SESSION_COOKIE in request.cookies
+            and "authorization" not in request.headers
+            and not _same_origin(request)
+        ):
+            return JSONResponse(
+                {"error": "forbidden", "detail": "cross-site request refused"}, status_code=403
+            )
+        return await call_next(request)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:

@@ -229,6 +229,33 @@ def users_totp_code(username: str = typer.Argument(...)) -> None:
         typer.echo(pyotp.TOTP(user.totp_secret).now())
 
 
+@users_app.command("enroll-totp")
+def users_enroll_totp(username: str = typer.Argument(...)) -> None:
+    """Give a user a new TOTP secret (shown once) and require it from now on: for users of a
+    role that requires TOTP but who have none, or who lost their authenticator."""
+    from sqlalchemy import select
+
+    from soc import audit as audit_log
+    from tenants.models import User
+    from tenants.security import new_totp_secret, totp_uri
+
+    with cli_session() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            fail(f"user '{username}' not found")
+        user.totp_secret, user.totp_enabled, user.totp_last_step = new_totp_secret(), True, None
+        audit_log.record(
+            session,
+            actor=CLI_ACTOR.actor,
+            action="user.totp_reset",
+            object_type="user",
+            object_id=user.id,
+            tenant_id=user.tenant_id,
+        )
+        typer.echo(f"TOTP secret for {username} (shown once): {user.totp_secret}")
+        typer.echo(f"TOTP URI: {totp_uri(user.totp_secret, username)}")
+
+
 @apikeys_app.command("create")
 def apikeys_create(
     tenant: str = typer.Argument(..., help="Tenant slug."),

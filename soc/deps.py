@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Iterator
 
 from fastapi import Depends, Request
@@ -60,7 +59,7 @@ def _key_from_authorization(header: str) -> str | None:
         return value
     try:
         decoded = base64.b64decode(value, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, non-ASCII input, undecodable bytes
         return value if scheme == "apikey" else None
     return decoded.partition(":")[2] or decoded
 

@@ -3,6 +3,7 @@
 from detections.models import (
     Alert,
     DetectionRevision,
+    FieldMapping,
     RuleException,
     RuleSetting,
     TenantRule,
@@ -34,6 +35,7 @@ __all__ = [
     "ClosedMonth",
     "Correction",
     "Evidence",
+    "FieldMapping",
     "InboundNonce",
     "DetectionRevision",
     "Invoice",

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = 64 * MIB
     case_group_window_minutes: int = 60
     session_ttl_minutes: int = 12 * 60
+    session_cookie_secure: bool = Field(
+        default=False, description="send the session cookie over HTTPS only (set it behind TLS)"
+    )
     totp_required_roles: list[str] = Field(default_factory=lambda: ["admin", "soc_analyst"])
 
     host: str = "127.0.0.1"

@@ -42,7 +42,8 @@ def login(
     services: Services = Depends(get_services),
 ) -> TokenOut:
     ttl = services.settings.session_ttl_minutes
-    token, user = svc.login(session, body.username, body.password, body.totp, ttl)
+    roles = tuple(services.settings.totp_required_roles)
+    token, user = svc.login(session, body.username, body.password, body.totp, ttl, roles)
     return TokenOut(token=token, expires_in_minutes=ttl, role=user.role)
 
 

@@ -32,12 +32,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Billing (issue 6): customers read their own usage and invoices; finance decides and closes.
     "billing.read": frozenset({"admin", "finance", "customer"}),
     "billing.manage": frozenset({"admin", "finance"}),
+    "billing.close": frozenset({"admin", "finance"}),
     "audit.read": frozenset({"admin", "authority"}),
     # Detection rules (issue 4): customers read their own tenant's rule state.
     "rules.read": frozenset({"admin", "soc_analyst", "customer"}),
     "rules.manage": frozenset({"admin", "soc_analyst"}),
     "ingest.write": frozenset({"ingest_key"}),
 }
+
+
+# Permissions whose actions reach beyond one tenant (creating tenants or users of any scope,
+# the ITSM outbox of every tenant, closing everyone's month): a user scoped to one tenant or
+# provider never has them, whatever the role.
+GLOBAL_ONLY = frozenset({"tenants.manage", "users.manage", "itsm.manage", "billing.close"})
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,8 @@ class Principal:
     def require(self, permission: str) -> None:
         if not self.can(permission):
             raise Forbidden(f"role '{self.role}' may not do '{permission}'")
+        if permission in GLOBAL_ONLY and not self.is_global:
+            raise Forbidden(f"'{permission}' acts across tenants: only unscoped users may do it")
 
     def sees_tenant(self, tenant_id: int) -> bool:
         return self.tenant_id is None or self.tenant_id == tenant_id

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
+import time
 
 import pyotp
 from argon2 import PasswordHasher
@@ -36,6 +38,20 @@ def totp_uri(secret: str, username: str) -> str:
 def verify_totp(secret: str, code: str) -> bool:
     """Accept the current code and one step either side (clock drift)."""
     return bool(code) and pyotp.TOTP(secret).verify(code.strip(), valid_window=1)
+
+
+def totp_step(secret: str, code: str, after: int | None = None) -> int | None:
+    """The time step whose code this is (current, or one either side for clock drift), if it
+    is later than `after`: a code already used cannot be used again."""
+    totp = pyotp.TOTP(secret)
+    current = int(time.time()) // totp.interval
+    given = (code or "").strip().encode()
+    for step in (current - 1, current, current + 1):
+        if (after is None or step > after) and hmac.compare_digest(
+            totp.generate_otp(step).encode(), given
+        ):
+            return step
+    return None
 
 
 def sha256_hex(value: str) -> str:

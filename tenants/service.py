@@ -167,9 +167,15 @@ def principal_for(user: User) -> Principal:
 
 
 def login(
-    session: Session, username: str, password: str, totp_code: str | None, ttl_minutes: int
+    session: Session,
+    username: str,
+    password: str,
+    totp_code: str | None,
+    ttl_minutes: int,
+    totp_required_roles: tuple[str, ...] = ("admin", "soc_analyst"),
 ) -> tuple[str, User]:
-    """Check password and (when enrolled) the TOTP code; return a new bearer token."""
+    """Check password and the TOTP code (enrolled users, and always for the roles that require
+    it; each code works once); return a new bearer token."""
     user = session.scalar(select(User).where(User.username == username))
     if (
         user is None
@@ -177,8 +183,16 @@ def login(
         or not security.verify_password(user.password_hash, password)
     ):
         raise Unauthorized("invalid username or password")
-    if user.totp_enabled and not security.verify_totp(user.totp_secret or "", totp_code or ""):
-        raise Unauthorized("a valid TOTP code is required for this user")
+    if user.role in totp_required_roles and not (user.totp_enabled and user.totp_secret):
+        raise Unauthorized(
+            f"role '{user.role}' requires TOTP and this user has none enrolled: an operator "
+            f"runs `soc users enroll-totp {username}`"
+        )
+    if user.totp_enabled:
+        step = security.totp_step(user.totp_secret or "", totp_code or "", user.totp_last_step)
+        if step is None:
+            raise Unauthorized("a valid TOTP code is required for this user (each code works once)")
+        user.totp_last_step = step
     token = security.new_token()
     session.add(
         AuthToken(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,7 +156,9 @@ def build_world(url: str) -> World:
             key, secret = tenant_service.create_api_key(session, SYSTEM, slug, "test")
             built.keys[slug], built.key_ids[slug] = secret, key.id
         for actor in built.actors.values():
-            code = pyotp.TOTP(actor.totp_secret).now() if actor.totp_secret else None
+            # The previous step's code (still accepted): tests may then log in with now().
+            totp = pyotp.TOTP(actor.totp_secret) if actor.totp_secret else None
+            code = totp.at(time.time() - totp.interval) if totp else None
             actor.token, _ = tenant_service.login(session, actor.username, PASSWORD, code, 600)
     db.engine.dispose()
     return built

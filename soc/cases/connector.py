@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import orjson
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from soc import audit
@@ -257,7 +258,8 @@ def verify_inbound(
     signature = lower.get(SIGNATURE_HEADER.lower(), "")
     if not (timestamp and nonce and signature):
         raise Unauthorized(f"unsigned: send {TIMESTAMP_HEADER}, {NONCE_HEADER}, {SIGNATURE_HEADER}")
-    if not hmac.compare_digest(sign(secret, timestamp, nonce, body), signature):
+    expected = sign(secret, timestamp, nonce, body).encode()
+    if not hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape")):
         raise Unauthorized("bad signature")
     try:
         age = abs(now - int(timestamp))
@@ -270,7 +272,10 @@ def verify_inbound(
     horizon = utcnow() - timedelta(seconds=2 * settings.itsm_webhook_max_skew_seconds)
     session.execute(delete(InboundNonce).where(InboundNonce.received_at < horizon))
     session.add(InboundNonce(nonce=nonce, received_at=utcnow()))
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same nonce in a concurrent request
+        raise Conflict("replayed request: this nonce was already used") from exc
     return nonce
 
 

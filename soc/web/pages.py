@@ -196,7 +196,12 @@ def login_form(
     lang = _lang(request)
     try:
         token, _ = tenant_service.login(
-            session, username, password, totp or None, services.settings.session_ttl_minutes
+            session,
+            username,
+            password,
+            totp or None,
+            services.settings.session_ttl_minutes,
+            tuple(services.settings.totp_required_roles),
         )
     except DomainError as exc:
         return templates.TemplateResponse(
@@ -211,6 +216,7 @@ def login_form(
         token,
         httponly=True,
         samesite="strict",
+        secure=services.settings.session_cookie_secure,
         max_age=services.settings.session_ttl_minutes * 60,
     )
     return response

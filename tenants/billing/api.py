@@ -187,7 +187,7 @@ def post_close(
     services: Services = Depends(get_services),
 ) -> CloseOut:
     """Close a finished month: freeze usage, issue invoices (idempotent)."""
-    principal.require("billing.manage")
+    principal.require("billing.close")
     result = svc.close_month(session, month, svc.load_prices(services.settings), principal)
     return CloseOut(
         month=result.month,

@@ -377,7 +377,7 @@ def close_month(
     Re-running returns the same invoices; only invoices blocked for want of a contractual
     tier are retried (with the current price table). The Celery beat task calls this too.
     """
-    actor.require("billing.manage")
+    actor.require("billing.close")
     rules.check_month(month)
     if month >= month_of(today or today_utc()):
         raise Invalid(f"{month} is not over yet; a month closes from the 1st of the next month")

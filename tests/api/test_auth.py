@@ -116,3 +116,66 @@ def test_health_and_web_pages(client: TestClient, world: World) -> None:
     assert failed.status_code == 401 and "invalid username or password" in failed.text
     signed_in = client.post("/login", data={"username": "customer-alpha", "password": PASSWORD})
     assert signed_in.status_code == 200 and "Cases" in signed_in.text
+
+
+def test_a_totp_code_works_once(client: TestClient, world: World) -> None:
+    secret = world["admin"].totp_secret
+    assert secret
+    body = {"username": "admin", "password": PASSWORD, "totp": pyotp.TOTP(secret).now()}
+    assert client.post("/api/v1/auth/login", json=body).status_code == 200
+    replayed = client.post("/api/v1/auth/login", json=body)
+    assert replayed.status_code == 401 and "works once" in replayed.json()["detail"]
+
+
+def test_roles_that_require_totp_cannot_log_in_without_it(
+    client: TestClient, world: World, services: Services
+) -> None:
+    from tenants import service as tenant_service
+    from tenants.principal import SYSTEM
+
+    with services.db.session() as session:  # created while TOTP was not required for analysts
+        tenant_service.create_user(
+            session, SYSTEM, "late-analyst", PASSWORD, "soc_analyst", totp_required_roles=()
+        )
+    answer = client.post(
+        "/api/v1/auth/login", json={"username": "late-analyst", "password": PASSWORD}
+    )
+    assert answer.status_code == 401 and "enroll-totp" in answer.json()["detail"]
+
+
+def test_users_scoped_to_a_tenant_never_act_across_tenants(
+    client: TestClient, world: World, services: Services
+) -> None:
+    """An admin or finance user scoped to one tenant cannot create tenants or users, see the
+    ITSM outbox of every tenant, or close everyone's billing month."""
+    from tenants import service as tenant_service
+    from tenants.principal import SYSTEM
+
+    with services.db.session() as session:
+        secret = tenant_service.create_user(
+            session, SYSTEM, "alpha-admin", PASSWORD, "admin", tenant="alpha"
+        ).totp_secret
+        tenant_service.create_user(
+            session, SYSTEM, "alpha-finance", PASSWORD, "finance", tenant="alpha"
+        )
+    assert secret
+    logins = {
+        "alpha-admin": {
+            "username": "alpha-admin",
+            "password": PASSWORD,
+            "totp": pyotp.TOTP(secret).now(),
+        },
+        "alpha-finance": {"username": "alpha-finance", "password": PASSWORD},
+    }
+    headers = {}
+    for name, body in logins.items():
+        answer = client.post("/api/v1/auth/login", json=body)
+        assert answer.status_code == 200, answer.text
+        headers[name] = {"Authorization": f"Bearer {answer.json()['token']}"}
+    admin, finance = headers["alpha-admin"], headers["alpha-finance"]
+    created = client.post("/api/v1/tenants", json={"slug": "gamma", "name": "G"}, headers=admin)
+    assert created.status_code == 403
+    new_user = {"username": "x9", "password": "long-enough-pw", "role": "admin"}
+    assert client.post("/api/v1/users", headers=admin, json=new_user).status_code == 403
+    assert client.get("/api/v1/itsm/dead-letters", headers=admin).status_code == 403
+    assert client.post("/api/v1/billing/months/2020-01/close", headers=finance).status_code == 403

@@ -322,6 +322,16 @@ def test_signed_webhook_applies_and_refuses_unsigned_or_replayed(
     body = {"case_id": case_id, "status": "triage", "note": "picked up in ServiceNow"}
     raw = orjson.dumps(body)
     assert client.post("/api/v1/itsm/webhook", content=raw).status_code == 401
+    non_ascii = client.post(
+        "/api/v1/itsm/webhook",
+        content=raw,
+        headers=[
+            (b"x-soc-timestamp", str(int(time.time())).encode()),
+            (b"x-soc-nonce", b"n-x"),
+            (b"x-soc-signature", "sha256=\u00e9".encode()),
+        ],
+    )
+    assert non_ascii.status_code == 401  # not a 500
     forged = webhook(client, body, "n-0", secret="wrong")
     assert forged.status_code == 401
     stale = webhook(client, body, "n-1", now=time.time() - 3600)

@@ -49,9 +49,10 @@ def test_cluster_info_for_version_checks(client: TestClient, world: World) -> No
 def test_bulk_items_answer_one_by_one_and_detect(
     client: TestClient, world: World, services: Services
 ) -> None:
+    suspicious = whoami_event("es-host")
     body = (
         bulk_body(
-            ({"create": {"_index": "logs-windows", "_id": "evt-1"}}, whoami_event("es-host")),
+            ({"create": {"_index": "logs-windows", "_id": "evt-1"}}, suspicious),
             ({"index": {"_index": "logs-windows"}}, benign_event(1)),
             ({"delete": {"_index": "logs-windows", "_id": "evt-1"}}, None),
             ({"update": {"_id": "evt-1"}}, {"doc": {"x": 1}}),
@@ -65,15 +66,15 @@ def test_bulk_items_answer_one_by_one_and_detect(
     statuses = [next(iter(item.values()))["status"] for item in result["items"]]
     assert statuses == [201, 201, 400, 400, 400, 400]
     assert result["errors"] is True
-    assert result["items"][0]["create"]["_id"] == "evt-1"
+    stored_id = result["items"][0]["create"]["_id"]
     assert "not supported" in result["items"][2]["delete"]["error"]["reason"]
-    assert services.store.get(1, "evt-1") is not None
+    assert services.store.get(1, stored_id) is not None
     cases = client.get("/api/v1/cases", headers=world["soc_analyst"].headers).json()["items"]
     assert [c["host"] for c in cases] == ["es-host"]
 
     again = client.post(
         "/es/logs/_bulk",
-        content=bulk_body(({"create": {"_id": "evt-1"}}, whoami_event("es-host"))),
+        content=bulk_body(({"create": {"_id": "evt-1"}}, suspicious)),
         headers=es_headers(world.keys["alpha"], scheme="basic"),
     )
     assert again.json()["items"][0]["create"]["status"] == 409  # a replayed create
@@ -102,3 +103,44 @@ def test_bulk_keys_and_tenants(client: TestClient, world: World, services: Servi
         headers={**es_headers(world.keys["alpha"]), "Content-Type": "text/csv"},
     )
     assert wrong_type.status_code == 415
+
+
+def test_a_shipper_id_never_hides_another_event(
+    client: TestClient, world: World, services: Services
+) -> None:
+    """Ids come from the content: the same _id on different documents keeps both; the same
+    document twice in one request is created once."""
+    twice = benign_event(5)
+    body = bulk_body(
+        ({"index": {"_id": "X1"}}, {"msg": "first"}),
+        ({"index": {"_id": "X1"}}, {"msg": "second"}),
+        ({"create": {}}, twice),
+        ({"create": {}}, twice),
+    )
+    result = client.post("/es/_bulk", content=body, headers=es_headers(world.keys["alpha"]))
+    statuses = [next(iter(item.values()))["status"] for item in result.json()["items"]]
+    assert statuses == [201, 201, 201, 409]
+    assert services.store.stats(1).events == 3
+
+
+def test_control_characters_in_a_host_do_not_fail_the_batch(
+    client: TestClient, world: World
+) -> None:
+    """A NUL in a host name (PostgreSQL text refuses NUL) must not stop detection of the batch."""
+    body = bulk_body(
+        ({"index": {}}, whoami_event("evil\u0000host")), ({"index": {}}, whoami_event("good-host"))
+    )
+    answer = client.post("/es/_bulk", content=body, headers=es_headers(world.keys["alpha"]))
+    assert answer.status_code == 200
+    hosts = {
+        c["host"]
+        for c in client.get("/api/v1/cases", headers=world["soc_analyst"].headers).json()["items"]
+    }
+    assert hosts == {"evilhost", "good-host"}
+
+
+def test_non_ascii_authorization_is_401_not_500(client: TestClient) -> None:
+    for header in ("Basic \u00e9\u00e9\u00e9\u00e9", "ApiKey \u00e9x"):
+        raw = [(b"authorization", header.encode("utf-8"))]  # bytes on the wire, as a client may
+        answer = client.get("/es/", headers=raw)
+        assert answer.status_code == 401

@@ -76,3 +76,12 @@ def test_customer_sees_only_own_cases_on_screens(client: TestClient, world: Worl
     assert "error" in refused.headers["location"]
     client.cookies.clear()
     assert client.get("/cases", follow_redirects=False).status_code == 303
+
+
+def test_cookie_writes_from_another_site_are_refused(client: TestClient, world: World) -> None:
+    """CSRF: a POST carrying the session cookie must come from this site's own pages."""
+    client.cookies.set("soc_session", world["soc_analyst"].token)
+    evil = client.post("/logout", headers={"Origin": "https://evil.example"})
+    assert evil.status_code == 403
+    same = client.post("/logout", headers={"Origin": "http://testserver"}, follow_redirects=False)
+    assert same.status_code == 303

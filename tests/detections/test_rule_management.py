@@ -120,4 +120,10 @@ def test_migration_0003_down_and_up_on_sqlite(tmp_path: Path) -> None:
     assert "rule_exceptions" not in names and "tenant_rules" not in names
     upgrade(url)
     names = set(sa.inspect(sa.create_engine(url)).get_table_names())
-    assert {"rule_settings", "tenant_rules", "rule_exceptions", "detection_revisions"} <= names
+    assert {
+        "rule_settings",
+        "tenant_rules",
+        "rule_exceptions",
+        "field_mappings",
+        "detection_revisions",
+    } <= names

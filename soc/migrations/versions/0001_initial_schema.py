@@ -94,6 +94,7 @@ def upgrade() -> None:
         sa.Column("provider_id", sa.Integer(), nullable=True),
         sa.Column("totp_secret", sa.String(length=64), nullable=True),
         sa.Column("totp_enabled", sa.Boolean(), nullable=False),
+        sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

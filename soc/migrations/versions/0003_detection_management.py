@@ -6,8 +6,9 @@ Create Date: 2026-11-24
 
 Adds alerts.related_event_ids (correlation alerts) and the per-tenant rule management tables:
 rule_settings (enable/disable by rule, level, status, tag, product), tenant_rules (Sigma YAML
-per tenant), rule_exceptions (suppression filters with expiry) and detection_revisions (bumped
-on each change so detectors know when to rebuild their cached view of a tenant).
+per tenant), rule_exceptions (suppression filters with expiry), field_mappings (a tenant's own
+field name -> Sigma field) and detection_revisions (bumped on each change so detectors know
+when to rebuild their cached view of a tenant).
 """
 
 import sqlalchemy as sa
@@ -79,6 +80,19 @@ def upgrade() -> None:
     )
     _tenant_index("rule_exceptions")
     op.create_table(
+        "field_mappings",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("source_field", sa.String(length=200), nullable=False),
+        sa.Column("sigma_field", sa.String(length=200), nullable=False),
+        sa.Column("author", sa.String(length=160), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        _tenant_fk("field_mappings"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_field_mappings")),
+        sa.UniqueConstraint("tenant_id", "source_field", name="uq_field_mapping"),
+    )
+    _tenant_index("field_mappings")
+    op.create_table(
         "detection_revisions",
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
@@ -89,7 +103,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("detection_revisions")
-    for table in ("rule_exceptions", "tenant_rules", "rule_settings"):
+    for table in ("field_mappings", "rule_exceptions", "tenant_rules", "rule_settings"):
         op.drop_index(op.f(f"ix_{table}_tenant_id"), table_name=table)
         op.drop_table(table)
     with op.batch_alter_table("alerts") as batch:
