@@ -216,8 +216,17 @@ def logout(session: Session, token: str) -> None:
     row = session.scalar(
         select(AuthToken).where(AuthToken.token_hash == security.sha256_hex(token))
     )
-    if row is not None:
+    if row is not None and not row.revoked:
         row.revoked = True
+        user = session.get(User, row.user_id)
+        audit.record(
+            session,
+            actor=f"user:{user.username if user else row.user_id}",
+            action="user.logout",
+            object_type="user",
+            object_id=row.user_id,
+            tenant_id=user.tenant_id if user else None,
+        )
 
 
 def principal_from_token(session: Session, token: str) -> Principal:
@@ -238,6 +247,14 @@ def start_totp_enrolment(session: Session, actor: Principal) -> tuple[str, str]:
     if user.totp_enabled:
         raise Conflict("TOTP is already enrolled for this user")
     user.totp_secret = security.new_totp_secret()
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="user.totp_enrolment_started",
+        object_type="user",
+        object_id=user.id,
+        tenant_id=user.tenant_id,
+    )
     return user.totp_secret, security.totp_uri(user.totp_secret, user.username)
 
 

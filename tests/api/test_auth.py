@@ -59,7 +59,9 @@ def test_customer_without_totp_can_enrol_and_then_needs_it(
     assert again.status_code == 409
 
 
-def test_me_and_logout_revokes_the_token(client: TestClient, world: World) -> None:
+def test_me_and_logout_revokes_the_token(
+    client: TestClient, world: World, services: Services
+) -> None:
     analyst = world["soc_analyst"]
     me = client.get("/api/v1/auth/me", headers=analyst.headers).json()
     assert me == {
@@ -70,6 +72,11 @@ def test_me_and_logout_revokes_the_token(client: TestClient, world: World) -> No
     }
     assert client.post("/api/v1/auth/logout", headers=analyst.headers).status_code == 204
     assert client.get("/api/v1/auth/me", headers=analyst.headers).status_code == 401
+    from soc.audit import AuditEntry
+
+    with services.db.session() as session:
+        logouts = session.query(AuditEntry).filter_by(action="user.logout").all()
+    assert [e.actor for e in logouts] == ["user:soc_analyst"]
 
 
 def test_new_user_validation(client: TestClient, world: World) -> None:
