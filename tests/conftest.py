@@ -114,15 +114,6 @@ ROLE_SCOPES = {
 }
 
 
-def login(client: TestClient, actor: Actor) -> str:
-    body = {"username": actor.username, "password": PASSWORD}
-    if actor.totp_secret:
-        body["totp"] = pyotp.TOTP(actor.totp_secret).now()
-    answer = client.post("/api/v1/auth/login", json=body)
-    assert answer.status_code == 200, answer.text
-    return answer.json()["token"]
-
-
 def build_world(url: str) -> World:
     """Tenants 'alpha' and 'beta', providers 'prov-a' and 'prov-b'; per tenant a customer and
     a risk owner ('customer-alpha', ...); global admin, analyst, authority and finance; a
