@@ -15,6 +15,7 @@ from ingest.parse import Parsed
 from soc.db import utcnow
 from soc.services import build_services
 from soc.settings import Settings
+from tenants import scope as scope_service
 from tenants import service as tenant_service
 from tenants.models import Tenant, User
 from tenants.principal import SYSTEM
@@ -22,14 +23,15 @@ from tenants.principal import SYSTEM
 DEMO_TENANT = "demo"
 DEMO_PROVIDER = "demo-provider"
 # (username, role, scope kind, password); admin and soc_analyst also need their TOTP code.
+# The passwords meet the password policy (no username in them, 12+ characters).
 DEMO_USERS = (
-    ("admin", "admin", None, "demo-admin-password"),
-    ("analyst", "soc_analyst", None, "demo-analyst-password"),
-    ("customer", "customer", "tenant", "demo-customer-password"),
-    ("finance", "finance", None, "demo-finance-password"),
-    ("provider", "provider", "provider", "demo-provider-password"),
-    ("authority", "authority", None, "demo-authority-password"),
-    ("riskowner", "risk_owner", "tenant", "demo-riskowner-password"),
+    ("admin", "admin", None, "demo-kestrel-orbit"),
+    ("analyst", "soc_analyst", None, "demo-heron-lantern"),
+    ("customer", "customer", "tenant", "demo-otter-meadow"),
+    ("finance", "finance", None, "demo-badger-ledger"),
+    ("provider", "provider", "provider", "demo-falcon-bridge"),
+    ("authority", "authority", None, "demo-lynx-charter"),
+    ("riskowner", "risk_owner", "tenant", "demo-puffin-harbor"),
 )
 
 
@@ -156,6 +158,8 @@ def load_demo(settings: Settings) -> DemoInfo:
             if fresh:
                 tenant = tenant_service.create_tenant(session, SYSTEM, DEMO_TENANT, "Demo Gemeente")
                 tenant_service.create_provider(session, SYSTEM, DEMO_PROVIDER, "Demo ICT Provider")
+            # Every run: a demo loaded before providers served tenants gets the relation too.
+            scope_service.serve(session, SYSTEM, DEMO_PROVIDER, DEMO_TENANT)
             for username, role, scope, password in DEMO_USERS:
                 user = session.scalar(select(User).where(User.username == username))
                 if user is None:

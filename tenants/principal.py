@@ -1,12 +1,17 @@
 """Who is acting, what they may do, and which tenants' data they may see.
 
-Tenancy is enforced here and nowhere else: services ask `require` for the permission and
-`scope_tenant_ids` / `sees_tenant` for the rows; a foreign tenant's object is a NotFound.
+Tenancy is enforced here and nowhere else: services ask `require` for the permission,
+`sees_tenant` for one row and `tenant_filter` for a query; a foreign tenant's object is a
+NotFound (never a 403 that would confirm it exists).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, false, true
 
 from soc.errors import Forbidden
 
@@ -47,17 +52,90 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 GLOBAL_ONLY = frozenset({"tenants.manage", "users.manage", "itsm.manage", "billing.close"})
 
 
+ScopeKind = Literal["all", "tenants", "provider"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The tenants whose data a principal may see, as one value.
+
+    `all`: every tenant (unscoped users, the system). `tenants`: the listed ids (a customer,
+    an ingest key). `provider`: the tenants the provider serves, resolved from the database
+    when the principal is built, so no check needs the database. Whatever the kind, the
+    answer is `sees` / `filter`; an empty scope sees nothing (fail closed).
+    """
+
+    kind: ScopeKind
+    tenant_ids: frozenset[int] = frozenset()
+    provider_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "all" and (self.tenant_ids or self.provider_id is not None):
+            raise ValueError("an unscoped scope lists no tenants and no provider")
+        if self.kind == "tenants" and self.provider_id is not None:
+            raise ValueError("a tenant scope has no provider")
+        if self.kind == "provider" and self.provider_id is None:
+            raise ValueError("a provider scope names its provider")
+
+    @classmethod
+    def everything(cls) -> Scope:
+        return cls("all")
+
+    @classmethod
+    def of_tenants(cls, *tenant_ids: int) -> Scope:
+        return cls("tenants", frozenset(tenant_ids))
+
+    @classmethod
+    def of_provider(cls, provider_id: int, served: Iterable[int]) -> Scope:
+        return cls("provider", frozenset(served), provider_id)
+
+    @property
+    def is_all(self) -> bool:
+        return self.kind == "all"
+
+    def sees(self, tenant_id: int | None) -> bool:
+        return self.kind == "all" or (tenant_id is not None and tenant_id in self.tenant_ids)
+
+    def filter(self, column: Any) -> ColumnElement[bool]:
+        """A WHERE clause keeping the rows of visible tenants (`column` holds a tenant id)."""
+        if self.kind == "all":
+            return true()
+        if not self.tenant_ids:
+            return false()
+        return column.in_(sorted(self.tenant_ids))
+
+    @property
+    def home_tenant_id(self) -> int | None:
+        """The tenant a request without one means: only a scope of exactly one listed
+        tenant has one (a provider names the tenant, even if it serves one today)."""
+        if self.kind == "tenants" and len(self.tenant_ids) == 1:
+            return next(iter(self.tenant_ids))
+        return None
+
+
+ALL = Scope.everything()
+
+
 @dataclass(frozen=True)
 class Principal:
     actor: str
     role: str
     user_id: int | None = None
-    tenant_id: int | None = None
-    provider_id: int | None = None
+    scope: Scope = ALL
+
+    @property
+    def tenant_id(self) -> int | None:
+        """The principal's own tenant (tenant-scoped users and ingest keys), else None; it is
+        a default, not a permission: visibility is `sees_tenant` / `tenant_filter`."""
+        return self.scope.home_tenant_id
+
+    @property
+    def provider_id(self) -> int | None:
+        return self.scope.provider_id
 
     @property
     def is_global(self) -> bool:
-        return self.tenant_id is None and self.provider_id is None
+        return self.scope.is_all
 
     def can(self, permission: str) -> bool:
         return self.role in PERMISSIONS[permission]
@@ -68,8 +146,16 @@ class Principal:
         if permission in GLOBAL_ONLY and not self.is_global:
             raise Forbidden(f"'{permission}' acts across tenants: only unscoped users may do it")
 
-    def sees_tenant(self, tenant_id: int) -> bool:
-        return self.tenant_id is None or self.tenant_id == tenant_id
+    def sees_tenant(self, tenant_id: int | None) -> bool:
+        return self.scope.sees(tenant_id)
+
+    def tenant_filter(self, column: Any) -> ColumnElement[bool]:
+        return self.scope.filter(column)
+
+    @property
+    def visible_tenant_ids(self) -> frozenset[int] | None:
+        """The visible tenant ids, or None for every tenant."""
+        return None if self.scope.is_all else self.scope.tenant_ids
 
 
 SYSTEM = Principal(actor="system", role="admin")

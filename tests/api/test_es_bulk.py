@@ -8,7 +8,7 @@ import orjson
 from fastapi.testclient import TestClient
 
 from soc.services import Services
-from tests.conftest import World
+from tests.conftest import PROVIDER_SCOPED, World
 from tests.helpers import benign_event, whoami_event
 
 ISOLATION_COVERED = {
@@ -44,6 +44,22 @@ def test_cluster_info_for_version_checks(client: TestClient, world: World) -> No
     for path in ("/es/_cluster/health", "/es/_license"):
         assert client.get(path, headers=es_headers(world.keys["alpha"])).status_code == 200
         assert client.get(path, headers=world["admin"].headers).status_code == 401
+
+
+def test_user_tokens_never_reach_the_shipper_surface(client: TestClient, world: World) -> None:
+    """Only an ingest key (one tenant) writes here; no user token, scoped or not, is one."""
+    body = bulk_body(({"create": {}}, whoami_event("x")))
+    for user in ("admin", *PROVIDER_SCOPED):
+        headers = world[user].headers | {"Content-Type": "application/x-ndjson"}
+        for method, path in (
+            ("GET", "/es/"),
+            ("GET", "/es/_cluster/health"),
+            ("GET", "/es/_license"),
+            ("POST", "/es/_bulk"),
+            ("POST", "/es/logs-beta/_bulk"),
+        ):
+            got = client.request(method, path, content=body, headers=headers).status_code
+            assert got == 401, f"{method} {path} as {user}: {got}"
 
 
 def test_bulk_items_answer_one_by_one_and_detect(
@@ -144,3 +160,26 @@ def test_non_ascii_authorization_is_401_not_500(client: TestClient) -> None:
         raw = [(b"authorization", header.encode("utf-8"))]  # bytes on the wire, as a client may
         answer = client.get("/es/", headers=raw)
         assert answer.status_code == 401
+
+
+def test_too_deep_document_is_one_error_item(
+    client: TestClient, world: World, services: Services
+) -> None:
+    """A document nested 255 levels deep used to fail the whole _bulk with a 500."""
+    deep = b'{"a":' * 255 + b"1" + b"}" * 255
+    body = b"\n".join(
+        [
+            orjson.dumps({"index": {}}),
+            orjson.dumps(benign_event(1)),
+            orjson.dumps({"index": {}}),
+            deep,
+            orjson.dumps({"create": {}}),
+            orjson.dumps(whoami_event("ws-deep")),
+        ]
+    )
+    answer = client.post("/es/_bulk", content=body, headers=es_headers(world.keys["alpha"]))
+    assert answer.status_code == 200, answer.text
+    items = [next(iter(item.values())) for item in answer.json()["items"]]
+    assert [i["status"] for i in items] == [201, 400, 201]
+    assert items[1]["error"]["reason"] == "line 4: nested deeper than 64 levels"
+    assert services.store.stats(1).events == 2

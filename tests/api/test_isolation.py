@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from soc.services import Services
-from tests.conftest import World
+from tests.conftest import PROVIDER_SCOPED, World
 from tests.helpers import key_headers, ndjson, whoami_event
 
 ALL_USERS = (
@@ -24,7 +24,7 @@ ALL_USERS = (
     "finance",
     "customer-alpha",
     "risk_owner-alpha",
-    "provider-prov-a",
+    *PROVIDER_SCOPED,
 )
 
 
@@ -75,9 +75,19 @@ def verdict(status: int) -> str:
 
 
 def probes(o: Objects) -> list[Probe]:
+    """Aimed at tenant beta, which prov-b serves (beta's case is assigned to prov-b) and prov-a
+    does not: prov-b's users act as their role allows, prov-a's get 404."""
     beta_case = f"/api/v1/cases/{o.beta_case}"
     everyone_global = {"admin": 200, "soc_analyst": 200, "authority": 200}
-    no_tenant_user = {"customer-alpha": 404, "provider-prov-a": 404}
+    no_tenant_user = {"customer-alpha": 404, "provider-prov-a": 404, "soc_analyst-prov-a": 404}
+    served = {"provider-prov-b": 200, "soc_analyst-prov-b": 200}
+    finance = {"finance-prov-a": 404, "finance-prov-b": 200}
+    analysts = {
+        "admin": 200,
+        "soc_analyst": 200,
+        "soc_analyst-prov-a": 404,
+        "soc_analyst-prov-b": 200,
+    }
     return [
         Probe(
             "GET",
@@ -88,52 +98,58 @@ def probes(o: Objects) -> list[Probe]:
                 "soc_analyst": 200,
                 "authority": 200,
                 "customer-alpha": 200,
-                "provider-prov-a": 200,
-            },
+            }
+            | {u: 200 for u in PROVIDER_SCOPED if not u.startswith("finance")},
             403,
         ),
-        Probe("GET", beta_case, None, everyone_global | no_tenant_user, 403),
-        Probe("GET", f"{beta_case}/timeline", None, everyone_global | no_tenant_user, 403),
+        Probe("GET", beta_case, None, everyone_global | no_tenant_user | served, 403),
+        Probe("GET", f"{beta_case}/timeline", None, everyone_global | no_tenant_user | served, 403),
         Probe(
             "GET",
             f"{beta_case}/alerts",
             None,
-            {"admin": 200, "soc_analyst": 200, "authority": 403} | no_tenant_user,
+            {"admin": 200, "soc_analyst": 200, "authority": 403}
+            | no_tenant_user
+            | {"provider-prov-b": 403, "soc_analyst-prov-b": 200},
             403,
         ),
         Probe(
             "GET",
             f"{beta_case}/events",
             None,
-            {"admin": 200, "soc_analyst": 200, "authority": 403} | no_tenant_user,
+            {"admin": 200, "soc_analyst": 200, "authority": 403}
+            | no_tenant_user
+            | {"provider-prov-b": 403, "soc_analyst-prov-b": 200},
             403,
         ),
         Probe(
             "POST",
             f"{beta_case}/assign",
             {"provider": "prov-b"},
-            {"admin": 200, "soc_analyst": 200, "customer-alpha": 403, "provider-prov-a": 403},
+            analysts,
             403,
         ),
         Probe(
             "POST",
             f"{beta_case}/status",
             {"status": "triage"},
-            {"admin": 200, "soc_analyst": 200, "provider-prov-a": 404},
+            {"admin": 200, "soc_analyst": 200, "provider-prov-a": 404, "soc_analyst-prov-a": 404}
+            | served,
             403,
         ),
         Probe(
             "POST",
             f"{beta_case}/reopen",
             {},
-            {"admin": 422, "soc_analyst": 422, "provider-prov-a": 404},
+            {"admin": 422, "soc_analyst": 422, "provider-prov-a": 404, "soc_analyst-prov-a": 404}
+            | served,
             403,
         ),
         Probe(
             "POST",
             f"{beta_case}/comments",
             {"text": "hi"},
-            {"admin": 201, "soc_analyst": 201} | no_tenant_user,
+            {"admin": 201, "soc_analyst": 201} | no_tenant_user | served,
             403,
         ),
         Probe("GET", "/api/v1/tenants", None, {u: 200 for u in ALL_USERS}, 403),
@@ -146,10 +162,12 @@ def probes(o: Objects) -> list[Probe]:
                 "soc_analyst": 200,
                 "authority": 200,
                 "finance": 200,
-                "provider-prov-a": 200,
                 "customer-alpha": 404,
                 "risk_owner-alpha": 404,
-            },
+            }
+            | no_tenant_user
+            | served
+            | finance,
             403,
         ),
         Probe("POST", "/api/v1/tenants", {"slug": "gamma", "name": "Gamma"}, {"admin": 201}, 403),
@@ -173,18 +191,28 @@ def probes(o: Objects) -> list[Probe]:
             "GET",
             "/api/v1/tenants/beta/usage",
             None,
-            {"admin": 200, "finance": 200, "authority": 200, "customer-alpha": 404},
+            {"admin": 200, "finance": 200, "authority": 200, "customer-alpha": 404} | finance,
             403,
         ),
-        Probe("GET", "/api/v1/events?tenant=beta", None, {"admin": 200, "soc_analyst": 200}, 403),
+        Probe(
+            "GET",
+            "/api/v1/events?tenant=beta",
+            None,
+            analysts,
+            403,
+        ),
         Probe(
             "GET",
             f"/api/v1/events/{o.beta_event}?tenant=beta",
             None,
-            {"admin": 200, "soc_analyst": 200},
+            analysts,
             403,
         ),
         Probe("GET", "/api/v1/audit/verify", None, {"admin": 200, "authority": 200}, 403),
+        Probe("GET", "/api/v1/providers", None, {"admin": 200}, 403),
+        # Last: the admin's DELETE really ends prov-b serving beta (PUT before it is a no-op).
+        Probe("PUT", "/api/v1/providers/prov-b/tenants/beta", None, {"admin": 204}, 403),
+        Probe("DELETE", "/api/v1/providers/prov-b/tenants/beta", None, {"admin": 204}, 403),
     ]
 
 
@@ -222,6 +250,47 @@ def test_tenant_users_see_only_their_own_rows(
         f"/api/v1/cases/{objects.alpha_case}/status", json={"status": "triage"}, headers=provider
     )
     assert moved.status_code == 200
+
+
+def test_provider_scoped_users_see_only_the_tenants_their_provider_serves(
+    client: TestClient, world: World, objects: Objects
+) -> None:
+    def get(user: str, path: str) -> tuple[int, object]:
+        answer = client.get(path, headers=world[user].headers)
+        return answer.status_code, answer.json()
+
+    for user in PROVIDER_SCOPED:
+        own = "alpha" if user.endswith("prov-a") else "beta"
+        assert [t["slug"] for t in get(user, "/api/v1/tenants")[1]] == [own], user
+        if not user.startswith("finance"):
+            cases = get(user, "/api/v1/cases")[1]["items"]
+            assert {c["tenant_id"] for c in cases} == {1 if own == "alpha" else 2}, user
+    # Naming no tenant is not "every tenant" for a provider: it must name one it serves.
+    analyst = "soc_analyst-prov-a"
+    me = get(analyst, "/api/v1/auth/me")[1]
+    assert (me["scope"], me["tenant_ids"], me["tenant_id"]) == ("provider", [1], None)
+    assert get("admin", "/api/v1/auth/me")[1]["tenant_ids"] is None
+    for path in ("/api/v1/events", "/api/v1/rules/exceptions", "/api/v1/rules"):
+        assert get(analyst, path)[0] == 422, path
+    assert get(analyst, "/api/v1/events?tenant=alpha")[1]["total"] == 1
+    assert get(analyst, "/api/v1/tenants/alpha/assets")[0] == 200
+    assert get("provider-prov-a", "/api/v1/tenants/beta/assets")[0] == 404
+
+    # The relation is live: unserve, and alpha's data is gone at the next request; the case
+    # handed to prov-a stays visible (cases follow their assignment).
+    admin = world["admin"].headers
+    assert client.delete("/api/v1/providers/prov-a/tenants/alpha", headers=admin).status_code == 204
+    assert get(analyst, "/api/v1/tenants")[1] == []
+    assert get(analyst, "/api/v1/tenants/alpha/assets")[0] == 404
+    assert get(analyst, "/api/v1/events?tenant=alpha")[0] == 404
+    assert get(analyst, f"/api/v1/cases/{objects.alpha_case}")[0] == 200
+    assert client.put("/api/v1/providers/prov-a/tenants/beta", headers=admin).status_code == 204
+    assert [t["slug"] for t in get(analyst, "/api/v1/tenants")[1]] == ["beta"]
+    assert get(analyst, "/api/v1/events?tenant=beta")[1]["total"] == 1
+    providers = client.get("/api/v1/providers", headers=admin).json()
+    assert {p["slug"]: p["tenants"] for p in providers} == {"prov-a": ["beta"], "prov-b": ["beta"]}
+    missing = client.put("/api/v1/providers/prov-x/tenants/beta", headers=admin)
+    assert missing.status_code == 404
 
 
 def test_ingest_key_writes_only_to_its_own_tenant(
@@ -297,6 +366,7 @@ def test_every_api_route_is_probed(client: TestClient, objects: Objects) -> None
         "{tenant}": "beta",
         "{key_id}": "2",
         "{event_id}": objects.beta_event,
+        "{provider}": "prov-b",
     }
     elsewhere = ISOLATION_COVERED | isolation_covered_elsewhere()
     routes = [

@@ -18,7 +18,7 @@ from soc.services import Services
 from tenants.billing import service as billing
 from tenants.billing.models import Invoice
 from tenants.metering import count_cases
-from tests.conftest import World
+from tests.conftest import PROVIDER_SCOPED, World
 from tests.helpers import benign_event, key_headers, ndjson, whoami_event
 
 BASE = "/api/v1/billing"
@@ -29,7 +29,7 @@ ALL_USERS = (
     "finance",
     "customer-alpha",
     "risk_owner-alpha",
-    "provider-prov-a",
+    *PROVIDER_SCOPED,
 )
 
 ISOLATION_COVERED = {
@@ -307,8 +307,13 @@ def closed(client: TestClient, world: World, services: Services) -> str:
 
 
 def probes(last: str) -> list[Probe]:
-    read = {"admin": 200, "finance": 200, "customer-alpha": 404}
-    manage = {"admin": 200, "finance": 200}
+    # Beta is served by prov-b: its finance officer works on it, prov-a's gets 404; lists and
+    # month-wide routes answer both, with only their served tenants' rows.
+    scoped = {"finance-prov-a": 404, "finance-prov-b": 200}
+    both = {"finance-prov-a": 200, "finance-prov-b": 200}
+    read = {"admin": 200, "finance": 200, "customer-alpha": 404} | scoped
+    manage = {"admin": 200, "finance": 200} | scoped
+    month_wide = {"admin": 200, "finance": 200} | both
     beta = f"{BASE}/tenants/beta"
     sim = {
         "prices": {
@@ -319,7 +324,12 @@ def probes(last: str) -> list[Probe]:
         "customers": [],
     }
     return [
-        Probe("GET", f"{BASE}/usage", None, {"admin": 200, "finance": 200, "customer-alpha": 200}),
+        Probe(
+            "GET",
+            f"{BASE}/usage",
+            None,
+            {"admin": 200, "finance": 200, "customer-alpha": 200} | both,
+        ),
         Probe("GET", f"{beta}/usage", None, read),
         Probe("GET", f"{beta}/account", None, read),
         Probe("PUT", f"{beta}/account", {"ceiling": "9999.00"}, manage),
@@ -327,14 +337,14 @@ def probes(last: str) -> list[Probe]:
             "POST",
             f"{beta}/plans",
             {"plan": "enterprise", "effective_month": this_month()},
-            {"admin": 201, "finance": 201},
+            {"admin": 201, "finance": 201} | scoped,
         ),
         Probe("GET", f"{beta}/notifications", None, read),
         Probe(
             "POST",
             f"{beta}/corrections",
             {"refers_to": last, "month": this_month(), "amount": "-1.00", "reason": "r"},
-            {"admin": 201, "finance": 201},
+            {"admin": 201, "finance": 201} | scoped,
         ),
         Probe("GET", f"{beta}/invoices/{last}", None, read),
         Probe("GET", f"{beta}/invoices/{last}/pdf", None, read),
@@ -342,13 +352,14 @@ def probes(last: str) -> list[Probe]:
             "GET",
             f"{BASE}/months/{last}/invoices",
             None,
-            {"admin": 200, "finance": 200, "customer-alpha": 200},
+            {"admin": 200, "finance": 200, "customer-alpha": 200} | both,
         ),
-        Probe("POST", f"{BASE}/months/{last}/close", None, manage),
-        Probe("GET", f"{BASE}/months/{last}/export.csv", None, manage),
-        Probe("GET", f"{BASE}/months/{last}/export.xlsx", None, manage),
-        Probe("POST", f"{BASE}/simulate", sim, manage),
-        Probe("POST", f"{BASE}/ceilings/check", None, manage),
+        # Closing a month bills every customer: unscoped users only.
+        Probe("POST", f"{BASE}/months/{last}/close", None, {"admin": 200, "finance": 200}),
+        Probe("GET", f"{BASE}/months/{last}/export.csv", None, month_wide),
+        Probe("GET", f"{BASE}/months/{last}/export.xlsx", None, month_wide),
+        Probe("POST", f"{BASE}/simulate", sim, month_wide),
+        Probe("POST", f"{BASE}/ceilings/check", None, month_wide),
     ]
 
 
@@ -381,3 +392,18 @@ def test_a_customer_lists_only_its_own_rows(client: TestClient, world: World, cl
     assert own.status_code == 200
     finance = client.get(f"{BASE}/months/{closed}/invoices", headers=world["finance"].headers)
     assert [i["customer"] for i in finance.json()] == ["alpha", "beta"]
+
+
+def test_a_provider_scoped_officer_lists_only_served_customers(
+    client: TestClient, world: World, closed: str
+) -> None:
+    """finance-prov-b works for prov-b, which serves beta only: no list shows alpha."""
+    officer = world["finance-prov-b"].headers
+    usage = client.get(f"{BASE}/usage?month={closed}", headers=officer).json()
+    assert [u["customer"] for u in usage] == ["beta"]
+    invoices = client.get(f"{BASE}/months/{closed}/invoices", headers=officer).json()
+    assert [i["customer"] for i in invoices] == ["beta"]
+    exported = client.get(f"{BASE}/months/{closed}/export.csv", headers=officer).text
+    assert "beta" in exported and "alpha" not in exported
+    other = client.get(f"{BASE}/tenants/alpha/invoices/{closed}/pdf", headers=officer)
+    assert other.status_code == 404
