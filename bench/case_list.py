@@ -56,9 +56,9 @@ def fill(url: str, count: int, tenants: int) -> dict[str, str]:
             session, SYSTEM, "analyst", PASSWORD, "soc_analyst", None, None
         )
         tenant_service.create_user(session, SYSTEM, "customer", PASSWORD, "customer", "t00", None)
-        code = pyotp.TOTP(analyst.totp_secret or "").now()
-        tokens["analyst"], _ = tenant_service.login(session, "analyst", PASSWORD, code, 600)
-        tokens["customer"], _ = tenant_service.login(session, "customer", PASSWORD, None, 600)
+    code = pyotp.TOTP(analyst.totp_secret or "").now()
+    tokens["analyst"], _ = tenant_service.login(db, "analyst", PASSWORD, code, 600)
+    tokens["customer"], _ = tenant_service.login(db, "customer", PASSWORD, None, 600)
     rng = random.Random(5)
     now = datetime.now(UTC)
     rows = []

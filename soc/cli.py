@@ -14,6 +14,7 @@ from soc.db import Database
 from soc.errors import DomainError
 from soc.migrate import upgrade
 from soc.settings import get_settings
+from tenants import scope as scope_service
 from tenants import service as tenant_service
 from tenants.billing.cli import app as billing_app
 from tenants.principal import Principal
@@ -173,6 +174,31 @@ def providers_create(
         typer.echo(f"provider {provider.slug} created (id {provider.id})")
 
 
+@providers_app.command("serve")
+def providers_serve(provider: str, tenant: str) -> None:
+    """Let a provider serve a tenant: its provider-scoped users then see that tenant's data."""
+    with cli_session() as session:
+        changed = scope_service.serve(session, CLI_ACTOR, provider, tenant)
+        typer.echo(f"{provider} serves {tenant}" + ("" if changed else " (already)"))
+
+
+@providers_app.command("unserve")
+def providers_unserve(provider: str, tenant: str) -> None:
+    """Stop a provider serving a tenant (cases assigned to it stay until reassigned)."""
+    with cli_session() as session:
+        changed = scope_service.unserve(session, CLI_ACTOR, provider, tenant)
+        typer.echo(f"{provider} no longer serves {tenant}" + ("" if changed else " (did not)"))
+
+
+@providers_app.command("list")
+def providers_list() -> None:
+    """List providers and the tenants each serves."""
+    with cli_session() as session:
+        for view in scope_service.list_providers(session, CLI_ACTOR):
+            served = ",".join(view.tenants) or "-"
+            typer.echo(f"{view.provider.id}\t{view.provider.slug}\t{view.provider.name}\t{served}")
+
+
 @users_app.command("create")
 def users_create(
     username: str = typer.Argument(...),
@@ -189,7 +215,8 @@ def users_create(
         prompt=True,
         hide_input=True,
         confirmation_prompt=True,
-        help="At least 10 characters.",
+        help="At least SOC_PASSWORD_MIN_LENGTH (12) characters, not blank, without the "
+        "username, not a common password.",
     ),
 ) -> None:
     """Create a user. Admins and analysts get a TOTP secret, shown once: enrol it in an
@@ -244,6 +271,8 @@ def users_enroll_totp(username: str = typer.Argument(...)) -> None:
         if user is None:
             fail(f"user '{username}' not found")
         user.totp_secret, user.totp_enabled, user.totp_last_step = new_totp_secret(), True, None
+        # Sessions opened before (with the old factor, or none) end with it.
+        ended = tenant_service.end_sessions(session, user.id)
         audit_log.record(
             session,
             actor=CLI_ACTOR.actor,
@@ -251,6 +280,7 @@ def users_enroll_totp(username: str = typer.Argument(...)) -> None:
             object_type="user",
             object_id=user.id,
             tenant_id=user.tenant_id,
+            detail={"sessions_ended": ended},
         )
         typer.echo(f"TOTP secret for {username} (shown once): {user.totp_secret}")
         typer.echo(f"TOTP URI: {totp_uri(user.totp_secret, username)}")

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from soc.deps import SESSION_COOKIE, bearer, current_principal, db_session, get_services
-from soc.schemas import RowId
+from soc.schemas import ErrorOut, RowId
 from soc.services import Services
 from tenants import metering
+from tenants import scope as scope_svc
 from tenants import service as svc
+from tenants.login_guard import client_ip
 from tenants.principal import Principal
 from tenants.schemas import (
     ApiKeyIn,
@@ -22,6 +24,7 @@ from tenants.schemas import (
     NewUserOut,
     ProviderIn,
     ProviderOut,
+    ProviderServesOut,
     TenantIn,
     TenantOut,
     TokenOut,
@@ -35,15 +38,33 @@ from tenants.schemas import (
 router = APIRouter(prefix="/api/v1", tags=["identity and tenants"])
 
 
-@router.post("/auth/login", response_model=TokenOut)
+@router.post(
+    "/auth/login",
+    response_model=TokenOut,
+    responses={
+        429: {
+            "model": ErrorOut,
+            "description": "Too many failed logins, or too many at once: see Retry-After",
+        }
+    },
+)
 def login(
-    body: LoginIn,
-    session: Session = Depends(db_session),
-    services: Services = Depends(get_services),
+    body: LoginIn, request: Request, services: Services = Depends(get_services)
 ) -> TokenOut:
+    """No request-wide database session here: the login opens its own short transactions,
+    none of them held across the password check. A refusal before the check (TooManyAttempts)
+    is answered 429 with its Retry-After by the app's error handler."""
     ttl = services.settings.session_ttl_minutes
-    roles = tuple(services.settings.totp_required_roles)
-    token, user = svc.login(session, body.username, body.password, body.totp, ttl, roles)
+    token, user = svc.login(
+        services.db,
+        body.username,
+        body.password,
+        body.totp,
+        ttl,
+        tuple(services.settings.totp_required_roles),
+        client_ip=client_ip(request),
+        guard=services.login_guard,
+    )
     return TokenOut(token=token, expires_in_minutes=ttl, role=user.role)
 
 
@@ -69,6 +90,8 @@ def me(principal: Principal = Depends(current_principal)) -> MeOut:
         role=principal.role,
         tenant_id=principal.tenant_id,
         provider_id=principal.provider_id,
+        scope=principal.scope.kind,
+        tenant_ids=None if principal.is_global else sorted(principal.scope.tenant_ids),
     )
 
 
@@ -83,10 +106,13 @@ def totp_enroll(
 @router.post("/auth/totp/verify", status_code=204)
 def totp_verify(
     body: TotpConfirmIn,
+    request: Request,
     session: Session = Depends(db_session),
     principal: Principal = Depends(current_principal),
 ) -> Response:
-    svc.confirm_totp(session, principal, body.code)
+    # The session that confirms stays valid; the user's other sessions end.
+    token = bearer(request) or request.cookies.get(SESSION_COOKIE)
+    svc.confirm_totp(session, principal, body.code, current_token=token)
     return Response(status_code=204)
 
 
@@ -123,6 +149,43 @@ def create_provider(
     principal: Principal = Depends(current_principal),
 ) -> ProviderOut:
     return ProviderOut.model_validate(svc.create_provider(session, principal, body.slug, body.name))
+
+
+@router.get("/providers", response_model=list[ProviderServesOut])
+def list_providers(
+    session: Session = Depends(db_session), principal: Principal = Depends(current_principal)
+) -> list[ProviderServesOut]:
+    """Providers and the tenants each serves (its provider-scoped users see those)."""
+    return [
+        ProviderServesOut(
+            id=v.provider.id, slug=v.provider.slug, name=v.provider.name, tenants=v.tenants
+        )
+        for v in scope_svc.list_providers(session, principal)
+    ]
+
+
+@router.put("/providers/{provider}/tenants/{tenant}", status_code=204)
+def serve_tenant(
+    provider: str,
+    tenant: str,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    """The provider serves the tenant from now on (idempotent, audited)."""
+    scope_svc.serve(session, principal, provider, tenant)
+    return Response(status_code=204)
+
+
+@router.delete("/providers/{provider}/tenants/{tenant}", status_code=204)
+def unserve_tenant(
+    provider: str,
+    tenant: str,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    """The provider no longer serves the tenant (idempotent, audited)."""
+    scope_svc.unserve(session, principal, provider, tenant)
+    return Response(status_code=204)
 
 
 @router.post("/users", response_model=NewUserOut, status_code=201)

@@ -32,6 +32,17 @@ class Provider(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class ProviderTenant(Base):
+    """A provider serves a tenant: its provider-scoped users see that tenant's data (and, as
+    before, the cases assigned to the provider)."""
+
+    __tablename__ = "provider_tenants"
+
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class User(Base):
     """A person with one role, scoped to one tenant, one provider, or (neither) all."""
 
@@ -47,6 +58,10 @@ class User(Base):
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # The last TOTP time step accepted: a code is good once (no replay within its window).
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # Consecutive failed logins (reset by a success); at the lockout threshold the account is
+    # locked until `locked_until` even for the right password.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -27,6 +27,8 @@ class MeOut(BaseModel):
     role: str
     tenant_id: int | None
     provider_id: int | None
+    scope: str  # all, tenants or provider
+    tenant_ids: list[int] | None  # the tenants whose data this user sees; None: every tenant
 
 
 class TenantIn(BaseModel):
@@ -54,9 +56,19 @@ class ProviderOut(ORMModel):
     name: str
 
 
+class ProviderServesOut(ProviderOut):
+    tenants: list[str]  # slugs of the tenants the provider serves
+
+
 class UserIn(BaseModel):
     username: str = Field(min_length=1, max_length=120)
-    password: str = Field(min_length=10, max_length=1000)
+    password: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="the password policy decides (422 naming the rule): at least "
+        "SOC_PASSWORD_MIN_LENGTH (12) characters, not blank, not containing the username, "
+        "not on the shipped list of common passwords",
+    )
     role: str
     tenant: str | None = None
     provider: str | None = None

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from functools import cache
 
 import pyotp
 from argon2 import PasswordHasher
@@ -20,11 +21,18 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check a password; with no hash (unknown user) check against a dummy one, so the answer
+    takes as long whether or not the user exists."""
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def new_totp_secret() -> str:

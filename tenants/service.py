@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from soc import audit
-from soc.db import utcnow
+from soc.db import Database, utcnow
 from soc.errors import Conflict, Invalid, NotFound, Unauthorized
+from soc.settings import Settings, get_settings
 from tenants import security
+from tenants.login_guard import LoginGuard
 from tenants.models import ROLES, ApiKey, AuthToken, Provider, Tenant, User
-from tenants.principal import Principal
+from tenants.passwords import check_password
+from tenants.principal import Principal, Scope
+from tenants.scope import scope_of
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 TENANT_SCOPED_ROLES = {"customer"}
 PROVIDER_SCOPED_ROLES = {"provider"}
-MIN_PASSWORD = 10
+log = logging.getLogger(__name__)
+
+
+def _settings(session: Session) -> Settings:
+    """The settings of the services that opened this session (see soc.services), else the
+    environment's (CLI, scripts)."""
+    found = session.info.get("settings")
+    return found if isinstance(found, Settings) else get_settings()
 
 
 def _check_slug(slug: str) -> None:
@@ -84,9 +96,7 @@ def get_tenant(session: Session, actor: Principal, ref: int | str) -> Tenant:
 
 def list_tenants(session: Session, actor: Principal) -> list[Tenant]:
     actor.require("tenants.read")
-    query = select(Tenant).order_by(Tenant.slug)
-    if actor.tenant_id is not None:
-        query = query.where(Tenant.id == actor.tenant_id)
+    query = select(Tenant).where(actor.tenant_filter(Tenant.id)).order_by(Tenant.slug)
     return list(session.scalars(query))
 
 
@@ -120,8 +130,7 @@ def create_user(
     actor.require("users.manage")
     if role not in ROLES:
         raise Invalid(f"unknown role '{role}'; one of: {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD:
-        raise Invalid(f"password must have at least {MIN_PASSWORD} characters")
+    check_password(password, username, _settings(session).password_min_length)
     if role in TENANT_SCOPED_ROLES and not tenant:
         raise Invalid(f"role '{role}' needs a tenant")
     if role in PROVIDER_SCOPED_ROLES and not provider:
@@ -156,60 +165,248 @@ def create_user(
     return NewUser(user, secret)
 
 
-def principal_for(user: User) -> Principal:
+def principal_for(session: Session, user: User) -> Principal:
     return Principal(
         actor=f"user:{user.username}",
         role=user.role,
         user_id=user.id,
-        tenant_id=user.tenant_id,
-        provider_id=user.provider_id,
+        scope=scope_of(session, user),
     )
 
 
+# One answer for every refused login, whatever the reason (unknown user, wrong password, wrong
+# or missing code, locked, no TOTP enrolled): the reason goes to the audit log and the server
+# log, never to the unauthenticated caller.
+LOGIN_REFUSED = "invalid username, password or code"
+# Refusals that count towards the account lockout: guesses of the password or of the code.
+GUESSES = {"wrong_password", "totp_missing", "totp_invalid"}
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """What a login reads about the user before the (slow) password check, outside of it."""
+
+    id: int
+    username: str
+    password_hash: str
+    role: str
+    active: bool
+    locked_until: datetime | None
+    totp_enabled: bool
+    totp_secret: str | None
+    totp_last_step: int | None
+
+
 def login(
-    session: Session,
+    db: Database,
     username: str,
     password: str,
     totp_code: str | None,
     ttl_minutes: int,
     totp_required_roles: tuple[str, ...] = ("admin", "soc_analyst"),
+    *,
+    client_ip: str | None = None,
+    guard: LoginGuard | None = None,
 ) -> tuple[str, User]:
-    """Check password and the TOTP code (enrolled users, and always for the roles that require
-    it; each code works once); return a new bearer token."""
-    user = session.scalar(select(User).where(User.username == username))
-    if (
-        user is None
-        or not user.active
-        or not security.verify_password(user.password_hash, password)
-    ):
-        raise Unauthorized("invalid username or password")
-    if user.role in totp_required_roles and not (user.totp_enabled and user.totp_secret):
-        raise Unauthorized(
-            f"role '{user.role}' requires TOTP and this user has none enrolled: an operator "
-            f"runs `soc users enroll-totp {username}`"
+    """Check password and TOTP code; return a new bearer token and the user.
+
+    Three steps so that no transaction is open during argon2 (~0.2 s of CPU, which must not
+    hold SQLite's write lock): read the user, check the password outside the database (in one
+    of the guard's bounded slots, after its rate limits), then record the outcome in a short
+    transaction of its own, so a refusal's audit entry and counters are kept. The TOTP code is
+    part of the proof: a right password with a missing or wrong code is refused like a wrong
+    password. Raises TooManyAttempts (429) or Unauthorized with one message for every refusal.
+    """
+    guard = guard or LoginGuard.from_settings(get_settings())
+    guard.check(username, client_ip)
+    with db.session() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        found = _candidate(user) if user is not None else None
+    # The code is read against the clock when the request arrives, not after a wait for a slot.
+    step = _code_step(found, totp_code)
+    with guard.hashing():
+        # Unknown users are checked against a dummy hash: the answer takes as long.
+        password_ok = security.verify_password(found.password_hash if found else None, password)
+    code_given = bool((totp_code or "").strip())
+    now = utcnow()
+    reason = _refusal(found, password_ok, code_given, step, totp_required_roles, now)
+    with db.session() as session:
+        if found is not None and reason is None:
+            if _claim_success(session, found, step, now):
+                token, user = _issue_token(session, found, ttl_minutes, client_ip, now)
+                guard.succeeded(username)
+                return token, user
+            # Locked, disabled, re-keyed or this code used by a concurrent login meanwhile.
+            reason = "changed_during_login"
+        _record_failure(session, found, username, reason or "unknown", client_ip, guard, now)
+    guard.failed(username, client_ip)
+    if reason == "totp_not_enrolled":
+        log.warning(
+            "login refused for %r: role requires TOTP and none is enrolled; an operator runs "
+            "`soc users enroll-totp %s`",
+            username,
+            username,
         )
-    if user.totp_enabled:
-        step = security.totp_step(user.totp_secret or "", totp_code or "", user.totp_last_step)
-        if step is None:
-            raise Unauthorized("a valid TOTP code is required for this user (each code works once)")
-        user.totp_last_step = step
+    else:
+        log.info("login refused for %r from %s: %s", username, client_ip, reason)
+    raise Unauthorized(LOGIN_REFUSED)
+
+
+def _candidate(user: User) -> _Candidate:
+    return _Candidate(
+        id=user.id,
+        username=user.username,
+        password_hash=user.password_hash,
+        role=user.role,
+        active=user.active,
+        locked_until=user.locked_until,
+        totp_enabled=user.totp_enabled,
+        totp_secret=user.totp_secret,
+        totp_last_step=user.totp_last_step,
+    )
+
+
+def _code_step(found: _Candidate | None, totp_code: str | None) -> int | None:
+    """The unused TOTP time step the code belongs to, if the user has TOTP and it is one."""
+    if found is None or not found.totp_enabled or not found.totp_secret:
+        return None
+    return security.totp_step(found.totp_secret, totp_code or "", found.totp_last_step)
+
+
+def _refusal(
+    found: _Candidate | None,
+    password_ok: bool,
+    code_given: bool,
+    step: int | None,
+    totp_required_roles: tuple[str, ...],
+    now: datetime,
+) -> str | None:
+    """Why the login is refused, or None."""
+    if found is None:
+        return "unknown_user"
+    if not password_ok:
+        return "wrong_password"
+    if not found.active:
+        return "inactive"
+    if found.locked_until is not None and found.locked_until > now:
+        return "locked"
+    if found.role in totp_required_roles and not (found.totp_enabled and found.totp_secret):
+        # The operator's fix: `soc users enroll-totp USERNAME` (named in the server log).
+        return "totp_not_enrolled"
+    if not found.totp_enabled:
+        return None
+    if step is None:
+        return "totp_invalid" if code_given else "totp_missing"
+    return None
+
+
+def _claim_success(session: Session, found: _Candidate, step: int | None, now: datetime) -> bool:
+    """Reset the failure count and consume the TOTP step, only if the user is still as read
+    (active, not locked, same password and secret, the step not used): one atomic UPDATE, so
+    two concurrent logins can never both spend the same code."""
+    query = update(User).where(
+        User.id == found.id,
+        User.active.is_(True),
+        User.password_hash == found.password_hash,
+        or_(User.locked_until.is_(None), User.locked_until <= now),
+    )
+    values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
+    if step is not None:
+        query = query.where(
+            User.totp_secret == found.totp_secret,
+            or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+        )
+        values["totp_last_step"] = step
+    return session.execute(query.values(**values)).rowcount == 1
+
+
+def _issue_token(
+    session: Session, found: _Candidate, ttl_minutes: int, client_ip: str | None, now: datetime
+) -> tuple[str, User]:
     token = security.new_token()
     session.add(
         AuthToken(
-            user_id=user.id,
+            user_id=found.id,
             token_hash=security.sha256_hex(token),
-            expires_at=utcnow() + timedelta(minutes=ttl_minutes),
+            expires_at=now + timedelta(minutes=ttl_minutes),
         )
     )
+    user = session.get(User, found.id)
+    assert user is not None  # its row was just updated in this transaction
+    audit.record(
+        session,
+        actor=f"user:{found.username}",
+        action="user.login",
+        object_type="user",
+        object_id=found.id,
+        tenant_id=user.tenant_id,
+        detail={"ip": client_ip},
+    )
+    return token, user
+
+
+def _record_failure(
+    session: Session,
+    found: _Candidate | None,
+    username: str,
+    reason: str,
+    client_ip: str | None,
+    guard: LoginGuard,
+    now: datetime,
+) -> None:
+    """Audit the refusal; count guesses and lock the account at the threshold. Runs in its
+    own transaction: the refusal that follows must not roll it back."""
+    locked = False
+    tenant_id = None
+    if found is not None:
+        if reason in GUESSES:
+            # Failures while locked do not extend the lock; the count restarts after it.
+            session.execute(
+                update(User)
+                .where(
+                    User.id == found.id,
+                    or_(User.locked_until.is_(None), User.locked_until <= now),
+                )
+                .values(failed_logins=User.failed_logins + 1)
+            )
+        user = session.get(User, found.id)
+        if user is not None:
+            tenant_id = user.tenant_id
+            if reason in GUESSES and user.failed_logins >= guard.lockout_failures:
+                user.locked_until = now + timedelta(minutes=guard.lockout_minutes)
+                user.failed_logins = 0
+                locked = True
+    detail = {"reason": reason, "username": username, "ip": client_ip}
     audit.record(
         session,
         actor=f"user:{username}",
-        action="user.login",
+        action="user.login_failed",
         object_type="user",
-        object_id=user.id,
-        tenant_id=user.tenant_id,
+        object_id=found.id if found else "-",
+        tenant_id=tenant_id,
+        detail=detail,
     )
-    return token, user
+    if locked and found is not None:
+        audit.record(
+            session,
+            actor="system",
+            action="user.locked",
+            object_type="user",
+            object_id=found.id,
+            tenant_id=tenant_id,
+            detail={
+                "username": username,
+                "failures": guard.lockout_failures,
+                "minutes": guard.lockout_minutes,
+                "ip": client_ip,
+            },
+        )
+        log.warning(
+            "user %r locked for %d minutes after %d failed logins",
+            username,
+            guard.lockout_minutes,
+            guard.lockout_failures,
+        )
 
 
 def logout(session: Session, token: str) -> None:
@@ -238,7 +435,7 @@ def principal_from_token(session: Session, token: str) -> Principal:
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise Unauthorized("invalid or expired session token")
-    return principal_for(user)
+    return principal_for(session, user)
 
 
 def start_totp_enrolment(session: Session, actor: Principal) -> tuple[str, str]:
@@ -258,11 +455,21 @@ def start_totp_enrolment(session: Session, actor: Principal) -> tuple[str, str]:
     return user.totp_secret, security.totp_uri(user.totp_secret, user.username)
 
 
-def confirm_totp(session: Session, actor: Principal, code: str) -> None:
+def confirm_totp(
+    session: Session, actor: Principal, code: str, current_token: str | None = None
+) -> int:
+    """Turn TOTP on once a code from the new secret is shown. The code is spent (it cannot log
+    in again) and every other session of the user ends: they were opened with the password
+    alone. The session that confirmed stays, as it has just shown the second factor. Returns
+    the number of sessions ended."""
     user = _acting_user(session, actor)
-    if not user.totp_secret or not security.verify_totp(user.totp_secret, code):
+    if user.totp_enabled:
+        raise Conflict("TOTP is already enrolled for this user")
+    step = security.totp_step(user.totp_secret or "", code) if user.totp_secret else None
+    if step is None:
         raise Invalid("TOTP code does not match; start enrolment again if needed")
-    user.totp_enabled = True
+    user.totp_enabled, user.totp_last_step = True, step
+    ended = end_sessions(session, user.id, keep_token=current_token)
     audit.record(
         session,
         actor=actor.actor,
@@ -270,7 +477,17 @@ def confirm_totp(session: Session, actor: Principal, code: str) -> None:
         object_type="user",
         object_id=user.id,
         tenant_id=user.tenant_id,
+        detail={"sessions_ended": ended},
     )
+    return ended
+
+
+def end_sessions(session: Session, user_id: int, keep_token: str | None = None) -> int:
+    """Revoke the user's live session tokens (all but `keep_token`); returns how many."""
+    query = update(AuthToken).where(AuthToken.user_id == user_id, AuthToken.revoked.is_(False))
+    if keep_token:
+        query = query.where(AuthToken.token_hash != security.sha256_hex(keep_token))
+    return session.execute(query.values(revoked=True)).rowcount
 
 
 def _acting_user(session: Session, actor: Principal) -> User:
@@ -334,4 +551,6 @@ def principal_from_api_key(session: Session, secret: str) -> Principal:
         raise Unauthorized("unknown API key")
     if key.revoked_at is not None:
         raise Unauthorized("this API key has been revoked")
-    return Principal(actor=f"apikey:{key.id}", role="ingest_key", tenant_id=key.tenant_id)
+    return Principal(
+        actor=f"apikey:{key.id}", role="ingest_key", scope=Scope.of_tenants(key.tenant_id)
+    )

@@ -20,6 +20,7 @@ from soc.db import Database
 from soc.migrate import upgrade
 from soc.services import BUILTIN_RULES, Services, build_services
 from soc.settings import Settings
+from tenants import scope as scope_service
 from tenants import service as tenant_service
 from tenants.principal import SYSTEM
 from tests.services import create_database, drop_database, service_url
@@ -112,13 +113,18 @@ ROLE_SCOPES = {
     "risk_owner": "tenant",
     "provider": "provider",
 }
+# Provider-scoped users beyond the `provider` role: an analyst and a finance officer working
+# for each provider. prov-a serves alpha and prov-b serves beta (see build_world).
+PROVIDER_STAFF = ("soc_analyst-prov-a", "soc_analyst-prov-b", "finance-prov-a", "finance-prov-b")
+PROVIDER_SCOPED = ("provider-prov-a", "provider-prov-b", *PROVIDER_STAFF)
 
 
 def build_world(url: str) -> World:
-    """Tenants 'alpha' and 'beta', providers 'prov-a' and 'prov-b'; per tenant a customer and
-    a risk owner ('customer-alpha', ...); global admin, analyst, authority and finance; a
-    provider user per provider; an ingest key per tenant; everyone logged in (tokens valid for
-    hours)."""
+    """Tenants 'alpha' and 'beta', providers 'prov-a' (serves alpha) and 'prov-b' (serves
+    beta); per tenant a customer and a risk owner ('customer-alpha', ...); global admin,
+    analyst, authority and finance; per provider a provider user, an analyst and a finance
+    officer scoped to it ('provider-prov-a', 'soc_analyst-prov-a', 'finance-prov-a', ...); an
+    ingest key per tenant; everyone logged in (tokens valid for hours)."""
     upgrade(url)
     db = Database(url)
     built = World()
@@ -143,14 +149,19 @@ def build_world(url: str) -> World:
                     add(f"{role}-{slug}", role, None, slug)
             else:
                 add(role, role, None, None)
+        for name in PROVIDER_STAFF:
+            role, provider = name.split("-", 1)
+            add(name, role, None, provider)
+        for provider, tenant in (("prov-a", "alpha"), ("prov-b", "beta")):
+            scope_service.serve(session, SYSTEM, provider, tenant)
         for slug in ("alpha", "beta"):
             key, secret = tenant_service.create_api_key(session, SYSTEM, slug, "test")
             built.keys[slug], built.key_ids[slug] = secret, key.id
-        for actor in built.actors.values():
-            # The previous step's code (still accepted): tests may then log in with now().
-            totp = pyotp.TOTP(actor.totp_secret) if actor.totp_secret else None
-            code = totp.at(time.time() - totp.interval) if totp else None
-            actor.token, _ = tenant_service.login(session, actor.username, PASSWORD, code, 600)
+    for actor in built.actors.values():  # a login opens its own transactions
+        # The previous step's code (still accepted): tests may then log in with now().
+        totp = pyotp.TOTP(actor.totp_secret) if actor.totp_secret else None
+        code = totp.at(time.time() - totp.interval) if totp else None
+        actor.token, _ = tenant_service.login(db, actor.username, PASSWORD, code, 600)
     db.engine.dispose()
     return built
 

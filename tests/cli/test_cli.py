@@ -11,7 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from soc.cli import app
+from soc.db import Database
 from soc.settings import get_settings
+from tenants import service as tenant_service
 from tests.services import create_database, drop_database, service_url
 
 runner = CliRunner()
@@ -112,6 +114,27 @@ def test_demo_is_idempotent(data_dir: Path) -> None:
     assert code == 0 and "ingest key" not in out
     assert sql("SELECT count(*) FROM tenants")[0][0] == 1
     assert sql("SELECT count(*) FROM cases")[0][0] >= 3
+    assert sql("SELECT count(*) FROM provider_tenants")[0][0] == 1  # its provider serves it
+
+
+def test_providers_serve_unserve_and_list(data_dir: Path) -> None:
+    assert soc("tenants", "create", "acme", "--name", "Acme")[0] == 0
+    assert soc("tenants", "create", "bolt", "--name", "Bolt")[0] == 0
+    assert soc("providers", "create", "itco", "--name", "IT Co")[0] == 0
+    code, out = soc("providers", "list")
+    assert code == 0 and out.split("\t")[-1].strip() == "-"
+    code, out = soc("providers", "serve", "itco", "acme")
+    assert code == 0 and "itco serves acme" in out
+    assert "(already)" in soc("providers", "serve", "itco", "acme")[1]
+    assert soc("providers", "serve", "itco", "bolt")[0] == 0
+    assert soc("providers", "list")[1].split("\t")[-1].strip() == "acme,bolt"
+    code, out = soc("providers", "unserve", "itco", "acme")
+    assert code == 0 and "no longer serves" in out
+    assert soc("providers", "list")[1].split("\t")[-1].strip() == "bolt"
+    code, out = soc("providers", "serve", "itco", "nope")
+    assert code == 1 and "not found" in out
+    actions = sql("SELECT action FROM audit_log WHERE action LIKE ? ORDER BY id", "provider.%serve")
+    assert [a for (a,) in actions] == ["provider.serve", "provider.serve", "provider.unserve"]
 
 
 def test_audit_anchor_detects_a_truncated_end(data_dir: Path) -> None:
@@ -129,3 +152,31 @@ def test_audit_anchor_detects_a_truncated_end(data_dir: Path) -> None:
     code, out = soc("audit", "verify", "--anchor", anchor.strip())
     assert code == 1 and "entry 3: the anchored entry is gone" in out
     assert soc("audit", "verify", "--anchor", "nonsense")[0] == 2
+
+
+def test_users_create_applies_the_password_policy(data_dir: Path) -> None:
+    def create(password: str) -> tuple[int, str]:
+        return soc("users", "create", "carol", "--role", "finance", "--password", password)
+
+    code, out = create(" " * 14)
+    assert code == 1 and "whitespace" in out
+    code, out = create("carol-in-finance")
+    assert code == 1 and "username" in out
+    code, out = create("1qaz2wsx3edc")
+    assert code == 1 and "common" in out
+    assert create("quiet-harbour-lamp")[0] == 0
+
+
+def test_enroll_totp_ends_the_users_sessions(data_dir: Path) -> None:
+    """Sessions opened before a TOTP (re-)enrolment end with it."""
+    password = "quiet-harbour-lamp"
+    assert soc("users", "create", "dave", "--role", "finance", "--password", password)[0] == 0
+    db = Database(get_settings().sqlalchemy_url)
+    try:
+        tenant_service.login(db, "dave", password, None, 60)
+        assert [bool(r) for (r,) in sql("SELECT revoked FROM auth_tokens")] == [False]
+        code, out = soc("users", "enroll-totp", "dave")
+        assert code == 0 and "TOTP secret" in out
+        assert [bool(r) for (r,) in sql("SELECT revoked FROM auth_tokens")] == [True]
+    finally:
+        db.engine.dispose()
