@@ -4,6 +4,7 @@ commands over the same service functions as the rules API, acting as the CLI adm
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -252,21 +253,33 @@ def hunt(
 ) -> None:
     """Retro-hunt RULE over the tenant's stored events of the last N days; alerts for new
     matches, grouped into cases as at ingest."""
-    from detections.retrohunt import hunt_for_tenant
+    from detections.retrohunt import HuntProgress, hunt_for_tenant
     from soc.cases.service import group_alerts
 
     rule_id, yaml = _rule_arg(rule)
-    with _services() as (services, session):
+    # The hunt opens its own short transactions (no write lock across the scan), so the
+    # session of _services() stays unused.
+    with _services() as (services, _):
         window = timedelta(minutes=services.settings.case_group_window_minutes)
-        with tqdm(total=days, unit="day", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+        tty = sys.stderr.isatty()
+        with tqdm(unit="event", unit_scale=True, file=sys.stderr, disable=not tty) as bar:
+            last = [0.0]
 
-            def progress(done: int, total: int, matches: int) -> None:
-                bar.n = done
-                bar.set_postfix(matches=matches)
+            def progress(step: HuntProgress) -> None:
+                bar.total = step.total
+                bar.n = step.scanned
+                bar.set_postfix(matches=step.matched, days=f"{step.windows_done}/{step.windows}")
                 bar.refresh()
+                now = time.monotonic()
+                if not tty and (now - last[0] >= 2 or step.windows_done == step.windows):
+                    last[0] = now
+                    _err(
+                        f"hunt: {step.scanned}/{step.total} events scanned, "
+                        f"{step.matched} matches, day {step.windows_done}/{step.windows}"
+                    )
 
             result = hunt_for_tenant(
-                session,
+                services.db,
                 CLI_ACTOR,
                 services.detector.views,
                 services.store,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,6 +12,8 @@ from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -48,21 +51,32 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout: float = 5.0, pool_timeout: float = 5.0) -> Engine:
+    """An engine whose waits are short: a request that cannot get the database fails within
+    seconds (answered 503 busy) instead of queueing for half a minute."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _serialise_sqlite_writers(engine)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout},
+            pool_timeout=pool_timeout,
+        )
+        _serialise_sqlite_writers(engine, busy_timeout)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_timeout=pool_timeout)
 
 
-def _serialise_sqlite_writers(engine: Engine) -> None:
-    """Begin every SQLite transaction IMMEDIATE.
+READ_ONLY = "soc_read_only"
+
+
+def _serialise_sqlite_writers(engine: Engine, busy_timeout: float) -> None:
+    """Begin write transactions IMMEDIATE, read transactions DEFERRED.
 
     The audit hash chain reads the last entry and appends the next in one transaction; an
-    immediate transaction takes the write lock first, so two writers can never fork the chain.
-    WAL keeps readers unblocked.
+    immediate transaction takes the write lock first, so two writers can never fork the chain
+    (and never meet SQLITE_BUSY_SNAPSHOT, which a deferred reader hits when it tries to write
+    after another commit). Reads take no lock at all: under WAL they see a snapshot while
+    writers go on, so a long read (a page, a hunt) never stalls ingest.
     """
 
     @event.listens_for(engine, "connect")
@@ -71,28 +85,73 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+class ReadOnlySessionError(RuntimeError):
+    """A read session was asked to write: the caller must use a write session (a read
+    session holds no write lock, so its writes could race the audit chain)."""
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_writes_in_read_sessions(session: Session, _ctx: object, _instances: object) -> None:
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise ReadOnlySessionError(
+            "write attempted in a read-only session; use Database.session() (write) for it"
+        )
 
 
 class Database:
-    """Engine plus session factory for one database URL."""
+    """Engine plus session factories for one database URL: `session()` for work that writes
+    (it holds SQLite's write lock, so keep it short), `read_session()` for work that only reads
+    (no lock, any length)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, busy_timeout: float = 5.0, pool_timeout: float = 5.0) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, busy_timeout, pool_timeout)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}),
+            expire_on_commit=False,
+            info={READ_ONLY: True},
+        )
+
+    def configure(self, **options: object) -> None:
+        """Options for both session factories (e.g. `info` the services read)."""
+        for factory in (self.sessions, self.read_sessions):
+            if "info" in options:
+                merged = dict(factory.kw.get("info") or {})
+                merged.update(options["info"])  # type: ignore[call-overload]
+                factory.configure(**{**options, "info": merged})
+            else:
+                factory.configure(**options)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """A write transaction: committed at the end, rolled back on error."""
         with self.sessions() as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+            yield from _transaction(session)
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read transaction: never takes the write lock; writing in it is an error."""
+        with self.read_sessions() as session:
+            yield from _transaction(session)
+
+
+def _transaction(session: Session) -> Iterator[Session]:
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        try:
+            session.rollback()
+        except Exception:  # the original error matters (e.g. disk full), not the rollback's
+            log.warning("rollback after a failed transaction failed too", exc_info=True)
+        raise

@@ -21,9 +21,19 @@ def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def db_session(services: Services = Depends(get_services)) -> Iterator[Session]:
-    with services.db.session() as session:
-        yield session
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def db_session(request: Request, services: Services = Depends(get_services)) -> Iterator[Session]:
+    """The request's session: a read transaction (no write lock, any length) for GET and HEAD,
+    a write transaction (SQLite's write lock from the first statement) for the rest. A read
+    handler that must write opens `services.db.session()` for just that write."""
+    if request.method in READ_METHODS:
+        with services.db.read_session() as session:
+            yield session
+    else:
+        with services.db.session() as session:
+            yield session
 
 
 def bearer(request: Request) -> str | None:
@@ -34,14 +44,31 @@ def bearer(request: Request) -> str | None:
     return None
 
 
-def current_principal(request: Request, session: Session = Depends(db_session)) -> Principal:
-    """A logged-in user, from the bearer token or the web session cookie."""
-    token = bearer(request) or request.cookies.get(SESSION_COOKIE)
+def auth_session(services: Services = Depends(get_services)) -> Iterator[Session]:
+    """The token lookup's own read transaction: a write request's lock then starts at the
+    handler's first statement, not at authentication, and is never held by one that only
+    validates or computes."""
+    with services.db.read_session() as session:
+        yield session
+
+
+def current_principal(request: Request, session: Session = Depends(auth_session)) -> Principal:
+    """A logged-in user, from the bearer token or else the web session cookie.
+
+    With an Authorization header the cookie is never used: the same-origin check for cookie
+    writes skips such requests, so a cookie behind a junk header must not authenticate.
+    """
+    if "authorization" in request.headers:
+        token = bearer(request)
+    else:
+        token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise Unauthorized(
             "log in first: POST /api/v1/auth/login, then send 'Authorization: Bearer <token>'"
         )
-    return tenant_service.principal_from_token(session, token)
+    principal = tenant_service.principal_from_token(session, token)
+    session.commit()  # end the lookup's transaction now: its connection goes back to the pool
+    return principal
 
 
 def _key_from_authorization(header: str) -> str | None:
@@ -67,7 +94,8 @@ def _key_from_authorization(header: str) -> str | None:
 def ingest_principal(request: Request, services: Services = Depends(get_services)) -> Principal:
     """A tenant's ingest key, from 'Authorization: Bearer <key>', 'ApiKey <key>' or 'X-API-Key'.
 
-    Checked in a short transaction of its own: the ingest work opens the writing one later.
+    Checked in a read transaction of its own (no write lock): the ingest work opens the
+    writing one later.
     """
     key = request.headers.get("x-api-key") or _key_from_authorization(
         request.headers.get("authorization", "")
@@ -78,5 +106,5 @@ def ingest_principal(request: Request, services: Services = Depends(get_services
             " (Elasticsearch clients: 'ApiKey base64(id:key)' or basic auth with the key as "
             "password)"
         )
-    with services.db.session() as session:
+    with services.db.read_session() as session:
         return tenant_service.principal_from_api_key(session, key)

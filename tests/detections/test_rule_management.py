@@ -14,7 +14,7 @@ from alembic import command
 from detections import management as mgmt
 from detections.engine import RuleSet
 from detections.exceptions import ExceptionFilter, normalise_conditions, suppressed_by
-from detections.retrohunt import day_windows, retro_hunt
+from detections.retrohunt import HuntProgress, day_windows, retro_hunt
 from detections.tenant_view import Setting, effective_enabled
 from ingest.events import normalise
 from ingest.store.opensearch import OpenSearchEventStore
@@ -98,15 +98,19 @@ def test_retro_hunt_on_opensearch(
     events = [normalise(e, orjson.dumps(e), 1, now) for e in (old, new, too_old)]
     os_store.write(events)
     os_store.refresh(1)
-    steps: list[tuple[int, int, int]] = []
+    steps: list[tuple[int, int, int, int, int]] = []
+
+    def progress(p: HuntProgress) -> None:
+        steps.append((p.windows_done, p.windows, p.scanned, p.total, p.matched))
+
     with services.db.session() as session:
         view = services.detector.views.get(session, 1)
         rule = view.rules[WHOAMI]
-        result = retro_hunt(session, os_store, view, rule, 3, progress=lambda *a: steps.append(a))
+        result = retro_hunt(session, os_store, view, rule, 3, progress=progress)
         again = retro_hunt(session, os_store, view, rule, 3)
-    assert result.matched == 2 and result.new_alerts == 2
+    assert result.matched == 2 and result.new_alerts == 2 and result.scanned == 2
     assert again.new_alerts == 0 and again.existing_alerts == 2
-    assert steps[0] == (0, 3, 0) and steps[-1] == (3, 3, 2)
+    assert steps[0] == (0, 3, 0, 2, 0) and steps[-1] == (3, 3, 2, 2, 2)
     with pytest.raises(Invalid):
         day_windows(0, now)
 
