@@ -3,36 +3,37 @@ maps, validate, test and retro-hunt. Thin: the logic lives in detections.managem
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
 from detections import management as mgmt
-from detections.retrohunt import hunt_for_tenant
+from detections.retrohunt import start_hunt_job
 from detections.ruletest import pick_rule, test_rule
 from detections.schemas import (
+    DryRunOut,
     ExceptionIn,
     ExceptionOut,
     ExceptionPatch,
     FieldMapIn,
     FieldMapOut,
     HuntIn,
-    HuntOut,
     RuleDetailOut,
     RuleOut,
     RuleTestIn,
     RuleTestOut,
     StateIn,
     StateOut,
+    TenantRuleIn,
     TenantRuleOut,
     ValidationOut,
     YamlIn,
 )
 from detections.validation import ValidationReport, validate_text
-from soc.cases.service import group_alerts
+from soc import jobs
 from soc.deps import current_principal, db_session, get_services
+from soc.jobs_api import JobOut
 from soc.schemas import Page, RowId
 from soc.services import Services
 from tenants.principal import Principal
@@ -107,16 +108,33 @@ def set_state(
 
 @router.post("/tenant-rules", response_model=TenantRuleOut)
 def put_tenant_rule(
-    body: YamlIn,
+    body: TenantRuleIn,
     tenant: str | None = TenantQ,
     session: Session = Depends(db_session),
+    services: Services = Depends(get_services),
     principal: Principal = Depends(current_principal),
 ) -> TenantRuleOut:
-    """Upload (or replace) one Sigma rule of the tenant; refused (422) if it does not load."""
-    row, changed = mgmt.put_tenant_rule(session, principal, tenant, body.yaml)
+    """Upload (or replace) one Sigma rule of the tenant; refused (422) if it does not load, if
+    a regular expression cannot run in linear time, or if its dry-run over the tenant's recent
+    events matches more than the limit (unless `force`, then stored with a warning)."""
+    upload = mgmt.upload_tenant_rule(
+        session,
+        principal,
+        tenant,
+        body.yaml,
+        store=services.store,
+        views=services.detector.views,
+        settings=services.settings,
+        force=body.force,
+    )
     report = validate_text(body.yaml)
     return TenantRuleOut(
-        rule_id=row.rule_id, title=row.title, changed=changed, validation=_validation(report)
+        rule_id=upload.row.rule_id,
+        title=upload.row.title,
+        changed=upload.changed,
+        validation=_validation(report),
+        dry_run=DryRunOut.model_validate(upload.dry_run.as_dict()) if upload.dry_run else None,
+        warnings=upload.warnings,
     )
 
 
@@ -154,29 +172,31 @@ def test(
     )
 
 
-@router.post("/hunt", response_model=HuntOut)
+@router.post(
+    "/hunt",
+    response_model=JobOut,
+    status_code=202,
+    responses={202: {"description": "Started: poll the job (also in the Location header)"}},
+)
 def hunt(
     body: HuntIn,
+    response: Response,
     tenant: str | None = TenantQ,
     session: Session = Depends(db_session),
     services: Services = Depends(get_services),
     principal: Principal = Depends(current_principal),
-) -> HuntOut:
-    """Retro-hunt a rule (by id, or as YAML) over the tenant's last N days; new alerts are
-    grouped into cases as at ingest."""
-    window = timedelta(minutes=services.settings.case_group_window_minutes)
-    result = hunt_for_tenant(
-        session,
-        principal,
-        services.detector.views,
-        services.store,
-        tenant,
-        body.days,
-        body.rule_id,
-        body.yaml,
-        group=lambda s, alerts: group_alerts(s, alerts, window),
+) -> JobOut:
+    """Start a retro-hunt of a rule (by id, or as YAML) over the tenant's last N days, as a
+    background job: 202 with the job; `GET /api/v1/jobs/{id}` shows events scanned of the
+    total, then the result (matches, new alerts, cases). New alerts are grouped into cases as
+    at ingest."""
+    job = start_hunt_job(
+        session, principal, services.detector.views, tenant, body.days, body.rule_id, body.yaml
     )
-    return HuntOut.model_validate(result.as_dict())
+    session.commit()  # the runner reads the job from its own transaction
+    jobs.submit(services, job.id)
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
+    return JobOut.model_validate(jobs.job_view(job))
 
 
 @router.get("/exceptions", response_model=list[ExceptionOut])

@@ -37,6 +37,7 @@ from sigma.types import (
     SpecialChars,
 )
 
+from detections import safe_regex
 from detections.correlation import CorrelationRule
 from detections.index import SEPARATOR, KeyIndex
 from detections.logsources import EventKey, LogsourceFilter, event_key, logsource_filter
@@ -48,6 +49,10 @@ MISSING: Any = object()
 
 class UnsupportedRuleError(ValueError):
     """Raised when a rule uses a construct this engine cannot evaluate."""
+
+
+class UnsafeRegexError(UnsupportedRuleError):
+    """An untrusted (tenant) rule's regular expression cannot run in linear time."""
 
 
 class _Ctx:
@@ -225,7 +230,7 @@ Shape = tuple[str, Any]
 
 def _string_shape(parts: list[str | SpecialChars], cased: bool, search: bool = False) -> Shape:
     """Classify a wildcard pattern: ("eq"|"contains"|"startswith"|"endswith", literal),
-    ("any", None) or ("regex", compiled full-match pattern); literals lower-cased unless cased."""
+    ("any", None) or ("regex", _Wildcard); literals lower-cased unless cased."""
     star = SpecialChars.WILDCARD_MULTI
     if search:  # keyword semantics: substring match
         parts = [star, *parts, star]
@@ -241,10 +246,78 @@ def _string_shape(parts: list[str | SpecialChars], cased: bool, search: bool = F
         if len(norm) == 3:
             return ("contains", literals[0])
         return ("endswith" if norm[0] == star else "startswith", literals[0])
-    regex = "".join(
+    return ("regex", _wildcard(norm))
+
+
+@dataclass(frozen=True)
+class _Wildcard:
+    """A wildcard pattern needing a full match. With at most one `*` it is a Python regex
+    (linear: one anchored greedy run); with more, a regex of k `.*` backtracks in O(n^k) on a
+    value that fails late, and event values run to megabytes: then the pattern is matched as
+    fixed-length pieces between the stars, each found leftmost (linear, same answer)."""
+
+    python: re.Pattern[str] | None
+    match: StrPred = field(compare=False)
+
+
+def _wildcard(norm: list[str | SpecialChars]) -> _Wildcard:
+    star = SpecialChars.WILDCARD_MULTI
+    if sum(p == star for p in norm) > 1:
+        return _Wildcard(None, _glob(norm))
+    source = "".join(
         re.escape(p) if isinstance(p, str) else (".*" if p == star else ".") for p in norm
     )
-    return ("regex", re.compile(regex, re.DOTALL))
+    python = re.compile(source, re.DOTALL)
+    return _Wildcard(python, lambda s: python.fullmatch(s) is not None)
+
+
+_Piece = tuple[int, str | None, re.Pattern[str] | None]  # length, literal or fixed-length regex
+
+
+def _piece(parts: list[str | SpecialChars]) -> _Piece:
+    if all(isinstance(p, str) for p in parts):
+        text = "".join(parts)  # type: ignore[arg-type]
+        return len(text), text, None
+    source = "".join(re.escape(p) if isinstance(p, str) else "." for p in parts)
+    length = sum(len(p) if isinstance(p, str) else 1 for p in parts)
+    return length, None, re.compile(source, re.DOTALL)
+
+
+def _glob(norm: list[str | SpecialChars]) -> StrPred:
+    """Full match of ``head * mid1 * … * tail`` (pieces of literals and `?`): the head at the
+    start, the tail at the end, each middle piece at its leftmost place after the previous
+    one (leftmost is never worse for what follows)."""
+    pieces: list[list[str | SpecialChars]] = [[]]
+    for p in norm:
+        if p == SpecialChars.WILDCARD_MULTI:
+            pieces.append([])
+        else:
+            pieces[-1].append(p)
+    head, *middle, tail = [_piece(p) for p in pieces]
+
+    def at(piece: _Piece, s: str, i: int) -> bool:
+        _, text, rx = piece
+        return s.startswith(text, i) if text is not None else rx.match(s, i) is not None  # type: ignore[union-attr]
+
+    def find(piece: _Piece, s: str, start: int, end: int) -> int:
+        _, text, rx = piece
+        if text is not None:
+            return s.find(text, start, end)
+        found = rx.search(s, start, end)  # type: ignore[union-attr]
+        return -1 if found is None else found.start()
+
+    def match(s: str) -> bool:
+        pos, end = head[0], len(s) - tail[0]
+        if end < pos or not at(head, s, 0) or not at(tail, s, end):
+            return False
+        for piece in middle:
+            found = find(piece, s, pos, end)
+            if found < 0:
+                return False
+            pos = found + piece[0]
+        return True
+
+    return match
 
 
 def _shape_pred(shape: Shape) -> StrPred:
@@ -259,7 +332,7 @@ def _shape_pred(shape: Shape) -> StrPred:
         return lambda s: s.endswith(arg)
     if kind == "startswith":
         return lambda s: s.startswith(arg)
-    return lambda s: arg.fullmatch(s) is not None
+    return arg.match
 
 
 def _string_pred(parts: list[str | SpecialChars], cased: bool, search: bool = False) -> StrPred:
@@ -298,12 +371,25 @@ def _any_pred(shapes: list[Shape]) -> StrPred:
         else:
             checks.extend(_shape_pred(("contains", n)) for n in needles)
     if "regex" in by_kind:
-        joined = "|".join(f"(?:{p.pattern})" for p in by_kind["regex"])
-        combined = re.compile(joined, re.DOTALL)
-        checks.append(lambda s: combined.fullmatch(s) is not None)
+        wildcards: list[_Wildcard] = by_kind["regex"]
+        simple = [w.python.pattern for w in wildcards if w.python is not None]
+        if simple:
+            combined = re.compile("|".join(f"(?:{p})" for p in simple), re.DOTALL)
+            checks.append(lambda s: combined.fullmatch(s) is not None)
+        checks.extend(w.match for w in wildcards if w.python is None)
     if len(checks) == 1:
         return checks[0]
     return lambda s: any(check(s) for check in checks)
+
+
+def _regex_search(pattern: str, flags: int, where: str) -> StrPred:
+    """A Sigma `re` value as a linear-time search (see detections.safe_regex)."""
+    try:
+        return safe_regex.compile_search(pattern, flags)
+    except re.error as exc:
+        raise UnsupportedRuleError(f"invalid regular expression: {exc}") from exc
+    except safe_regex.UnsafeRegex as exc:
+        raise UnsafeRegexError(f"{where}: {exc}") from exc
 
 
 # --- value matchers (field level) ---------------------------------------------------------
@@ -377,11 +463,8 @@ def _field_matcher(name: str, value: Any) -> Matcher:
             flags |= SigmaRegularExpression.sigma_to_python_flags[flag]
         if value.regexp.contains_placeholder():
             raise UnsupportedRuleError("placeholders in regular expressions are not supported")
-        try:
-            rx = re.compile(str(value.regexp), flags)
-        except re.error as exc:
-            raise UnsupportedRuleError(f"invalid regular expression: {exc}") from exc
-        return lambda ctx: any(rx.search(s) is not None for s in ctx.strs(name))
+        search = _regex_search(str(value.regexp), flags, f"field {name}")
+        return lambda ctx: any(search(s) for s in ctx.strs(name))
     if isinstance(value, SigmaCIDRExpression):
         network = value.network
 
@@ -464,12 +547,12 @@ def _keyword_matcher(value: Any) -> Matcher:
         flags = 0
         for flag in value.flags:
             flags |= SigmaRegularExpression.sigma_to_python_flags[flag]
-        rx = re.compile(str(value.regexp), flags)
+        search = _regex_search(str(value.regexp), flags, "keywords")
 
         def match_re(ctx: _Ctx) -> bool:
             out: list[str] = []
             _collect_strings(ctx.data, out)
-            return any(rx.search(s) is not None for s in out)
+            return any(search(s) for s in out)
 
         return match_re
     raise UnsupportedRuleError(f"unsupported keyword value type {type(value).__name__}")

@@ -8,6 +8,7 @@ case-insensitive, then dotted path, on the normalised event (Security 4688 alias
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,19 +16,23 @@ from datetime import datetime
 from typing import Any
 
 from detections.engine import _Ctx, normalise_event
+from detections.safe_regex import UnsafeRegex, compile_search
 from soc.errors import Invalid
 
+log = logging.getLogger(__name__)
 MODIFIERS = ("equals", "contains", "startswith", "endswith", "re")
 ValuePred = Callable[[str], bool]
 
 
 def _value_pred(modifier: str, value: str) -> ValuePred:
     if modifier == "re":
+        # a tenant's pattern: linear time on RE2, never Python's backtracking `re`
         try:
-            rx = re.compile(value)
+            return compile_search(value, trusted=False)
         except re.error as exc:
             raise Invalid(f"invalid regular expression {value!r}: {exc}") from exc
-        return lambda s: rx.search(s) is not None
+        except UnsafeRegex as exc:
+            raise Invalid(str(exc)) from exc
     low = value.lower()
     if modifier == "equals":
         return lambda s: s.lower() == low
@@ -36,6 +41,16 @@ def _value_pred(modifier: str, value: str) -> ValuePred:
     if modifier == "startswith":
         return lambda s: s.lower().startswith(low)
     return lambda s: s.lower().endswith(low)
+
+
+def _stored_pred(exception_id: int, modifier: str, value: str) -> ValuePred:
+    """A stored condition's predicate. One stored before patterns had to run in linear time
+    and that RE2 cannot run never holds (more alerts, never a stalled ingest)."""
+    try:
+        return _value_pred(modifier, value)
+    except Invalid as exc:
+        log.warning("exception %s: condition %r no longer applies: %s", exception_id, value, exc)
+        return lambda s: False
 
 
 def normalise_conditions(raw: Any) -> list[dict[str, Any]]:
@@ -79,7 +94,7 @@ class ExceptionFilter:
         cls, exception_id: int, conditions: Sequence[dict[str, Any]], expires_at: datetime | None
     ) -> ExceptionFilter:
         checks = tuple(
-            (c["field"], tuple(_value_pred(c["modifier"], v) for v in c["value"]))
+            (c["field"], tuple(_stored_pred(exception_id, c["modifier"], v) for v in c["value"]))
             for c in conditions
         )
         return cls(exception_id, expires_at, checks)

@@ -3,7 +3,7 @@ change is audited and bumps the tenant's detection revision (detectors then rebu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from detections.dryrun import DryRun, dry_run
 from detections.exceptions import normalise_conditions
 from detections.models import (
     SELECTORS,
@@ -27,16 +28,19 @@ from detections.tenant_view import (
     selector_matches,
     sha256,
 )
+from ingest.store.base import EventStore
 from soc import audit
 from soc.db import utcnow
 from soc.errors import Invalid, NotFound
+from soc.settings import Settings, get_settings
 from tenants import service as tenant_service
 from tenants.models import Tenant
 from tenants.principal import Principal
 
 
 def resolve_tenant(session: Session, actor: Principal, ref: int | str | None) -> Tenant:
-    """The named tenant if the actor sees it (else NotFound); tenant users default to theirs."""
+    """The named tenant if the actor sees it (else NotFound); a user of one tenant defaults to
+    it, everyone else (unscoped or provider-scoped) names the tenant."""
     if ref is None or ref == "":
         if actor.tenant_id is None:
             raise Invalid("name the tenant: ?tenant=<slug>")
@@ -193,11 +197,28 @@ def set_state(
 # --- tenant rules -----------------------------------------------------------------------------
 
 
-def put_tenant_rule(
-    session: Session, actor: Principal, tenant_ref: int | str | None, text: str
-) -> tuple[TenantRule, bool]:
+@dataclass
+class TenantRuleUpload:
+    row: TenantRule
+    changed: bool
+    dry_run: DryRun | None = None  # None when nothing changed or no store was given
+    warnings: list[str] = field(default_factory=list)
+
+
+def upload_tenant_rule(
+    session: Session,
+    actor: Principal,
+    tenant_ref: int | str | None,
+    text: str,
+    store: EventStore | None = None,
+    views: TenantViews | None = None,
+    settings: Settings | None = None,
+    force: bool = False,
+) -> TenantRuleUpload:
     """Store (or replace) one Sigma rule of the tenant; Invalid with the reason if it does not
-    load. Returns the row and whether anything changed."""
+    load. A new or changed rule is first dry-run over the tenant's recent stored events (with
+    ``store`` and ``views``): above the match-rate limit it is refused (Invalid) unless
+    ``force``, which stores it with a warning. Both are audited with the figures."""
     actor.require("rules.manage")
     tenant = resolve_tenant(session, actor, tenant_ref)
     rule = compile_tenant_rule(text)
@@ -206,7 +227,28 @@ def put_tenant_rule(
         select(TenantRule).where(TenantRule.tenant_id == tenant.id, TenantRule.rule_id == rule.id)
     )
     if row is not None and row.sha256 == digest:
-        return row, False
+        return TenantRuleUpload(row, False)
+    trial: DryRun | None = None
+    warnings: list[str] = []
+    if store is not None and views is not None:
+        settings = settings or get_settings()
+        trial = dry_run(
+            store,
+            views.get(session, tenant.id),
+            rule,
+            settings.rule_dryrun_days,
+            settings.rule_dryrun_max_events,
+            settings.rule_max_match_rate,
+            settings.rule_dryrun_min_events,
+        )
+        if trial.over_limit and not force:
+            raise Invalid(
+                f"tenant rule {rule.id} refused: {trial.message()}. Narrow the rule, or upload "
+                "it again with force=true to store it anyway"
+            )
+        if trial.over_limit:
+            trial = replace(trial, forced=True)
+            warnings.append(f"stored although {trial.message()} (force=true)")
     action = "rules.tenant_rule.create" if row is None else "rules.tenant_rule.update"
     if row is None:
         row = TenantRule(tenant_id=tenant.id, rule_id=rule.id)
@@ -214,9 +256,19 @@ def put_tenant_rule(
     row.title, row.yaml, row.sha256 = rule.title[:300], text, digest
     row.changed_by, row.changed_at = actor.actor, utcnow()
     session.flush()
-    _audit(session, actor, action, "tenant_rule", rule.id, tenant.id, sha256=digest)
+    extra = {"dry_run": trial.as_dict()} if trial is not None else {}
+    _audit(session, actor, action, "tenant_rule", rule.id, tenant.id, sha256=digest, **extra)
     bump_revision(session, tenant.id)
-    return row, True
+    return TenantRuleUpload(row, True, trial, warnings)
+
+
+def put_tenant_rule(
+    session: Session, actor: Principal, tenant_ref: int | str | None, text: str
+) -> tuple[TenantRule, bool]:
+    """Store (or replace) one Sigma rule of the tenant without a dry-run (no event store at
+    hand). Returns the row and whether anything changed."""
+    upload = upload_tenant_rule(session, actor, tenant_ref, text)
+    return upload.row, upload.changed
 
 
 def get_tenant_rule(

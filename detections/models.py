@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from soc.db import Base, UTCDateTime, utcnow
@@ -12,7 +12,11 @@ from soc.db import Base, UTCDateTime, utcnow
 
 class Alert(Base):
     __tablename__ = "alerts"
-    __table_args__ = (UniqueConstraint("tenant_id", "rule_id", "event_id", name="uq_alert_match"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "rule_id", "event_id", name="uq_alert_match"),
+        # a rule's alerts of the last hour, per tenant: the runaway check (soc.cases.service)
+        Index("ix_alerts_tenant_rule_created", "tenant_id", "rule_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)

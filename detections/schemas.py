@@ -72,11 +72,33 @@ class StateOut(BaseModel):
     rules_selected: int
 
 
+class TenantRuleIn(YamlIn):
+    force: bool = Field(
+        False, description="store the rule even if its dry-run match rate is above the limit"
+    )
+
+
+class DryRunOut(BaseModel):
+    """The rule over the tenant's newest stored events (at most rule_dryrun_max_events of the
+    last rule_dryrun_days days)."""
+
+    days: int
+    sampled: int
+    matched: int
+    rate: float = Field(description="matched / sampled")
+    limit: float = Field(description="refused above this rate unless forced")
+    min_events: int = Field(description="a smaller sample never refuses")
+    over_limit: bool
+    forced: bool
+
+
 class TenantRuleOut(BaseModel):
     rule_id: str
     title: str
     changed: bool
     validation: ValidationOut
+    dry_run: DryRunOut | None = Field(None, description="absent when nothing changed")
+    warnings: list[str] = Field(default_factory=list)
 
 
 class ConditionIn(BaseModel):

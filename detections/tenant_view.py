@@ -31,6 +31,8 @@ from detections.models import (
     RuleSetting,
     TenantRule,
 )
+from detections.safe_regex import untrusted as untrusted_regex
+from detections.validation import explain_regex_errors
 from soc.errors import Invalid
 
 log = logging.getLogger(__name__)
@@ -156,11 +158,13 @@ def sha256(text: str) -> str:
 
 
 def compile_tenant_rule(text: str, source: str | None = None) -> CompiledRule:
-    """The single Sigma detection rule of ``text``; Invalid with the reason otherwise."""
+    """The single Sigma detection rule of ``text``; Invalid with the reason otherwise. Compiled
+    as untrusted: its regular expressions run on RE2 only (see detections.safe_regex)."""
     correlations: list[CorrelationRule] = []
-    rules, errors = load_yaml_text(text, source, correlations)
+    with untrusted_regex():
+        rules, errors = load_yaml_text(text, source, correlations)
     if errors:
-        raise Invalid("; ".join(e.reason for e in errors))
+        raise Invalid(explain_regex_errors(text, [e.reason for e in errors]))
     if correlations:
         raise Invalid("correlation rules cannot be tenant rules yet (ship them in a rule dir)")
     if len(rules) != 1:

@@ -3,11 +3,13 @@ what pySigma's core validators (sigma.validators.core) find in each."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
@@ -17,6 +19,7 @@ from sigma.validators.core import validators as core_validators
 from detections.correlation import CorrelationRule
 from detections.engine import CompiledRule
 from detections.loader import iter_rule_files
+from detections.safe_regex import untrusted as untrusted_regex
 
 # TLP v1 and v2 tag checks contradict each other; SigmaHQ uses v2.
 EXCLUDED_VALIDATORS = frozenset({"tlpv1_tag"})
@@ -194,10 +197,64 @@ class _Run:
 
 
 def validate_text(text: str, source: str | None = None) -> ValidationReport:
-    """Report on the rule(s) of one YAML text."""
+    """Report on the rule(s) of one YAML text, compiled as a tenant's (untrusted) rules would
+    be: a regular expression RE2 cannot run is reported unusable."""
     run = _Run()
-    run.add_text(text, source)
+    with untrusted_regex():
+        run.add_text(text, source)
     return run.finish()
+
+
+# pySigma's own refusal (its default policy compiles every `re` value with RE2)
+_PYSIGMA_REGEX_ERROR = re.compile(r"Regular expression '(?P<pattern>.*)' is invalid: (?P<why>.*)$")
+
+
+def _regex_fields(text: str) -> dict[str, list[str]]:
+    """`re` pattern -> the detection fields (``Field|re|i``) that use it, from the YAML."""
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return {}
+    found: dict[str, list[str]] = {}
+
+    def walk(node: Any, key: str | None) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, str(k))
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+        elif key is not None and "|re" in key and isinstance(node, str):
+            found.setdefault(node, []).append(key)
+
+    for doc in docs:
+        if isinstance(doc, dict):
+            walk(doc.get("detection"), None)
+    return found
+
+
+def explain_regex_errors(text: str, reasons: list[str]) -> str:
+    """The load errors of a tenant rule as one message; a refused regular expression is named
+    with its field and the reason (RE2 runs it in linear time, or not at all)."""
+    fields: dict[str, list[str]] | None = None
+    out: list[str] = []
+    for reason in reasons:
+        found = _PYSIGMA_REGEX_ERROR.search(reason)
+        if found is None:
+            out.append(reason)
+            continue
+        if fields is None:
+            fields = _regex_fields(text)
+        pattern, why = found["pattern"], found["why"]
+        if why.startswith(("b'", 'b"')) and why.endswith(why[1]):
+            why = why[2:-1]
+        names = ", ".join(dict.fromkeys(fields.get(pattern, []))) or "a `re` value"
+        out.append(
+            f"{names}: regular expression '{pattern}' is refused ({why}): regular expressions "
+            "run on a linear-time engine (RE2), without backreferences, lookarounds or "
+            "repetition counts above 1000"
+        )
+    return "; ".join(dict.fromkeys(out))
 
 
 def validate_paths(

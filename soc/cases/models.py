@@ -78,6 +78,11 @@ class Case(Base):
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     merged_into_id: Mapped[int | None] = mapped_column(Integer)
     root_cause: Mapped[str | None] = mapped_column(Text)
+    # Rule safety: a case a runaway rule opened (too many alerts per hour) is not billed until
+    # an analyst confirms it; billable cases count in the billing case meter.
+    billable: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    confirmed_by: Mapped[str | None] = mapped_column(String(160))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class CaseEvent(Base):

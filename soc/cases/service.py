@@ -18,7 +18,7 @@ from soc.cases import connector, priority, sla
 from soc.cases.calendar import office_hours
 from soc.cases.models import Case, CaseEvent, Problem
 from soc.db import utcnow
-from soc.errors import Invalid, NotFound
+from soc.errors import Conflict, Invalid, NotFound
 from soc.settings import Settings, get_settings
 from tenants import metering
 from tenants.models import Provider, User
@@ -131,8 +131,11 @@ def group_alerts(session: Session, alerts: Sequence[Alert], window: timedelta) -
         added[id(case)] = added.get(id(case), 0) + 1
         attached.append((alert, case))
     settings = settings_of(session)
+    runaway = _runaway_rules(session, settings, created)
     for case in created:
         case.created_at = utcnow()
+        if (case.tenant_id, case.rule_id) in runaway:
+            case.billable = False
         case.impact = priority.default_impact(session, case.tenant_id, case.host)
         case.urgency = priority.default_urgency(settings, case.level)
         _reprioritise(session, settings, case)
@@ -155,8 +158,10 @@ def group_alerts(session: Session, alerts: Sequence[Alert], window: timedelta) -
                     {"urgency": urgency, "from": before, "to": case.priority, "reason": "level"},
                 )
         if case in created:
-            # Billing meter (issue 6): a security case registered for the tenant today (UTC).
-            metering.count_cases(session, case.tenant_id, case.created_at.date())
+            # Billing meter (issue 6): a security case registered for the tenant today (UTC);
+            # a runaway rule's case only once an analyst confirms it.
+            if case.billable:
+                metering.count_cases(session, case.tenant_id, case.created_at.date())
             detail = {
                 "rule_id": case.rule_id,
                 "host": case.host,
@@ -165,7 +170,13 @@ def group_alerts(session: Session, alerts: Sequence[Alert], window: timedelta) -
                 "impact": case.impact,
                 "urgency": case.urgency,
                 "priority": case.priority,
+                "billable": case.billable,
             }
+            if not case.billable:
+                detail["runaway"] = {
+                    "alerts_last_hour": runaway[(case.tenant_id, case.rule_id)],
+                    "limit": settings.rule_runaway_alerts_per_hour,
+                }
             _note(session, case, "system", "created", detail)
         else:
             _note(
@@ -177,6 +188,47 @@ def group_alerts(session: Session, alerts: Sequence[Alert], window: timedelta) -
             )
     session.flush()
     return list(touched.values())
+
+
+def _runaway_rules(
+    session: Session, settings: Settings, created: Sequence[Case]
+) -> dict[tuple[int, str], int]:
+    """(tenant, rule) pairs among the new cases whose rule raised more alerts for the tenant in
+    the last hour than the runaway limit, with that count (the batch's own alerts included)."""
+    if not created:
+        return {}
+    tenants = {c.tenant_id for c in created}
+    rules = {c.rule_id for c in created}
+    limit = settings.rule_runaway_alerts_per_hour
+    counts = session.execute(
+        select(Alert.tenant_id, Alert.rule_id, func.count())
+        .where(
+            Alert.tenant_id.in_(tenants),
+            Alert.rule_id.in_(rules),
+            Alert.created_at >= utcnow() - timedelta(hours=1),
+        )
+        .group_by(Alert.tenant_id, Alert.rule_id)
+    )
+    return {(t, r): n for t, r, n in counts if n > limit}
+
+
+def confirm(session: Session, actor: Principal, case_id: int, note: str | None = None) -> Case:
+    """An analyst confirms a case a runaway rule opened: it becomes billable and counts in the
+    billing case meter from today (UTC), as if registered now (a closed month stays closed)."""
+    actor.require("cases.manage")
+    case = get_case(session, actor, case_id)
+    if case.billable:
+        raise Conflict(f"case {case_id} needs no confirmation: it is billable")
+    now = utcnow()
+    case.billable, case.confirmed_by, case.confirmed_at = True, actor.actor, now
+    case.updated_at = now
+    metering.count_cases(session, case.tenant_id, now.date())
+    _responded(session, actor, case)
+    detail: dict[str, Any] = {"billable": True, "billed_on": now.date().isoformat()}
+    if note and note.strip():
+        detail["note"] = note.strip()[:5000]
+    _note(session, case, actor.actor, "confirmed", detail)
+    return case
 
 
 def _reprioritise(session: Session, settings: Settings, case: Case) -> None:
@@ -203,11 +255,11 @@ class CaseFilter:
 def _visible(actor: Principal) -> Select[tuple[Case]]:
     actor.require("cases.read")
     query = select(Case)
-    if actor.tenant_id is not None:
-        query = query.where(Case.tenant_id == actor.tenant_id)
-    if actor.provider_id is not None:
-        query = query.where(Case.provider_id == actor.provider_id)
-    return query
+    # A provider's users see the cases assigned to the provider (a case is handed over one by
+    # one); everyone else sees the cases of the tenants in scope.
+    if actor.scope.kind == "provider":
+        return query.where(Case.provider_id == actor.provider_id)
+    return query.where(actor.tenant_filter(Case.tenant_id))
 
 
 def list_cases(
@@ -573,6 +625,7 @@ def split(
         urgency=case.urgency,
         impact_overridden=case.impact_overridden,
         urgency_overridden=case.urgency_overridden,
+        billable=case.billable,  # a split never bills what the original did not
     )
     for alert in moving[1:]:
         new.level = _higher_level(new.level, alert.level)
@@ -587,7 +640,8 @@ def split(
         case.first_seen, case.last_seen = min(rest), max(rest)
     case.updated_at = now
     # A split-off case is a security case registered today (billing meter, issue 6).
-    metering.count_cases(session, new.tenant_id, now.date())
+    if new.billable:
+        metering.count_cases(session, new.tenant_id, now.date())
     ids = [a.id for a in moving]
     _note(session, new, actor.actor, "created", {"split_from": case.id, "alerts": ids})
     _note(session, case, actor.actor, "split", {"new_case": new.id, "alerts": ids})
