@@ -1,25 +1,41 @@
-"""Accept a batch of log lines for one tenant: parse, normalise, store durably, meter.
+"""Accept a batch of log lines for one tenant: parse, normalise, store durably, meter, detect.
 
-Listeners (detection) run after the events are stored, in the same database transaction as the
-meters, so a request either answers with everything recorded or fails as a whole and can be
-replayed: stored events are idempotent by their stable ids.
+Every stored event is metered and goes through detection exactly once, by the batch that
+stored it first, even when the request dies half-way (kill -9, a full disk, a pool timeout):
+
+1. a short transaction commits the batch's marker (`ingest_batches`, state pending);
+2. the event store stores the events, each new one tagged with the batch;
+3. one transaction meters the new events, runs the listeners (detection) on them and removes
+   the marker (the batch is done).
+
+A batch still pending after a grace period is recovered (`Ingestor.recover`, at startup and
+periodically): the events the store tagged with it are metered and detected and the batch
+marked done in one transaction, or abandoned when nothing was stored. A retry of a batch
+whose request died finds its events already stored, so they are recorded by the first batch's
+recovery, never twice; the batch's state flips from pending only once, so the request and the
+recovery never both record it.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ingest.events import Event, normalise
+from ingest.models import ABANDONED, DONE, PENDING, RECOVERED, IngestBatch
 from ingest.parse import Parsed, Rejected, split_body
 from ingest.store.base import EventStore
-from soc.db import utcnow
+from soc.db import Database, utcnow
 from tenants.metering import meter_hosts, meter_many
 
+log = logging.getLogger(__name__)
 EventListener = Callable[[Session, int, Sequence[Event]], None]
 
 
@@ -29,6 +45,14 @@ class IngestResult:
     duplicates: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RecoveryReport:
+    recovered: int = 0  # batches whose stored events were recorded by the recovery
+    events: int = 0  # events those batches stored (now metered and detected)
+    abandoned: int = 0  # batches that had stored nothing
+    failed: int = 0  # batches left pending for the next pass (store down, an error)
 
 
 def meter_events(session: Session, events: Sequence[Event]) -> None:
@@ -47,6 +71,14 @@ def meter_events(session: Session, events: Sequence[Event]) -> None:
     meter_hosts(session, [(t, d, h, count, size) for (t, d, h), (count, size) in per_host.items()])
 
 
+def _unique(events: Sequence[Event]) -> list[Event]:
+    """Each event once (the same line twice in a batch is stored, so metered, once)."""
+    first: dict[str, Event] = {}
+    for event in events:
+        first.setdefault(event.id, event)
+    return list(first.values())
+
+
 class Ingestor:
     def __init__(self, store: EventStore, listeners: Sequence[EventListener] = ()) -> None:
         self.store = store
@@ -55,14 +87,80 @@ class Ingestor:
     def accept_objects(
         self, session: Session, tenant_id: int, items: Sequence[Parsed]
     ) -> tuple[list[Event], list[str]]:
-        """Store parsed objects; return all events and the ids that were new."""
+        """Store parsed objects, meter and detect the new ones; return all events and the ids
+        that were new. Commits `session` twice: the batch marker before the store write (no
+        database lock is held while the store writes), then the record."""
         received = utcnow()
         events = [normalise(item.obj, item.raw, tenant_id, received) for item in items]
-        new_ids = set(self.store.write(events))
-        meter_events(session, [e for e in events if e.id in new_ids])
-        for listener in self.listeners:
-            listener(session, tenant_id, events)
-        return events, [e.id for e in events if e.id in new_ids]
+        if not events:
+            return [], []
+        batch_id = uuid.uuid4().hex
+        marker = IngestBatch(id=batch_id, tenant_id=tenant_id, state=PENDING, created_at=received)
+        session.add(marker)
+        session.commit()
+        new_ids = set(self.store.write(events, batch_id))
+        new = [e for e in _unique(events) if e.id in new_ids]
+        self.record(session, tenant_id, batch_id, new, DONE)
+        session.commit()
+        return events, [e.id for e in new]
+
+    def record(
+        self, session: Session, tenant_id: int, batch_id: str, events: Sequence[Event], state: str
+    ) -> bool:
+        """Meter and detect the events a batch stored first and end its pending state, in the
+        caller's transaction. False (nothing recorded) when the batch is no longer pending:
+        the recovery or its request got there first."""
+        events = _unique(events)
+        pending = (IngestBatch.id == batch_id, IngestBatch.state == PENDING)
+        if state == DONE:  # the common case leaves no row behind: the table stays small
+            claim = delete(IngestBatch).where(*pending)
+        else:  # recovered and abandoned batches stay as a trace of what happened
+            claim = (
+                update(IngestBatch)
+                .where(*pending)
+                .values(state=state, finished_at=utcnow(), events=len(events))
+            )
+        claimed = session.execute(claim.execution_options(synchronize_session=False)).rowcount
+        if not claimed:
+            log.warning("ingest batch %s was already recorded; not recording it again", batch_id)
+            return False
+        if events:
+            meter_events(session, events)
+            for listener in self.listeners:
+                listener(session, tenant_id, events)
+        return True
+
+    def recover(self, db: Database, grace_seconds: float, limit: int = 500) -> RecoveryReport:
+        """Record the batches pending for longer than the grace period (their request died
+        between storing and recording, or never stored): what the store tagged with each is
+        metered and detected, and the batch marked recovered, in one transaction per batch.
+
+        The grace period must exceed the longest ingest request, so a slow request still
+        storing is never recovered under it."""
+        report = RecoveryReport()
+        cutoff = utcnow() - timedelta(seconds=grace_seconds)
+        with db.read_session() as session:  # no write lock for the look
+            pending = session.execute(
+                select(IngestBatch.id, IngestBatch.tenant_id)
+                .where(IngestBatch.state == PENDING, IngestBatch.created_at < cutoff)
+                .order_by(IngestBatch.created_at)
+                .limit(limit)
+            ).all()
+        for batch_id, tenant_id in pending:
+            try:
+                events = self.store.events_of_batch(tenant_id, batch_id)  # outside any txn
+                with db.session() as session:
+                    state = RECOVERED if events else ABANDONED
+                    if self.record(session, tenant_id, batch_id, events, state):
+                        report.recovered += bool(events)
+                        report.abandoned += not events
+                        report.events += len(_unique(events))
+            except Exception:  # the next pass tries again; one batch never stops the others
+                log.exception("recovery of ingest batch %s failed; it stays pending", batch_id)
+                report.failed += 1
+        if pending:
+            log.info("ingest recovery: %s", report)
+        return report
 
     def ingest_body(
         self,

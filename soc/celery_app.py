@@ -31,6 +31,8 @@ def make_celery() -> Celery:
             # Issue 5: SLA breach warnings and ITSM outbox delivery.
             "case-breach-warnings": {"task": "soc.tasks.case_breach_warnings", "schedule": 60.0},
             "itsm-deliver": {"task": "soc.tasks.itsm_deliver", "schedule": 15.0},
+            # Ingest batches whose request died between storing and recording.
+            "ingest-recovery": {"task": "soc.tasks.recover_ingest_batches", "schedule": 60.0},
             "billing-close-monthly": {
                 "task": "soc.tasks.close_previous_month",
                 "schedule": crontab(day_of_month=1, hour=3, minute=0),

@@ -8,9 +8,11 @@ from detections.models import (
     RuleSetting,
     TenantRule,
 )
+from ingest.models import IngestBatch
 from soc.audit import AuditEntry
 from soc.cases.models import Asset, Case, CaseEvent, Evidence, InboundNonce, OutboxMessage, Problem
 from soc.db import Base
+from soc.jobs import Job
 from tenants.billing.models import (
     BillingAccount,
     ClosedMonth,
@@ -36,10 +38,12 @@ __all__ = [
     "Correction",
     "Evidence",
     "FieldMapping",
+    "IngestBatch",
     "InboundNonce",
     "DetectionRevision",
     "Invoice",
     "InvoiceLineRow",
+    "Job",
     "Notification",
     "OutboxMessage",
     "PlanDecision",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 from detections.engine import RuleSet
 from detections.service import Detector, record_alerts
 from ingest.events import Event
-from ingest.service import Ingestor
+from ingest.service import Ingestor, RecoveryReport
 from ingest.store.base import EventStore
 from ingest.store.factory import build_store
 from soc.cases.service import group_alerts
 from soc.db import Database
 from soc.settings import Settings
+from tenants.login_guard import LoginGuard
 
 log = logging.getLogger(__name__)
 BUILTIN_RULES = Path(__file__).resolve().parent.parent / "detections" / "rules"
@@ -38,6 +39,11 @@ class Services:
     ruleset: RuleSet
     detector: Detector
     ingestor: Ingestor
+    # Login rate limits and password-check slots: state for the life of the process.
+    login_guard: LoginGuard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.login_guard = LoginGuard.from_settings(self.settings)
 
     def detect(self, session: Session, tenant_id: int, events: Sequence[Event]) -> int:
         """Ingest listener: alerts for every match of the tenant's enabled rules that no
@@ -49,14 +55,23 @@ class Services:
             group_alerts(session, alerts, window)
         return len(alerts)
 
+    def recover_ingest(self) -> RecoveryReport:
+        """Meter and detect the events of ingest batches whose request died after storing
+        them (at startup, then periodically: the app's thread and the beat task)."""
+        return self.ingestor.recover(self.db, self.settings.ingest_recovery_grace_seconds)
+
     def close(self) -> None:
         self.store.close()
         self.db.engine.dispose()
 
 
 def build_services(settings: Settings, ruleset: RuleSet | None = None) -> Services:
-    db = Database(settings.sqlalchemy_url)
-    db.sessions.configure(info={"settings": settings})  # case services read their contract
+    db = Database(
+        settings.sqlalchemy_url,
+        busy_timeout=settings.db_busy_timeout_seconds,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
+    db.configure(info={"settings": settings})  # case services read their contract
     store = build_store(settings)
     if ruleset is None:
         ruleset = RuleSet.from_dirs(rule_dirs(settings))

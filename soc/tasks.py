@@ -55,6 +55,19 @@ def detect_events(self: Any, tenant_id: int, encoded: list[str]) -> int:
         return services.detect(session, tenant_id, events)
 
 
+@celery_app.task(name="soc.tasks.recover_ingest_batches")
+def recover_ingest_batches() -> dict[str, int]:
+    """Meter and detect the events of ingest batches whose request died after storing them
+    (the API process does the same; a batch's record happens once whoever runs it)."""
+    report = worker_services().recover_ingest()
+    return {
+        "recovered": report.recovered,
+        "events": report.events,
+        "abandoned": report.abandoned,
+        "failed": report.failed,
+    }
+
+
 def retention_for_all(services: Services) -> dict[str, int]:
     """Delete every tenant's events older than its retention (at most 365 days)."""
     removed: dict[str, int] = {}
@@ -113,3 +126,17 @@ def itsm_deliver() -> dict[str, int]:
 
     services = worker_services()
     return deliver_due(services.db, services.settings)
+
+
+@celery_app.task(
+    name="soc.tasks.run_job",
+    bind=True,
+    max_retries=5,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+)
+def run_job(self: Any, job_id: int) -> None:
+    """A background job (a retro-hunt) started from the API; progress and result go to its row."""
+    from soc.jobs import run_job as run
+
+    run(worker_services(), job_id, runner="celery")

@@ -47,8 +47,13 @@ class StoreStats:
 
 
 class EventStore(Protocol):
-    def write(self, events: Sequence[Event]) -> list[str]:
-        """Store events durably; return the ids that were new (replays are ignored)."""
+    def write(self, events: Sequence[Event], batch_id: str | None = None) -> list[str]:
+        """Store events durably; return the ids that were new (replays are ignored). Each new
+        event keeps `batch_id`, the ingest batch that stored it first, for `events_of_batch`."""
+
+    def events_of_batch(self, tenant_id: int, batch_id: str) -> list[Event]:
+        """The tenant's events that the batch stored first: what its meters and alerts cover
+        (the recovery of a request that died between storing and recording)."""
 
     def get(self, tenant_id: int, event_id: str) -> Event | None: ...
 

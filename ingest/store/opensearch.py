@@ -23,7 +23,7 @@ from ingest.store.base import HuntQuery, SearchPage, StoreStats
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_VERSION = 2
+TEMPLATE_VERSION = 3
 # Only what write() reads of a bulk answer: parsing the full echo costs as much as the request.
 BULK_FILTER = "errors,items.*._id,items.*.status,items.*.error"
 MAX_KEYWORD_CHARS = 8191  # a Lucene term is at most 32766 bytes: 8191 chars of up to 4 bytes
@@ -78,6 +78,7 @@ def index_template(prefix: str) -> dict[str, Any]:
                     "size": {"type": "long"},
                     "host": {"type": "keyword"},
                     "event_id": {"type": "keyword"},
+                    "batch_id": {"type": "keyword"},
                     "tenant_id": {"type": "integer"},
                     "data_unparsed": {"type": "object", "enabled": False},
                     "data": {
@@ -144,8 +145,8 @@ class OpenSearchEventStore:
 
     # -- write -----------------------------------------------------------------------------
     @staticmethod
-    def _source(event: Event) -> dict[str, Any]:
-        return {
+    def _source(event: Event, batch_id: str | None) -> dict[str, Any]:
+        source = {
             "@timestamp": event.event_time.isoformat(),
             "received_at": event.received_at.isoformat(),
             "size": event.size,
@@ -154,17 +155,20 @@ class OpenSearchEventStore:
             "tenant_id": event.tenant_id,
             "data": event.data,
         }
+        if batch_id is not None:
+            source["batch_id"] = batch_id
+        return source
 
-    def _actions(self, events: Sequence[Event]) -> Iterator[dict[str, Any]]:
+    def _actions(self, events: Sequence[Event], batch_id: str | None) -> Iterator[dict[str, Any]]:
         for event in events:
             yield {
-                "_op_type": "create",
+                "_op_type": "create",  # the first writer wins, and keeps its batch_id
                 "_index": self.index_name(event.tenant_id, event.event_time),
                 "_id": event.id,
-                "_source": self._source(event),
+                "_source": self._source(event, batch_id),
             }
 
-    def write(self, events: Sequence[Event]) -> list[str]:
+    def write(self, events: Sequence[Event], batch_id: str | None = None) -> list[str]:
         """Bulk-create in bounded chunks, retrying 429s with backoff; returns the new ids.
 
         Connection failures propagate (the spooling wrapper keeps the events); a document the
@@ -178,7 +182,7 @@ class OpenSearchEventStore:
         by_id = {e.id: e for e in events}
         for ok, item in helpers.streaming_bulk(
             self.client,
-            self._actions(events),
+            self._actions(events, batch_id),
             chunk_size=self.chunk_size,
             max_chunk_bytes=self.max_chunk_bytes,
             max_retries=self.max_retries,
@@ -200,7 +204,7 @@ class OpenSearchEventStore:
                 raise RuntimeError(f"OpenSearch refused event {result.get('_id')}: {result}")
         for event in refused:
             log.warning("event %s refused by the mapping; storing its data unindexed", event.id)
-            body = self._source(event) | {"data": {}, "data_unparsed": event.data}
+            body = self._source(event, batch_id) | {"data": {}, "data_unparsed": event.data}
             self.client.create(
                 index=self.index_name(event.tenant_id, event.event_time),
                 id=event.id,
@@ -324,6 +328,12 @@ class OpenSearchEventStore:
     ) -> list[Event]:
         """Run the rule as an OpenSearch query (see detections.hunting)."""
         return list(self.iter_query(tenant_id, rule.query_for("opensearch"), start, end))
+
+    def events_of_batch(self, tenant_id: int, batch_id: str) -> list[Event]:
+        """The events this batch created first. Refreshes first: recovery must see every
+        document written, not only those the periodic refresh has made searchable yet."""
+        self.refresh(tenant_id)
+        return list(self.iter_query(tenant_id, {"term": {"batch_id": batch_id}}))
 
     def retention(self, tenant_id: int, older_than: datetime) -> int:
         """Delete whole daily indices whose day ends before the cut-off; returns events removed."""

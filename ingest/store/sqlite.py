@@ -27,10 +27,18 @@ CREATE TABLE IF NOT EXISTS events (
     size INTEGER NOT NULL,
     host TEXT NOT NULL,
     data BLOB NOT NULL,
+    batch_id TEXT,
     PRIMARY KEY (tenant_id, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ix_events_tenant_time ON events (tenant_id, event_us);
 """
+# The ingest batch that first stored the event (recovery of batches whose request died before
+# meters and alerts were recorded); files from before it get the column on open.
+BATCH_SCHEMA = "CREATE INDEX IF NOT EXISTS ix_events_batch ON events (tenant_id, batch_id);"
+INSERT = (
+    "INSERT OR IGNORE INTO events "
+    "(id, tenant_id, event_us, received_us, size, host, data, batch_id) VALUES (?,?,?,?,?,?,?,?)"
+)
 _CHUNK = 2000
 
 
@@ -52,12 +60,16 @@ class SQLiteEventStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(SCHEMA)
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(events)")}
+        if "batch_id" not in columns:
+            self._conn.execute("ALTER TABLE events ADD COLUMN batch_id TEXT")
+        self._conn.executescript(BATCH_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
-    def write(self, events: Sequence[Event]) -> list[str]:
+    def write(self, events: Sequence[Event], batch_id: str | None = None) -> list[str]:
         if not events:
             return []
         new_ids: list[str] = []
@@ -66,7 +78,7 @@ class SQLiteEventStore:
             try:
                 for event in events:
                     cur = self._conn.execute(
-                        "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?)",
+                        INSERT,
                         (
                             event.id,
                             event.tenant_id,
@@ -75,19 +87,23 @@ class SQLiteEventStore:
                             event.size,
                             event.host,
                             orjson.dumps(event.data),
+                            batch_id,
                         ),
                     )
                     if cur.rowcount:
                         new_ids.append(event.id)
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # SQLite may already have rolled back (disk full): a ROLLBACK then fails with
+                # "cannot rollback" and would hide the error that matters.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
         return new_ids
 
     @staticmethod
     def _row_to_event(row: tuple[Any, ...]) -> Event:
-        id_, tenant_id, event_us, received_us, size, host, data = row
+        id_, tenant_id, event_us, received_us, size, host, data = row[:7]  # not batch_id
         return Event(
             id=id_,
             tenant_id=tenant_id,
@@ -156,20 +172,28 @@ class SQLiteEventStore:
     def _iter_range(
         self, tenant_id: int, start: datetime | None, end: datetime | None
     ) -> Iterator[Event]:
-        where, params = self._where(tenant_id, start, end, None)
-        last_us, last_id = -1, ""
-        while True:
-            with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT * FROM events WHERE {where} AND (event_us, id) > (?, ?) "
-                    "ORDER BY event_us, id LIMIT ?",
-                    (*params, last_us, last_id, _CHUNK),
-                ).fetchall()
-            if not rows:
-                return
+        """The tenant's events in [start, end) in (event_us, id) order, read in pages by
+        keyset: each page starts where the last one ended (ties on event_us broken by id), so
+        the 500th page costs what the first does. The start bound is only in the first query:
+        next to a row-value bound on the same column, SQLite's planner would seek by the
+        start and filter every row before the cursor (OFFSET-like cost)."""
+        first_where, params = self._where(tenant_id, start, end, None)
+        rest_where, rest_params = self._where(tenant_id, None, end, None)
+        rows = self._page(f"{first_where} ORDER BY event_us, id LIMIT ?", (*params, _CHUNK))
+        while rows:
             for row in rows:
                 yield self._row_to_event(row)
             last_us, last_id = rows[-1][2], rows[-1][0]
+            rows = self._page(
+                f"{rest_where} AND (event_us, id) > (?, ?) ORDER BY event_us, id LIMIT ?",
+                (*rest_params, last_us, last_id, _CHUNK),
+            )
+
+    def _page(self, where_order_limit: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(
+                f"SELECT * FROM events WHERE {where_order_limit}", params
+            ).fetchall()
 
     def hunt(
         self,
@@ -179,6 +203,14 @@ class SQLiteEventStore:
         end: datetime | None = None,
     ) -> list[Event]:
         return [e for e in self._iter_range(tenant_id, start, end) if rule.matches(e.data)]
+
+    def events_of_batch(self, tenant_id: int, batch_id: str) -> list[Event]:
+        """The events this batch stored first (a replayed event keeps its first batch)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM events WHERE tenant_id = ? AND batch_id = ?", (tenant_id, batch_id)
+            ).fetchall()
+        return [self._row_to_event(r) for r in rows]
 
     def retention(self, tenant_id: int, older_than: datetime) -> int:
         with self._lock:

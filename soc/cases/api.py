@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -170,6 +170,18 @@ def reopen(
     return case_out(session, svc.reopen(session, principal, case_id, body.note))
 
 
+@router.post("/{case_id}/confirm", response_model=CaseOut)
+def confirm(
+    case_id: RowId,
+    body: NoteIn,
+    session: Session = Depends(db_session),
+    principal: Principal = Depends(current_principal),
+) -> CaseOut:
+    """Confirm a case a runaway rule opened (`billable` false): it becomes billable and counts
+    in the billing case meter from today; 409 if it is billable already."""
+    return case_out(session, svc.confirm(session, principal, case_id, body.note))
+
+
 @router.post("/{case_id}/comments", response_model=CaseEventOut, status_code=201)
 def add_comment(
     case_id: RowId,
@@ -234,33 +246,64 @@ def root_cause(
     return case_out(session, svc.set_root_cause(session, principal, case_id, body.text))
 
 
+def upload_principal(request: Request, services: Services = Depends(get_services)) -> Principal:
+    """The logged-in uploader, checked in a read transaction of its own: no database lock is
+    held while the body streams in."""
+    with services.db.read_session() as session:
+        return current_principal(request, session)
+
+
 @router.post(
     "/{case_id}/evidence",
     response_model=EvidenceOut,
     status_code=201,
     responses={
         413: {"model": ErrorOut, "description": "File over the evidence size limit"},
-        415: {"model": ErrorOut, "description": "File type not accepted"},
+        415: {"model": ErrorOut, "description": "File type not accepted, or not multipart"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                }
+            },
+        }
     },
 )
-def upload_evidence(
+async def upload_evidence(
     case_id: RowId,
-    file: UploadFile = File(...),
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    request: Request,
+    principal: Principal = Depends(upload_principal),
+    services: Services = Depends(get_services),
 ) -> EvidenceOut:
-    """Attach a file (multipart field `file`); size and content type are checked."""
-    limit = svc.settings_of(session).case_evidence_max_bytes
-    data = file.file.read(limit + 1)
-    row = evidence.add(
-        session,
-        principal,
-        case_id,
-        file.filename or "evidence",
-        file.content_type or "application/octet-stream",
-        data,
-    )
-    return EvidenceOut.model_validate(row)
+    """Attach a file (multipart field `file`); size and content type are checked.
+
+    The body is read here, after the uploader and its right to the case are checked (a File
+    parameter would make FastAPI parse, and spool to disk, the whole body first), and no
+    further than the evidence size limit."""
+
+    def allowed() -> int:
+        with services.db.read_session() as session:
+            evidence.may_add(session, principal, case_id)
+            return svc.settings_of(session).case_evidence_max_bytes
+
+    limit = await run_in_threadpool(allowed)
+    upload = await evidence.read_upload(request.headers, request.stream(), limit)
+
+    def store() -> EvidenceOut:
+        with services.db.session() as session:
+            row = evidence.add(
+                session, principal, case_id, upload.filename, upload.content_type, upload.data
+            )
+            return EvidenceOut.model_validate(row)
+
+    return await run_in_threadpool(store)
 
 
 @router.get("/{case_id}/evidence", response_model=list[EvidenceOut])

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.datastructures import Headers, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from soc.cases.models import Evidence
 from soc.cases.service import _note, get_case, settings_of
@@ -71,6 +74,63 @@ def check(settings: Settings, content_type: str, data: bytes) -> str:
     if sniff is not None and not sniff(data):
         raise UnsupportedType(f"the file's content is not {kind}")
     return kind
+
+
+# Room for the multipart framing around the file (boundaries, part headers, small fields).
+MULTIPART_SLACK = 64 * 1024
+
+
+@dataclass
+class Upload:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def may_add(session: Session, actor: Principal, case_id: int) -> None:
+    """Refuse (403/404) before the body is read: who may not attach costs no upload."""
+    actor.require("cases.comment")
+    get_case(session, actor, case_id)
+
+
+async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """The body, refused with 413 as soon as more than `limit` bytes have arrived."""
+    seen = 0
+    async for chunk in stream:
+        seen += len(chunk)
+        if seen > limit:
+            raise TooLarge(f"evidence is at most {limit - MULTIPART_SLACK} bytes")
+        yield chunk
+
+
+async def read_upload(headers: Headers, stream: AsyncIterator[bytes], max_bytes: int) -> Upload:
+    """The `file` part of a multipart/form-data body, streamed with a running byte count: an
+    over-limit body is refused when the limit passes (and at once when Content-Length says so),
+    and the file is held in memory up to the limit, never spooled to a temporary file."""
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "multipart/form-data":
+        raise UnsupportedType("send the file as multipart/form-data in a field named 'file'")
+    limit = max_bytes + MULTIPART_SLACK
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"evidence is at most {max_bytes} bytes")
+    parser = MultiPartParser(headers, _bounded(stream, limit), max_files=1, max_fields=10)
+    parser.spool_max_size = limit + 1  # the bound above keeps it in memory
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise Invalid(f"not a valid multipart body: {exc.message}") from exc
+    try:
+        part = form.get("file")
+        if not isinstance(part, UploadFile):
+            raise Invalid("the multipart body has no file field named 'file'")
+        return Upload(
+            part.filename or "evidence",
+            part.content_type or "application/octet-stream",
+            await part.read(max_bytes + 1),
+        )
+    finally:
+        await form.close()
 
 
 def _dir(settings: Settings, tenant_id: int, case_id: int) -> Path:

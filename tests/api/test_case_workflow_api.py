@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from soc.cases.connector import signed_headers
 from soc.settings import Settings
-from tests.conftest import World
+from tests.conftest import PROVIDER_SCOPED, World
 from tests.helpers import key_headers, ndjson, whoami_event
 
 WEBHOOK_SECRET = "inbound-test-secret"
@@ -24,6 +24,7 @@ ISOLATION_COVERED = {
     ("POST", "/api/v1/cases/{case_id}/merge"),
     ("POST", "/api/v1/cases/{case_id}/split"),
     ("POST", "/api/v1/cases/{case_id}/root-cause"),
+    ("POST", "/api/v1/cases/{case_id}/confirm"),
     ("POST", "/api/v1/cases/{case_id}/evidence"),
     ("GET", "/api/v1/cases/{case_id}/evidence"),
     ("GET", "/api/v1/cases/{case_id}/evidence/{evidence_id}"),
@@ -42,7 +43,7 @@ USERS = (
     "finance",
     "customer-alpha",
     "risk_owner-alpha",
-    "provider-prov-a",
+    *PROVIDER_SCOPED,
 )
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -78,7 +79,8 @@ def test_isolation_and_roles_of_every_new_route(client: TestClient, world: World
         *raise_cases(client, world, "beta", "b1", "b2"),
     )
     admin = world["admin"].headers
-    client.post(f"/api/v1/cases/{beta}/assign", json={"provider": "prov-b"}, headers=admin)
+    for case_id in (beta, beta2):  # prov-b serves beta and works on both its cases
+        client.post(f"/api/v1/cases/{case_id}/assign", json={"provider": "prov-b"}, headers=admin)
     up = client.post(
         f"/api/v1/cases/{beta}/evidence",
         files={"file": ("r.pdf", PDF, "application/pdf")},
@@ -86,9 +88,17 @@ def test_isolation_and_roles_of_every_new_route(client: TestClient, world: World
     )
     evidence_id = up.json()["id"]
     case = f"/api/v1/cases/{beta}"
-    no_tenant = {"customer-alpha": 404, "provider-prov-a": 404}
-    analysts = {"admin": 200, "soc_analyst": 200}
-    provider_out = {"provider-prov-a": 404}
+    # Beta is served by prov-b, not by prov-a: prov-a's users get 404, prov-b's what their role
+    # allows (for the case routes, beta's cases are assigned to prov-b).
+    no_tenant = {"customer-alpha": 404, "provider-prov-a": 404, "soc_analyst-prov-a": 404}
+    analysts = {
+        "admin": 200,
+        "soc_analyst": 200,
+        "soc_analyst-prov-a": 404,
+        "soc_analyst-prov-b": 200,
+    }
+    provider_out = {"provider-prov-a": 404, "provider-prov-b": 200}
+    confirmers = {u: 409 if c == 200 else c for u, c in analysts.items()}
     probes = [
         # Permission first (as for assign): roles without the right get 403 on any case.
         ("POST", f"{case}/priority", {"impact": "high", "reason": "x"}, analysts, 403),
@@ -96,33 +106,43 @@ def test_isolation_and_roles_of_every_new_route(client: TestClient, world: World
         ("POST", f"{case}/merge", {"sources": [beta2]}, analysts, 403),
         ("POST", f"{case}/split", {"alerts": [1]}, analysts, 403),
         ("POST", f"{case}/root-cause", {"text": "x"}, analysts | provider_out, 403),
-        ("GET", f"{case}/evidence", None, analysts | {"authority": 200} | no_tenant, 403),
+        # an ordinary case is billable already: 409 to whoever may confirm and sees it
+        ("POST", f"{case}/confirm", {}, confirmers, 403),
+        (
+            "GET",
+            f"{case}/evidence",
+            None,
+            analysts | {"authority": 200} | no_tenant | provider_out,
+            403,
+        ),
         (
             "GET",
             f"{case}/evidence/{evidence_id}",
             None,
-            analysts | {"authority": 200} | no_tenant,
+            analysts | {"authority": 200} | no_tenant | provider_out,
             403,
         ),
         (
             "GET",
             "/api/v1/tenants/beta/case-metrics?month=2026-11",
             None,
-            analysts | {"authority": 200, "finance": 200, "customer-alpha": 404},
+            analysts
+            | {"authority": 200, "finance": 200, "customer-alpha": 404}
+            | {"finance-prov-a": 404, "finance-prov-b": 200},
             403,
         ),
         (
             "GET",
             "/api/v1/problems",
             None,
-            {u: 200 for u in USERS} | {"finance": 403, "risk_owner-alpha": 403},
+            {u: 200 for u in USERS if not u.startswith("finance")} | {"risk_owner-alpha": 403},
             403,
         ),
         (
             "GET",
             "/api/v1/tenants/beta/assets",
             None,
-            analysts | {"authority": 200, "provider-prov-a": 200, "customer-alpha": 404},
+            analysts | {"authority": 200, "customer-alpha": 404} | provider_out,
             403,
         ),
         (
@@ -144,7 +164,13 @@ def test_isolation_and_roles_of_every_new_route(client: TestClient, world: World
             if not ok:
                 failures.append(f"{method} {path} as {user}: {got.status_code}, want {want}")
     # Evidence upload: the customer of alpha cannot reach beta's case; finance has no right.
-    for user, want in (("customer-alpha", 404), ("provider-prov-a", 404), ("finance", 403)):
+    for user, want in (
+        ("customer-alpha", 404),
+        ("provider-prov-a", 404),
+        ("soc_analyst-prov-a", 404),
+        ("finance", 403),
+        ("soc_analyst-prov-b", 201),
+    ):
         got = client.post(
             f"{case}/evidence",
             files={"file": ("r.pdf", PDF, "application/pdf")},

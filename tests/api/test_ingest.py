@@ -205,3 +205,32 @@ def test_event_search_by_text_and_time(client: TestClient, world: World) -> None
     assert everything["total"] == 2
     naive = client.get("/api/v1/events?tenant=alpha&start=2026-01-01T00:00:00", headers=analyst)
     assert naive.status_code == 422
+
+
+def nested(depth: int) -> bytes:
+    """An object nested `depth` levels deep: orjson reads 1024 levels but writes only 254."""
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+@pytest.mark.parametrize("content_type", ["application/x-ndjson", "application/json"])
+def test_too_deep_event_is_refused_alone(
+    client: TestClient, world: World, services: Services, content_type: str
+) -> None:
+    """One 255-level line used to fail the whole batch with a 500 (orjson cannot write it back
+    to store it), so the good lines were never stored and a retrying shipper was stuck."""
+    good = [orjson.dumps(benign_event(1)), orjson.dumps(whoami_event("ws-deep"))]
+    if content_type == "application/json":
+        body = b"[" + b",".join([good[0], nested(255), good[1], nested(65)]) + b"]"
+    else:
+        body = b"\n".join([good[0], nested(255), good[1], nested(65), nested(600)])
+    answer = client.post(
+        "/api/v1/ingest", content=body, headers=key_headers(world.keys["alpha"], content_type)
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["accepted"] == 2
+    lines = [2, 4] if content_type == "application/json" else [2, 4, 5]
+    assert [e["line"] for e in result["errors"]] == lines
+    assert {e["reason"] for e in result["errors"]} == {"nested deeper than 64 levels"}
+    assert services.store.stats(1).events == 2
+    assert [c["host"] for c in cases_of(client, world)] == ["ws-deep"]

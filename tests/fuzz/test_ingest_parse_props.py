@@ -321,3 +321,92 @@ def test_a_supplied_id_never_names_the_event(supplied: str, tenant_id: int) -> N
     first = _normalise({"_id": supplied, "msg": "x"}, tenant_id)
     other = _normalise({"_id": supplied, "msg": "y"}, tenant_id)
     assert first.id != other.id  # same _id, different content: both are kept
+
+
+# --- whatever is parsed also stores ------------------------------------------------------------
+
+
+def _nested_line(depth: int, key: str, leaf: Any) -> bytes:
+    """An object whose value nests `depth` more levels of arrays and objects, written as bytes
+    (orjson itself cannot write past 254 levels)."""
+    name = orjson.dumps(key)
+    opening = b"".join(b"{" + name + b":" if level % 2 else b"[" for level in range(depth))
+    closing = b"".join(b"}" if level % 2 else b"]" for level in reversed(range(depth)))
+    return b"{" + name + b":" + opening + orjson.dumps(leaf) + closing + b"}"
+
+
+NESTED_LINES = st.builds(
+    _nested_line,
+    st.integers(0, 300),  # around the accepted depth and orjson's write limit (254)
+    KEYS | st.text(max_size=4),
+    SCALARS,
+)
+RISKY_LINES = st.sampled_from(
+    [
+        b'{"a":18446744073709551615}',  # largest u64: orjson reads and writes it
+        b'{"a":18446744073709551616}',  # past u64: orjson reads a float
+        b'{"a":-9223372036854775809}',
+        b'{"a":123456789012345678901234567890123456789}',
+        b'{"a":1e400}',  # infinity: not JSON for orjson
+        b'{"a":NaN}',
+        b'{"a":"\\ud800"}',  # lone surrogates
+        b'{"\\udfff":1}',
+        b'{"a":"\\u0000","Computer":"\\u0000h"}',
+        b'{"a":"\xff\xfe"}',  # invalid UTF-8
+        *(  # Windows events whose data nests around the limit (the flattening recurses)
+            b'{"Event":{"System":{"EventID":1},"EventData":'
+            + b'{"#text":' * depth
+            + b"1"
+            + b"}" * (depth + 2)
+            for depth in (60, 62, 300, 1020)
+        ),
+    ]
+)
+STORE_LINES = st.one_of(LINES, NESTED_LINES, RISKY_LINES)
+
+
+@PROPS
+@given(
+    lines=st.lists(STORE_LINES, min_size=1, max_size=8),
+    content_type=st.sampled_from(["application/x-ndjson", "application/json"]),
+)
+def test_every_line_stores_or_is_refused_alone(lines: list[bytes], content_type: str) -> None:
+    """A line is either parsed into an event that normalises, stores, reads back and encodes
+    for the spool and the workers, or refused with a reason; it never fails its neighbours."""
+    from ingest.store.spool import decode_event, encode_event
+    from ingest.store.sqlite import SQLiteEventStore
+
+    if content_type == "application/json":
+        body = b"[" + b",".join(lines) + b"]"
+    else:
+        body = b"\n".join(lines)
+    items = split_body(body, content_type, 1 << 20)
+    for item in items:
+        _check_item(item, 1 << 20)
+    events = [normalise(i.obj, i.raw, 1, RECEIVED) for i in items if isinstance(i, Parsed)]
+    store = SQLiteEventStore(":memory:")
+    try:
+        new = store.write(events, "fuzz-batch")
+        assert set(new) == {e.id for e in events}
+        for event in events:
+            stored = store.get(1, event.id)
+            assert stored is not None and stored.data == event.data
+            assert decode_event(encode_event(event)).data == event.data
+        assert {e.id for e in store.events_of_batch(1, "fuzz-batch")} == set(new)
+    finally:
+        store.close()
+
+
+@PROPS
+@given(depth=st.integers(1, 1100))
+def test_depth_limit_is_exact(depth: int) -> None:
+    from ingest.parse import MAX_DEPTH
+
+    raw = b'{"a":' * depth + b"1" + b"}" * depth
+    (item,) = split_body(raw, "application/x-ndjson", 1 << 20)
+    if depth <= MAX_DEPTH:
+        assert isinstance(item, Parsed)
+    else:
+        assert isinstance(item, Rejected)
+        expected = f"nested deeper than {MAX_DEPTH} levels"
+        assert item.reason == expected or item.reason.startswith("not valid JSON")
