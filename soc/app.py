@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import shutil
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -25,6 +31,8 @@ from soc.cases.api import router as cases_router
 from soc.cases.connector import deliver_until
 from soc.deps import SESSION_COOKIE, current_principal, db_session, get_services
 from soc.errors import DomainError
+from soc.headers import SecurityHeaders
+from soc.jobs_api import router as jobs_router
 from soc.schemas import ErrorOut
 from soc.services import Services, build_services
 from soc.settings import Settings, get_settings
@@ -51,16 +59,36 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+def disk_report(settings: Settings) -> dict[str, object]:
+    """Free space where the data lives (database, event store, spool): below the setting's
+    minimum the service is degraded, and a full disk refuses ingest (507)."""
+    path = Path(settings.data_dir).resolve()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    usage = shutil.disk_usage(path)
+    low = usage.free < settings.disk_min_free_bytes
+    return {
+        "status": "low" if low else "ok",
+        "path": str(path),
+        "free_bytes": usage.free,
+        "total_bytes": usage.total,
+        "min_free_bytes": settings.disk_min_free_bytes,
+    }
+
+
 @system_router.get("/health")
 def health(services: Services = Depends(get_services)) -> dict[str, object]:
-    """Liveness and the basics a monitor wants: database reachable, rules loaded."""
-    with services.db.session() as session:
+    """Liveness and the basics a monitor wants: database reachable (a read: it never waits
+    for the write lock), rules loaded, free disk. `degraded` when the disk runs low."""
+    with services.db.read_session() as session:
         session.execute(text("SELECT 1"))
+    disk = disk_report(services.settings)
     return {
-        "status": "ok",
+        "status": "degraded" if disk["status"] != "ok" else "ok",
         "mode": services.settings.mode,
         "rules_loaded": len(services.ruleset.rules),
         "rules_unusable": len(services.ruleset.errors),
+        "disk": disk,
     }
 
 
@@ -77,6 +105,18 @@ def audit_verify(
     }
 
 
+def recover_ingest_until(services: Services, stop: threading.Event) -> None:
+    """Recover ingest batches whose request died between storing and recording: once at
+    startup (after a crash), then every `ingest_recovery_every_seconds` until the app stops."""
+    while True:
+        try:
+            services.recover_ingest()
+        except Exception:  # the database may be down for now; the batches stay pending
+            log.exception("ingest recovery failed")
+        if stop.wait(services.settings.ingest_recovery_every_seconds):
+            return
+
+
 def replay_spool_until(store: object, stop: threading.Event, every: float = 5.0) -> None:
     """Replay events spooled while the event store was down, until the app stops."""
     replay = getattr(store, "replay", None)
@@ -89,6 +129,53 @@ def replay_spool_until(store: object, stop: threading.Event, every: float = 5.0)
             log.exception("spool replay failed")
 
 
+BUSY_TEXTS = ("database is locked", "database is busy", "database table is locked")
+FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The error and what it wraps or interrupted: a failed rollback ("cannot rollback")
+    must not hide the disk-full error that caused it."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < 20:
+        item = todo.pop(0)
+        if item is None or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo += [getattr(item, "orig", None), item.__cause__, item.__context__]
+    return seen
+
+
+def _is_disk_full(cause: BaseException) -> bool:
+    if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return any(t in str(cause).lower() for t in FULL_TEXTS)
+
+
+def _is_busy(cause: BaseException) -> bool:
+    return isinstance(cause, PoolTimeout) or any(t in str(cause).lower() for t in BUSY_TEXTS)
+
+
+def overload_answer(exc: BaseException, settings: Settings) -> JSONResponse | None:
+    """507 disk full or 503 busy (JSON, with Retry-After) for the error, else None. A retry
+    is safe: stored events keep their ids, so a re-sent batch never doubles."""
+    causes = _causes(exc)
+    if any(_is_disk_full(c) for c in causes):
+        detail = "the server's disk is full; retry later"
+        status, code, retry = 507, "disk_full", settings.disk_full_retry_after_seconds
+    elif any(_is_busy(c) for c in causes):
+        detail = "the database is busy; retry shortly"
+        status, code, retry = 503, "busy", settings.busy_retry_after_seconds
+    else:
+        return None
+    return JSONResponse(
+        {"error": code, "detail": detail},
+        status_code=status,
+        headers={"Retry-After": str(retry)},
+    )
+
+
 def _same_origin(request: Request) -> bool:
     """True when the Origin (or, without one, the Referer) names this host, or neither is
     sent (not a browser form)."""
@@ -96,6 +183,15 @@ def _same_origin(request: Request) -> bool:
     if not source:
         return True
     return urlsplit(source).netloc == request.headers.get("host", request.url.netloc)
+
+
+def _cookie_authenticates(request: Request) -> bool:
+    """True when the session cookie is what would authenticate this request: always on the
+    web pages; on the API unless an Authorization header is sent (current_principal then
+    ignores the cookie)."""
+    if SESSION_COOKIE not in request.cookies:
+        return False
+    return not (request.url.path.startswith("/api/") and "authorization" in request.headers)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -113,6 +209,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             name="spool-replay",
         )
         replayer.start()
+        recovery = threading.Thread(
+            target=recover_ingest_until,
+            daemon=True,
+            args=(app.state.services, stop),
+            name="ingest-recovery",
+        )
+        recovery.start()
         outbox = threading.Thread(  # ITSM outbox delivery in process (issue 5)
             target=deliver_until,
             daemon=True,
@@ -124,6 +227,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         yield
         stop.set()
         replayer.join(timeout=10)
+        recovery.join(timeout=10)
         if outbox.is_alive():
             outbox.join(timeout=10)
         if owned:
@@ -142,11 +246,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def same_origin_for_cookie_writes(request: Request, call_next):  # type: ignore[no-untyped-def]
         """A change made with the session cookie must come from this site's own pages: a
         browser names the page's origin on every cross-site POST (CSRF defence next to the
-        SameSite=Strict cookie, which sibling subdomains would pass)."""
+        SameSite=Strict cookie, which sibling subdomains would pass). The sign-in form too,
+        cookie or not: another site must not sign a browser into an account of its choosing."""
         if (
             request.method in ("POST", "PUT", "PATCH", "DELETE")
-            and SESSION_COOKIE in request.cookies
-            and "authorization" not in request.headers
+            and (_cookie_authenticates(request) or request.url.path == "/login")
             and not _same_origin(request)
         ):
             return JSONResponse(
@@ -154,9 +258,34 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             )
         return await call_next(request)
 
+    served = services.settings if services is not None else settings
+    app.add_middleware(  # outermost: refusals and error answers carry the headers too
+        SecurityHeaders,
+        hsts_max_age=served.hsts_max_age_seconds if served.session_cookie_secure else None,
+    )
+
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status_code)
+        retry_after = getattr(exc, "retry_after", None)
+        return JSONResponse(
+            {"error": exc.code, "detail": exc.message},
+            status_code=exc.status_code,
+            headers={"Retry-After": str(retry_after)} if retry_after else None,
+        )
+
+    async def resource_error(request: Request, exc: Exception) -> JSONResponse:
+        """A busy database (lock or pool wait past its short timeout) is a 503, a full disk a
+        507, both with Retry-After: clients back off and retry; nothing was half-kept, as
+        the transaction rolled back. Anything else stays a server error."""
+        served = request.app.state.services.settings
+        answer = overload_answer(exc, served)
+        if answer is None:
+            raise exc
+        log.warning("%s answered %s: %s", request.url.path, answer.status_code, exc)
+        return answer
+
+    for exc_type in (OperationalError, PoolTimeout, sqlite3.OperationalError, OSError):
+        app.add_exception_handler(exc_type, resource_error)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -187,6 +316,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         cases_extra_router,
         billing_router,
         rules_router,
+        jobs_router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(web_router)

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
-from fastapi import Path
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
-# Row ids are 64-bit signed integers in the database: a larger number in a URL must be a 422,
-# not an OverflowError from the driver (a 500).
+# Row ids are 64-bit signed integers in the database: a larger number in a URL or a body must
+# be a 422, not an OverflowError from the driver (a 500). One type for path parameters, query
+# parameters and body fields alike (FastAPI reads the bounds from the Field).
 DB_INT_MAX = 2**63 - 1
-RowId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+Id = Annotated[int, Field(ge=1, le=DB_INT_MAX)]
+RowId = Id  # the older name, kept for the routers that import it
+
+
+def parse_id(raw: str | None) -> int | None:
+    """A row id from untyped text (web form values, URL segments), or None when the text is
+    not one: ASCII digits only (str.isdigit also accepts '²'), within the database's range."""
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if 1 <= value <= DB_INT_MAX else None
 
 
 class ORMModel(BaseModel):

@@ -5,6 +5,7 @@ The defaults give the embedded single-machine mode: SQLite files under `./var/`.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -39,7 +40,33 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = Field(
         default=False, description="send the session cookie over HTTPS only (set it behind TLS)"
     )
+    hsts_max_age_seconds: int = Field(
+        default=365 * 24 * 3600,
+        ge=0,
+        description="Strict-Transport-Security max-age, sent when session_cookie_secure is on",
+    )
     totp_required_roles: list[str] = Field(default_factory=lambda: ["admin", "soc_analyst"])
+    password_min_length: int = Field(default=12, ge=8, description="shortest password accepted")
+    # Login defence: failures are counted in a sliding window per username and per client IP
+    # (in-process: per server process); past a limit, 429 + Retry-After before any hashing.
+    login_window_seconds: int = Field(default=300, ge=1)
+    login_user_failures: int = Field(default=10, ge=1, description="per username per window")
+    login_ip_failures: int = Field(default=30, ge=1, description="per client IP per window")
+    login_lockout_failures: int = Field(
+        default=10, ge=1, description="consecutive failures that lock the account (persisted)"
+    )
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    login_hash_slots: int = Field(
+        default_factory=lambda: max(1, min(2, (os.cpu_count() or 1) // 2)),
+        ge=1,
+        description="password checks (argon2) at once; default half the cores, at most 2",
+    )
+    login_hash_queue: int = Field(
+        default=8, ge=0, description="logins that may wait for a slot; past it 429 at once"
+    )
+    login_hash_wait_seconds: float = Field(
+        default=2.0, ge=0, description="longest wait for a slot before 429"
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -58,9 +85,35 @@ class Settings(BaseSettings):
     spool_max_bytes: int = Field(
         default=1 << 30, description="past this, ingest answers 503 + Retry-After (back-pressure)"
     )
+    # Recovery of ingest batches whose request died between storing and recording.
+    ingest_recovery_grace_seconds: float = Field(
+        default=120.0, ge=0, description="a batch pending this long is recovered (> any request)"
+    )
+    ingest_recovery_every_seconds: float = Field(
+        default=30.0, gt=0, description="how often the server looks for such batches"
+    )
     redis_url: str = "redis://127.0.0.1:6379/0"
     detect_in_worker: bool | None = Field(
         default=None, description="run detection as Celery tasks (default: in production mode)"
+    )
+
+    # Lock waits stay short: a request that cannot get the database answers 503 + Retry-After
+    # in seconds rather than a 500 after half a minute.
+    db_busy_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="SQLite write-lock wait before answering 503 busy"
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="wait for a pooled connection before answering 503 busy"
+    )
+    busy_retry_after_seconds: int = Field(default=2, ge=1, description="Retry-After on 503 busy")
+    disk_min_free_bytes: int = Field(
+        default=512 * MIB, ge=0, description="health says degraded below this free space"
+    )
+    disk_full_retry_after_seconds: int = Field(
+        default=300, ge=1, description="Retry-After on 507 when the disk is full"
+    )
+    job_workers: int = Field(
+        default=1, ge=1, description="background jobs (retro-hunts) run at once, embedded mode"
     )
 
     # Billing (issue 6): the contract price table, as JSON or in a JSON file (see README, Billing).
@@ -143,6 +196,19 @@ class Settings(BaseSettings):
     )
     case_reassignment_limit: int = Field(
         default=2, description="provider reassignments above this flag the case as bouncing"
+    )
+    # Rule safety: a tenant rule is dry-run over recent events at upload; a rule raising more
+    # alerts than this per tenant per hour opens cases that are not billed until confirmed.
+    rule_dryrun_days: int = Field(default=7, ge=1, le=365)
+    rule_dryrun_max_events: int = Field(default=10_000, ge=1, le=10_000)
+    rule_dryrun_min_events: int = Field(
+        default=100, ge=1, description="fewer sampled events than this never refuse a rule"
+    )
+    rule_max_match_rate: float = Field(
+        default=0.05, ge=0, le=1, description="upload refused above this share of sampled events"
+    )
+    rule_runaway_alerts_per_hour: int = Field(
+        default=200, ge=1, description="alerts of one rule per tenant per hour: past it, runaway"
     )
     case_critical_office_target_minutes: int = 90
     case_critical_outside_target_minutes: int = 240

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,3 +42,27 @@ def ndjson(*objs: Any) -> bytes:
 
 def key_headers(key: str, content_type: str = "application/x-ndjson") -> dict[str, str]:
     return {"X-API-Key": key, "Content-Type": content_type}
+
+
+def form_csrf(html: str) -> str:
+    """The CSRF token of a served web form (every POST form carries one)."""
+    match = re.search(r'name="csrf" value="([^"]*)"', html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def hunt_via_api(client: Any, headers: dict[str, str], tenant: str, body: dict) -> dict:
+    """Start a retro-hunt (202 with its job), poll the job to its end, return its result."""
+    import time
+
+    started = client.post(f"/api/v1/rules/hunt?tenant={tenant}", json=body, headers=headers)
+    assert started.status_code == 202, started.text
+    job = started.json()
+    assert started.headers["location"] == f"/api/v1/jobs/{job['id']}"
+    deadline = time.monotonic() + 30
+    while job["state"] not in ("done", "failed") and time.monotonic() < deadline:
+        time.sleep(0.05)
+        job = client.get(f"/api/v1/jobs/{job['id']}", headers=headers).json()
+    assert job["state"] == "done", job
+    assert job["progress"]["done"] == job["progress"]["total"] == job["result"]["scanned"]
+    return job["result"]

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, Field, field_validator
 
-from soc.schemas import ORMModel
+from soc.schemas import Id, ORMModel
 
 Status = Literal["new", "triage", "in_progress", "waiting_on_customer", "resolved", "closed"]
 Level3 = Literal["high", "medium", "low"]
@@ -48,6 +48,11 @@ class CaseOut(ORMModel):
     resolved_at: datetime | None
     closed_at: datetime | None
     clock_24x7: bool
+    billable: bool = Field(
+        True, description="false: opened by a runaway rule, not billed until confirmed"
+    )
+    confirmed_by: str | None = None
+    confirmed_at: datetime | None = None
     sla: dict[str, ClockOut] = Field(default_factory=dict)
 
 
@@ -100,11 +105,11 @@ class EscalateIn(BaseModel):
 
 
 class MergeIn(BaseModel):
-    sources: list[int] = Field(min_length=1, max_length=100)
+    sources: list[Id] = Field(min_length=1, max_length=100)
 
 
 class SplitIn(BaseModel):
-    alerts: list[int] = Field(min_length=1, max_length=1000)
+    alerts: list[Id] = Field(min_length=1, max_length=1000)
     title: str | None = Field(default=None, max_length=300)
 
 
@@ -161,7 +166,7 @@ class OutboxOut(ORMModel):
 
 
 class WebhookIn(BaseModel):
-    case_id: int = Field(ge=1)
+    case_id: Id
     status: Status
     note: str | None = Field(default=None, max_length=5000)
     root_cause: str | None = Field(default=None, max_length=20000)

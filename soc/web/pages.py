@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,7 +12,7 @@ from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,14 +23,26 @@ from soc.cases.models import STATUSES, Asset
 from soc.db import utcnow
 from soc.deps import SESSION_COOKIE, db_session, get_services
 from soc.errors import DomainError
+from soc.schemas import parse_id
 from soc.services import Services
 from soc.web.matched import matched_fields, rule_values
 from tenants import service as tenant_service
+from tenants.login_guard import TooManyAttempts, client_ip
 from tenants.models import Provider, Tenant, User
 from tenants.principal import Principal
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+STATIC = Path(__file__).parent / "static"
+# The page's style and script live in files, not inline, so the Content-Security-Policy can
+# forbid inline code (an injected <script> then does not run).
+STATIC_TYPES = {"app.css": "text/css", "app.js": "text/javascript"}
+
+# Every form carries a token another site cannot know (next to the Origin check in soc.app).
+# Signed-in forms: an HMAC keyed by the session token, so it needs no storage and ends with
+# the session. The sign-in form has no session yet: a random value in a cookie of its own that
+# the form must repeat (double submit), so another site cannot sign a browser into its account.
+LOGIN_CSRF_COOKIE = "soc_login_csrf"
 
 TEXT = {
     "en": {
@@ -174,14 +189,64 @@ def _lang(request: Request) -> str:
     return lang if lang in TEXT else "en"
 
 
+def form_token(session_token: str) -> str:
+    """The CSRF token of the signed-in forms of one session."""
+    return hmac.new(session_token.encode(), b"soc web form", hashlib.sha256).hexdigest()
+
+
+def _same_token(expected: str | None, submitted: str) -> bool:
+    return bool(expected) and hmac.compare_digest(str(expected).encode(), submitted.encode())
+
+
+FORGED = "This form expired or was sent from another site: reload the page and try again."
+
+
+def _forged() -> Response:
+    return HTMLResponse(FORGED, status_code=403)
+
+
+def _case_not_found(raw: str) -> Response:
+    return HTMLResponse(f"case {raw[:40]} not found", status_code=404)
+
+
+def _login_page(
+    request: Request, services: Services, error: str | None, status_code: int = 200
+) -> Response:
+    """The sign-in form with its double-submit token (the cookie's, or a new one)."""
+    lang = _lang(request)
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = templates.TemplateResponse(
+        request,
+        "login.html",
+        {"t": TEXT[lang], "lang": lang, "error": error, "csrf": token},
+        status_code=status_code,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=services.settings.session_cookie_secure,
+    )
+    return response
+
+
+@router.get("/static/{name}")
+def static_file(name: str) -> Response:
+    if name not in STATIC_TYPES:
+        return HTMLResponse("not found", status_code=404)
+    return FileResponse(
+        STATIC / name, media_type=STATIC_TYPES[name], headers={"Cache-Control": "max-age=3600"}
+    )
+
+
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, error: str | None = None) -> Response:
+def home(
+    request: Request, error: str | None = None, services: Services = Depends(get_services)
+) -> Response:
     if request.cookies.get(SESSION_COOKIE):
         return RedirectResponse("/cases", status_code=303)
-    lang = _lang(request)
-    return templates.TemplateResponse(
-        request, "login.html", {"t": TEXT[lang], "lang": lang, "error": error}
-    )
+    return _login_page(request, services, error)
 
 
 @router.post("/login")
@@ -190,25 +255,33 @@ def login_form(
     username: str = Form(...),
     password: str = Form(...),
     totp: str = Form(default=""),
-    session: Session = Depends(db_session),
+    csrf: str = Form(default=""),
     services: Services = Depends(get_services),
 ) -> Response:
+    # No request-wide session: the login opens its own short transactions (none held across
+    # the password check).
     lang = _lang(request)
+    if not _same_token(request.cookies.get(LOGIN_CSRF_COOKIE), csrf):
+        return _login_page(request, services, FORGED, status_code=403)
     try:
         token, _ = tenant_service.login(
-            session,
+            services.db,
             username,
             password,
             totp or None,
             services.settings.session_ttl_minutes,
             tuple(services.settings.totp_required_roles),
+            client_ip=client_ip(request),
+            guard=services.login_guard,
         )
     except DomainError as exc:
+        retry = exc.retry_after if isinstance(exc, TooManyAttempts) else None
         return templates.TemplateResponse(
             request,
             "login.html",
-            {"t": TEXT[lang], "lang": lang, "error": exc.message},
-            status_code=401,
+            {"t": TEXT[lang], "lang": lang, "error": exc.message, "csrf": csrf},
+            status_code=exc.status_code,
+            headers={"Retry-After": str(retry)} if retry else None,
         )
     response = RedirectResponse("/cases", status_code=303)
     response.set_cookie(
@@ -219,12 +292,17 @@ def login_form(
         secure=services.settings.session_cookie_secure,
         max_age=services.settings.session_ttl_minutes * 60,
     )
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
 
 
 @router.post("/logout")
-def logout_form(request: Request, session: Session = Depends(db_session)) -> Response:
+def logout_form(
+    request: Request, csrf: str = Form(default=""), session: Session = Depends(db_session)
+) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
+    if token and not _same_token(form_token(token), csrf):
+        return _forged()
     if token:
         tenant_service.logout(session, token)
     response = RedirectResponse("/", status_code=303)
@@ -248,7 +326,10 @@ def _to_login() -> Response:
 
 def _page(request: Request, name: str, context: dict[str, Any]) -> Response:
     lang = _lang(request)
-    response = templates.TemplateResponse(request, name, {"t": TEXT[lang], "lang": lang, **context})
+    csrf = form_token(request.cookies.get(SESSION_COOKIE) or "")
+    response = templates.TemplateResponse(
+        request, name, {"t": TEXT[lang], "lang": lang, "csrf": csrf, **context}
+    )
     if request.query_params.get("lang") in TEXT:
         response.set_cookie("lang", lang, samesite="strict")
     return response
@@ -269,7 +350,7 @@ def case_queue(request: Request, session: Session = Depends(db_session)) -> Resp
         status=chosen["status"] if chosen["status"] in STATUSES else None,
         priority=chosen["priority"] if chosen["priority"] in ("P1", "P2", "P3", "P4") else None,
         q=(chosen["q"] or "")[:200] or None,
-        tenant_id=int(tenant_id) if tenant_id and tenant_id.isdigit() else None,
+        tenant_id=parse_id(tenant_id),
     )
     total, rows = cases.list_cases(session, principal, filters, limit=200)
     now = utcnow()
@@ -287,9 +368,9 @@ def case_queue(request: Request, session: Session = Depends(db_session)) -> Resp
     )
 
 
-@router.get("/cases/{case_id}", response_class=HTMLResponse)
+@router.get("/cases/{case_ref}", response_class=HTMLResponse)
 def case_detail(
-    case_id: int,
+    case_ref: str,
     request: Request,
     error: str | None = None,
     session: Session = Depends(db_session),
@@ -299,6 +380,9 @@ def case_detail(
     principal = _signed_in(request, session)
     if principal is None:
         return _to_login()
+    case_id = parse_id(case_ref)
+    if case_id is None:  # not a row id (text, or past 64 bits): no such case
+        return _case_not_found(case_ref)
     try:
         case = cases.get_case(session, principal, case_id)
     except DomainError as exc:
@@ -339,90 +423,123 @@ def case_detail(
     )
 
 
-def _act(request: Request, case_id: int, session: Session, action: Callable[..., Any]) -> Response:
+def _act(
+    request: Request,
+    case_ref: str,
+    csrf: str,
+    session: Session,
+    action: Callable[[Principal, int], Any],
+) -> Response:
     """Run one triage action for the signed-in user; back to the case, with any error."""
     principal = _signed_in(request, session)
     if principal is None:
         return _to_login()
+    if not _same_token(form_token(request.cookies.get(SESSION_COOKIE) or ""), csrf):
+        return _forged()
+    case_id = parse_id(case_ref)
+    if case_id is None:
+        return _case_not_found(case_ref)
     target = f"/cases/{case_id}"
     try:
         with session.begin_nested():
-            action(principal)
+            action(principal, case_id)
     except DomainError as exc:
         return RedirectResponse(f"{target}?{urlencode({'error': exc.message})}", status_code=303)
     return RedirectResponse(target, status_code=303)
 
 
-@router.post("/cases/{case_id}/assign")
+@router.post("/cases/{case_ref}/assign")
 def assign_form(
-    case_id: int,
+    case_ref: str,
     request: Request,
     assignee: str = Form(default=""),
     provider: str = Form(default=""),
+    csrf: str = Form(default=""),
     session: Session = Depends(db_session),
 ) -> Response:
     return _act(
         request,
-        case_id,
+        case_ref,
+        csrf,
         session,
-        lambda p: cases.assign(session, p, case_id, assignee or None, provider or None),
+        lambda p, case_id: cases.assign(session, p, case_id, assignee or None, provider or None),
     )
 
 
-@router.post("/cases/{case_id}/status")
+@router.post("/cases/{case_ref}/status")
 def status_form(
-    case_id: int,
+    case_ref: str,
     request: Request,
     status: str = Form(...),
     note: str = Form(default=""),
     root_cause: str = Form(default=""),
+    csrf: str = Form(default=""),
     session: Session = Depends(db_session),
 ) -> Response:
     return _act(
         request,
-        case_id,
+        case_ref,
+        csrf,
         session,
-        lambda p: cases.change_status(
+        lambda p, case_id: cases.change_status(
             session, p, case_id, status, note or None, root_cause or None
         ),
     )
 
 
-@router.post("/cases/{case_id}/comment")
+@router.post("/cases/{case_ref}/comment")
 def comment_form(
-    case_id: int,
+    case_ref: str,
     request: Request,
     text: str = Form(...),
-    session: Session = Depends(db_session),
-) -> Response:
-    return _act(request, case_id, session, lambda p: cases.comment(session, p, case_id, text))
-
-
-@router.post("/cases/{case_id}/priority")
-def priority_form(
-    case_id: int,
-    request: Request,
-    impact: str = Form(default=""),
-    urgency: str = Form(default=""),
-    reason: str = Form(default=""),
+    csrf: str = Form(default=""),
     session: Session = Depends(db_session),
 ) -> Response:
     return _act(
         request,
-        case_id,
+        case_ref,
+        csrf,
         session,
-        lambda p: cases.set_priority(session, p, case_id, reason, impact or None, urgency or None),
+        lambda p, case_id: cases.comment(session, p, case_id, text),
     )
 
 
-@router.post("/cases/{case_id}/escalate")
-def escalate_form(
-    case_id: int,
+@router.post("/cases/{case_ref}/priority")
+def priority_form(
+    case_ref: str,
     request: Request,
+    impact: str = Form(default=""),
+    urgency: str = Form(default=""),
     reason: str = Form(default=""),
+    csrf: str = Form(default=""),
     session: Session = Depends(db_session),
 ) -> Response:
-    return _act(request, case_id, session, lambda p: cases.escalate(session, p, case_id, reason))
+    return _act(
+        request,
+        case_ref,
+        csrf,
+        session,
+        lambda p, case_id: cases.set_priority(
+            session, p, case_id, reason, impact or None, urgency or None
+        ),
+    )
+
+
+@router.post("/cases/{case_ref}/escalate")
+def escalate_form(
+    case_ref: str,
+    request: Request,
+    reason: str = Form(default=""),
+    csrf: str = Form(default=""),
+    session: Session = Depends(db_session),
+) -> Response:
+    return _act(
+        request,
+        case_ref,
+        csrf,
+        session,
+        lambda p, case_id: cases.escalate(session, p, case_id, reason),
+    )
 
 
 @router.get("/usage", response_class=HTMLResponse)

@@ -127,12 +127,24 @@ def test_analyst_works_a_sigmahq_case_in_the_browser(server: Server, tmp_path: P
             executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
         )
         page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        blocked: list[str] = []  # what the Content-Security-Policy refused, if anything
+        page.on(
+            "console",
+            lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+        )
         page.goto(f"{server.url}/")
         page.fill("input[name=username]", "analyst")
         page.fill("input[name=password]", PASSWORD)
         page.fill("input[name=totp]", pyotp.TOTP(server.totp_secret).now())
         page.click("button[type=submit]")
         page.wait_for_url("**/cases")
+        # The style sheet and the SLA countdown script load as files under the strict CSP.
+        header = page.locator("header").evaluate("e => getComputedStyle(e).backgroundColor")
+        assert header == "rgb(29, 35, 48)"
+        page.wait_for_function(
+            "() => /^-?\\d+h\\d\\dm\\d\\ds$/.test("
+            "document.querySelector('[data-due]')?.textContent ?? '')"
+        )
         page.click("#queue a:has-text('Bitsadmin')")
         page.wait_for_selector("#triage")
         assert page.locator("#events mark.matched").count() >= 1  # matched fields highlighted
@@ -151,6 +163,7 @@ def test_analyst_works_a_sigmahq_case_in_the_browser(server: Server, tmp_path: P
         page.click("button[value=status]")
         page.wait_for_selector("#case-status:has-text('resolved')")
         assert page.locator("[role=alert]").count() == 0
+        assert blocked == []
 
         shot = tmp_path / "case-resolved.png"
         page.screenshot(path=str(shot), full_page=True)

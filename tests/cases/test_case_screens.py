@@ -7,15 +7,16 @@ import pyotp
 from fastapi.testclient import TestClient
 
 from tests.conftest import PASSWORD, World
-from tests.helpers import key_headers, ndjson, whoami_event
+from tests.helpers import form_csrf, key_headers, ndjson, whoami_event
 
 
 def sign_in(client: TestClient, world: World, user: str) -> None:
     actor = world[user]
     code = pyotp.TOTP(actor.totp_secret).now() if actor.totp_secret else ""
+    csrf = form_csrf(client.get("/").text)
     answer = client.post(
         "/login",
-        data={"username": user, "password": PASSWORD, "totp": code},
+        data={"username": user, "password": PASSWORD, "totp": code, "csrf": csrf},
         follow_redirects=False,
     )
     assert answer.status_code == 303, answer.text
@@ -47,16 +48,19 @@ def test_queue_detail_and_triage_forms(client: TestClient, world: World) -> None
     assert detail.status_code == 200
     assert '<mark class="matched">C:\\Windows\\System32\\whoami.exe</mark>' in detail.text
     assert "whoami /all x" in detail.text and "CommandLine" in detail.text
+    csrf = form_csrf(detail.text)
     for path, form in (
         ("assign", {"assignee": "soc_analyst", "provider": "prov-a"}),
         ("comment", {"text": "looked at the parent process"}),
         ("status", {"status": "resolved", "note": "benign admin"}),
     ):
-        moved = client.post(f"/cases/{case_id}/{path}", data=form, follow_redirects=False)
+        moved = client.post(
+            f"/cases/{case_id}/{path}", data=form | {"csrf": csrf}, follow_redirects=False
+        )
         assert moved.status_code == 303 and "error" not in moved.headers["location"]
     after = client.get(f"/cases/{case_id}").text
     assert "looked at the parent process" in after and 'id="case-status">resolved' in after
-    wrong = client.post(f"/cases/{case_id}/status", data={"status": "triage"})
+    wrong = client.post(f"/cases/{case_id}/status", data={"status": "triage", "csrf": csrf})
     assert "can move to" in wrong.text  # the error is shown on the case page
     dutch = client.get("/cases?lang=nl")
     assert "Prioriteit" in dutch.text and "Beveiligingsincidenten" in dutch.text
@@ -72,7 +76,10 @@ def test_customer_sees_only_own_cases_on_screens(client: TestClient, world: Worl
     sign_in(client, world, "customer-alpha")
     assert "b-1" not in client.get("/cases").text
     assert client.get("/cases/1").status_code == 404
-    refused = client.post("/cases/1/comment", data={"text": "hi"}, follow_redirects=False)
+    csrf = form_csrf(client.get("/cases").text)
+    refused = client.post(
+        "/cases/1/comment", data={"text": "hi", "csrf": csrf}, follow_redirects=False
+    )
     assert "error" in refused.headers["location"]
     client.cookies.clear()
     assert client.get("/cases", follow_redirects=False).status_code == 303
@@ -83,5 +90,11 @@ def test_cookie_writes_from_another_site_are_refused(client: TestClient, world: 
     client.cookies.set("soc_session", world["soc_analyst"].token)
     evil = client.post("/logout", headers={"Origin": "https://evil.example"})
     assert evil.status_code == 403
-    same = client.post("/logout", headers={"Origin": "http://testserver"}, follow_redirects=False)
+    csrf = form_csrf(client.get("/cases").text)
+    same = client.post(
+        "/logout",
+        data={"csrf": csrf},
+        headers={"Origin": "http://testserver"},
+        follow_redirects=False,
+    )
     assert same.status_code == 303
