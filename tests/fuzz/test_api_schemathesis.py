@@ -91,6 +91,7 @@ class Fuzzed:
     client: TestClient
     services: Services
     admin_headers: dict[str, str]
+    customer_headers: dict[str, str]
 
 
 def _login(client: TestClient, username: str, totp_secret: str | None = None) -> str:
@@ -115,6 +116,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
         admin = tenant_service.create_user(session, SYSTEM, "admin", PASSWORD, "admin", None, None)
         # A user without TOTP whose sessions the fuzzer may log out.
         tenant_service.create_user(session, SYSTEM, "finance", PASSWORD, "finance", None, None)
+        tenant_service.create_user(session, SYSTEM, "customer", PASSWORD, "customer", "alpha")
         tenant_service.create_api_key(session, SYSTEM, "beta", "beta-key")
         _, secret = tenant_service.create_api_key(session, SYSTEM, "alpha", "seed")
     app = create_app(app_settings, services)
@@ -131,6 +133,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
             app=app,
             client=client,
             admin_headers={"Authorization": f"Bearer {token}"},
+            customer_headers={"Authorization": f"Bearer {_login(client, 'customer')}"},
             services=services,
         )
     services.close()
@@ -145,7 +148,7 @@ schema = schemathesis.openapi.from_dict(
 )
 
 
-def _headers_for(case: schemathesis.Case, fuzzed: Fuzzed) -> dict[str, str]:
+def _headers_for(case: schemathesis.Case, fuzzed: Fuzzed, role: str) -> dict[str, str]:
     if case.operation.path == "/api/v1/ingest":
         # A fresh key each time: the fuzzer may well have revoked earlier ones (DELETE apikeys).
         with fuzzed.services.db.session() as session:
@@ -154,11 +157,10 @@ def _headers_for(case: schemathesis.Case, fuzzed: Fuzzed) -> dict[str, str]:
     if case.operation.path == "/api/v1/auth/logout":
         # Never log the admin out: log out a throwaway session instead.
         return {"Authorization": f"Bearer {_login(fuzzed.client, 'finance')}"}
-    return dict(fuzzed.admin_headers)
+    return dict(fuzzed.admin_headers if role == "admin" else fuzzed.customer_headers)
 
 
-@schema.parametrize()
-@settings(
+FUZZ_SETTINGS = settings(
     max_examples=MAX_EXAMPLES,
     derandomize=DERANDOMIZE,
     deadline=None,
@@ -170,8 +172,24 @@ def _headers_for(case: schemathesis.Case, fuzzed: Fuzzed) -> dict[str, str]:
         HealthCheck.data_too_large,
     ],
 )
-def test_api_fuzz(case: schemathesis.Case, fuzzed: Fuzzed) -> None:
+
+
+def _call(case: schemathesis.Case, fuzzed: Fuzzed, role: str) -> None:
     checks = CHECKS
     if f"{case.operation.method.upper()} {case.operation.path}" in LENIENT_PARSING:
         checks = [check for check in CHECKS if check is not negative_data_rejection]
-    case.call_and_validate(headers=_headers_for(case, fuzzed), checks=checks, app=fuzzed.app)
+    case.call_and_validate(headers=_headers_for(case, fuzzed, role), checks=checks, app=fuzzed.app)
+
+
+@schema.parametrize()
+@FUZZ_SETTINGS
+def test_api_fuzz(case: schemathesis.Case, fuzzed: Fuzzed) -> None:
+    """As the global admin: every operation's happy and unhappy paths."""
+    _call(case, fuzzed, "admin")
+
+
+@schema.parametrize()
+@FUZZ_SETTINGS
+def test_api_fuzz_as_customer(case: schemathesis.Case, fuzzed: Fuzzed) -> None:
+    """As a tenant's customer: refusals (403/404) must be as well-formed as the answers."""
+    _call(case, fuzzed, "customer")
