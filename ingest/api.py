@@ -57,8 +57,8 @@ async def read_limited(request: Request, limit: int) -> bytes:
         415: {"model": ErrorOut, "description": "Content type not accepted"},
         503: {
             "model": ErrorOut,
-            "description": "Store down and spool full: retry after the "
-            "Retry-After seconds (nothing of this request was accepted)",
+            "description": "At capacity, database busy, or store down and spool full: retry "
+            "after the Retry-After seconds (nothing of this request was accepted)",
         },
         422: {
             "model": IngestOut | ErrorOut,
@@ -101,6 +101,14 @@ async def ingest(
             f"content type '{kind or '(none)'}' is not accepted; use application/x-ndjson "
             "(one JSON object a line) or application/json (an array of objects)"
         )
+    # The slot is taken before the body is read: waiting requests hold no body in memory.
+    async with services.ingest_gate.slot():
+        return await _ingest_body(request, kind, return_ids, principal, services)
+
+
+async def _ingest_body(
+    request: Request, kind: str, return_ids: bool, principal: Principal, services: Services
+) -> JSONResponse:
     settings = services.settings
     body = await read_limited(request, settings.max_request_bytes)
     if not body.strip():

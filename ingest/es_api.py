@@ -16,7 +16,7 @@ from ingest.bulk import BulkItem, split_bulk
 from ingest.parse import ACCEPTED_TYPES, media_type
 from ingest.store.base import StoreBusy
 from soc.deps import get_services, ingest_principal
-from soc.errors import Invalid
+from soc.errors import Invalid, Unavailable
 from soc.services import Services
 from tenants.principal import Principal
 
@@ -70,6 +70,23 @@ def _item(item: BulkItem, status: int, event_id: str | None, error: str | None) 
 
 async def _bulk(request: Request, principal: Principal, services: Services) -> JSONResponse:
     principal.require("ingest.write")
+    try:
+        async with services.ingest_gate.slot():  # before the body is read, like /api/v1/ingest
+            return await _bulk_admitted(request, principal, services)
+    except Unavailable as busy:  # Elasticsearch clients back off on 429 with this error type
+        return JSONResponse(
+            {
+                "error": {"type": "es_rejected_execution_exception", "reason": busy.message},
+                "status": 429,
+            },
+            status_code=429,
+            headers={"Retry-After": str(busy.retry_after)},
+        )
+
+
+async def _bulk_admitted(
+    request: Request, principal: Principal, services: Services
+) -> JSONResponse:
     started = time.perf_counter()
     kind = media_type(request.headers.get("content-type")) or "application/x-ndjson"
     if kind not in ACCEPTED_TYPES:

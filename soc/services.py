@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from detections.engine import RuleSet
 from detections.service import Detector, record_alerts
 from ingest.events import Event
+from ingest.gate import IngestGate
 from ingest.service import Ingestor, RecoveryReport
 from ingest.store.base import EventStore
 from ingest.store.factory import build_store
@@ -41,9 +42,15 @@ class Services:
     ingestor: Ingestor
     # Login rate limits and password-check slots: state for the life of the process.
     login_guard: LoginGuard = field(init=False)
+    # Ingest admission (a few requests at once, the rest wait or are refused with Retry-After).
+    ingest_gate: IngestGate = field(init=False)
 
     def __post_init__(self) -> None:
         self.login_guard = LoginGuard.from_settings(self.settings)
+        s = self.settings
+        self.ingest_gate = IngestGate(
+            s.ingest_slots, s.ingest_queue, s.ingest_wait_seconds, s.busy_retry_after_seconds
+        )
 
     def detect(self, session: Session, tenant_id: int, events: Sequence[Event]) -> int:
         """Ingest listener: alerts for every match of the tenant's enabled rules that no

@@ -112,6 +112,15 @@ class Settings(BaseSettings):
     disk_full_retry_after_seconds: int = Field(
         default=300, ge=1, description="Retry-After on 507 when the disk is full"
     )
+    # Ingest admission: the stores write one batch at a time, so a few requests at once keep
+    # them busy; the rest wait on the event loop (no thread held) or get 503/429 + Retry-After.
+    ingest_slots: int = Field(default=2, ge=1, description="ingest requests working at once")
+    ingest_queue: int = Field(
+        default=64, ge=0, description="ingest requests that may wait for a slot (more: refused)"
+    )
+    ingest_wait_seconds: float = Field(
+        default=10.0, gt=0, description="longest wait for an ingest slot, then refused"
+    )
     job_workers: int = Field(
         default=1, ge=1, description="background jobs (retro-hunts) run at once, embedded mode"
     )
