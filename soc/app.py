@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,7 +28,8 @@ from soc import audit
 from soc.cases.api import extra_router as cases_extra_router
 from soc.cases.api import router as cases_router
 from soc.cases.connector import deliver_until
-from soc.deps import SESSION_COOKIE, current_principal, db_session, get_services
+from soc.deps import current_principal, db_session, get_services
+from soc.edge import EdgeRefusals
 from soc.errors import DomainError
 from soc.headers import SecurityHeaders
 from soc.jobs_api import router as jobs_router
@@ -176,24 +176,6 @@ def overload_answer(exc: BaseException, settings: Settings) -> JSONResponse | No
     )
 
 
-def _same_origin(request: Request) -> bool:
-    """True when the Origin (or, without one, the Referer) names this host, or neither is
-    sent (not a browser form)."""
-    source = request.headers.get("origin") or request.headers.get("referer")
-    if not source:
-        return True
-    return urlsplit(source).netloc == request.headers.get("host", request.url.netloc)
-
-
-def _cookie_authenticates(request: Request) -> bool:
-    """True when the session cookie is what would authenticate this request: always on the
-    web pages; on the API unless an Authorization header is sent (current_principal then
-    ignores the cookie)."""
-    if SESSION_COOKIE not in request.cookies:
-        return False
-    return not (request.url.path.startswith("/api/") and "authorization" in request.headers)
-
-
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -242,22 +224,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services is not None:
         app.state.services = services
 
-    @app.middleware("http")
-    async def same_origin_for_cookie_writes(request: Request, call_next):  # type: ignore[no-untyped-def]
-        """A change made with the session cookie must come from this site's own pages: a
-        browser names the page's origin on every cross-site POST (CSRF defence next to the
-        SameSite=Strict cookie, which sibling subdomains would pass). The sign-in form too,
-        cookie or not: another site must not sign a browser into an account of its choosing."""
-        if (
-            request.method in ("POST", "PUT", "PATCH", "DELETE")
-            and (_cookie_authenticates(request) or request.url.path == "/login")
-            and not _same_origin(request)
-        ):
-            return JSONResponse(
-                {"error": "forbidden", "detail": "cross-site request refused"}, status_code=403
-            )
-        return await call_next(request)
-
+    app.add_middleware(EdgeRefusals)  # CSRF and login-flood refusals, before routing
     served = services.settings if services is not None else settings
     app.add_middleware(  # outermost: refusals and error answers carry the headers too
         SecurityHeaders,

@@ -226,7 +226,9 @@ def login(
     step = _code_step(found, totp_code)
     with guard.hashing():
         # Unknown users are checked against a dummy hash: the answer takes as long.
-        password_ok = security.verify_password(found.password_hash if found else None, password)
+        password_ok = guard.check_password(
+            lambda: security.verify_password(found.password_hash if found else None, password)
+        )
     code_given = bool((totp_code or "").strip())
     now = utcnow()
     reason = _refusal(found, password_ok, code_given, step, totp_required_roles, now)

@@ -260,6 +260,22 @@ def test_the_ip_limit_covers_many_usernames(client: TestClient, world: World) ->
     assert statuses[:30] == [401] * 30 and statuses[30] == 429
 
 
+def test_an_address_over_its_limit_is_refused_before_the_request_is_read(
+    client: TestClient, world: World
+) -> None:
+    """Once an address is over its limit, its logins are refused at the edge: even a body that
+    the route would answer 422 gets the 429, so a flood of them costs no parsing or routing."""
+    for n in range(30):
+        client.post("/api/v1/auth/login", json={"username": f"ghost-{n}", "password": "guess-x"})
+    refused = client.post(
+        "/api/v1/auth/login", content=b"not json", headers={"Content-Type": "application/json"}
+    )
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"] == "too_many_requests"
+    assert 0 < int(refused.headers["Retry-After"]) <= 300
+    assert refused.headers["X-Frame-Options"] == "DENY"  # edge answers carry the headers too
+
+
 def test_lockout_is_persisted_audited_and_refuses_the_right_password(
     client: TestClient, world: World, services: Services
 ) -> None:
