@@ -34,6 +34,7 @@ from soc.migrate import upgrade
 from soc.services import BUILTIN_RULES, Services, build_services
 from soc.settings import Settings
 from tenants import service as tenant_service
+from tenants.login_guard import LoginGuard
 from tenants.principal import SYSTEM
 from tests.helpers import key_headers, ndjson, whoami_event
 
@@ -119,6 +120,11 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
         tenant_service.create_user(session, SYSTEM, "customer", PASSWORD, "customer", "alpha")
         tenant_service.create_api_key(session, SYSTEM, "beta", "beta-key")
         _, secret = tenant_service.create_api_key(session, SYSTEM, "alpha", "seed")
+    # The fuzzer's own wrong logins must not lock out the sessions it needs (the limits are
+    # tested in tests/api/test_auth.py).
+    services.login_guard = LoginGuard(
+        user_failures=10**6, ip_failures=10**6, lockout_failures=10**6
+    )
     app = create_app(app_settings, services)
     with TestClient(app) as client:
         token = _login(client, "admin", admin.totp_secret)
