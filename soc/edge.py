@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from soc.deps import SESSION_COOKIE
+from tenants.login_guard import client_ip
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 API_LOGIN = "/api/v1/auth/login"
@@ -66,7 +67,7 @@ class EdgeRefusals:
             return
         if path == API_LOGIN:
             guard = scope["app"].state.services.login_guard
-            wait = guard.ip_blocked_for(request.client.host if request.client else None)
+            wait = guard.ip_blocked_for(client_ip(request))
             if wait > 0:
                 retry = math.ceil(wait)
                 detail = f"too many failed logins; try again in {retry} s"

@@ -120,10 +120,7 @@ class LoginGuard:
 
     def check(self, username: str, client_ip: str | None) -> None:
         """Refuse (429) a username or client IP with too many recent failures."""
-        wait = max(
-            self._users.blocked_for(username),
-            self._ips.blocked_for(client_ip) if client_ip else 0.0,
-        )
+        wait = max(self._users.blocked_for(username), self.ip_blocked_for(client_ip))
         if wait > 0:
             raise TooManyAttempts(
                 f"too many failed logins; try again in {math.ceil(wait)} s", math.ceil(wait)
