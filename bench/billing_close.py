@@ -25,8 +25,8 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from soc.db import Database  # noqa: E402
-from soc.migrate import upgrade  # noqa: E402
+from soc.core.db import Database  # noqa: E402
+from soc.core.migrate import upgrade  # noqa: E402
 from tenants.billing import rules, service  # noqa: E402
 from tenants.billing.models import PlanDecision  # noqa: E402
 from tenants.models import Tenant, UsageDaily  # noqa: E402

@@ -29,11 +29,11 @@ from sqlalchemy.engine import make_url
 
 from soc.app import create_app
 from soc.cases.models import Case
-from soc.db import Database
-from soc.migrate import upgrade
-from soc.settings import Settings
+from soc.core.db import Database
+from soc.core.migrate import upgrade
+from soc.core.principal import SYSTEM
+from soc.core.settings import Settings
 from tenants import service as tenant_service
-from tenants.principal import SYSTEM
 
 PASSWORD = "bench-password-123"
 STATUSES = ["new"] * 8 + ["triage"] * 4 + ["in_progress"] * 6 + ["resolved"] * 12 + ["closed"] * 70

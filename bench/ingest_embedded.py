@@ -20,11 +20,11 @@ import orjson
 
 from ingest.events import normalise
 from ingest.store.sqlite import SQLiteEventStore
-from soc.migrate import upgrade
+from soc.core.migrate import upgrade
+from soc.core.principal import SYSTEM, TenantRef
+from soc.core.settings import Settings
 from soc.services import build_services
-from soc.settings import Settings
 from tenants import service as tenant_service
-from tenants.principal import SYSTEM
 
 IMAGES = [
     "C:\\Windows\\System32\\notepad.exe",
@@ -81,7 +81,11 @@ def main() -> None:
         for body in batches:
             with services.db.session() as session:
                 services.ingestor.ingest_body(
-                    session, tenant_id, body, "application/x-ndjson", settings.max_event_bytes
+                    session,
+                    TenantRef(tenant_id),
+                    body,
+                    "application/x-ndjson",
+                    settings.max_event_bytes,
                 )
         product = time.perf_counter() - started
         stored = services.store.stats(tenant_id).events

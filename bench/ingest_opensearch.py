@@ -29,10 +29,10 @@ from ingest.service import Ingestor
 from ingest.store.factory import opensearch_client
 from ingest.store.opensearch import OpenSearchEventStore, index_template
 from ingest.store.spool import SpoolingStore
-from soc.db import Database
-from soc.migrate import upgrade
+from soc.core.db import Database
+from soc.core.migrate import upgrade
+from soc.core.principal import SYSTEM, TenantRef
 from tenants import service as tenant_service
-from tenants.principal import SYSTEM
 
 
 def main() -> None:
@@ -66,7 +66,9 @@ def main() -> None:
 
         def ingest(body: bytes) -> None:
             with db.session() as session:
-                ingestor.ingest_body(session, tenant_id, body, "application/x-ndjson", 1 << 20)
+                ingestor.ingest_body(
+                    session, TenantRef(tenant_id), body, "application/x-ndjson", 1 << 20
+                )
 
         started = time.perf_counter()
         with ThreadPoolExecutor(args.concurrency) as pool:

@@ -1,14 +1,16 @@
 """Rules API: list and read a tenant's rules, enable/disable, tenant rules, exceptions, field
-maps, validate, test and retro-hunt. Thin: the logic lives in detections.management/retrohunt."""
+maps, validate, test and retro-hunt. Thin: the logic lives in detections.service/retrohunt."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
-from detections import management as mgmt
+from detections import service as mgmt
+from detections.deps import DetectorDep
+from detections.matcher import Detector
 from detections.retrohunt import start_hunt_job
 from detections.ruletest import pick_rule, test_rule
 from detections.schemas import (
@@ -30,22 +32,24 @@ from detections.schemas import (
     ValidationOut,
     YamlIn,
 )
+from detections.tenant_view import TenantView
 from detections.validation import ValidationReport, validate_text
-from soc import jobs
-from soc.deps import current_principal, db_session, get_services
-from soc.jobs_api import JobOut
-from soc.schemas import Page, RowId
-from soc.services import Services
-from tenants.principal import Principal
+from ingest.deps import StoreDep
+from soc.core import jobs
+from soc.core.deps import JobHostDep, PrincipalDep, SessionDep, SettingsDep
+from soc.core.principal import Principal
+from soc.core.schemas import JobOut, Page, RowId
 
 router = APIRouter(prefix="/api/v1/rules", tags=["detection rules"])
 TenantQ = Query(default=None, description="tenant slug (required for global users)")
 
 
-def _view(session: Session, services: Services, principal: Principal, tenant: str | None) -> Any:
+def _view(
+    session: Session, detector: Detector, principal: Principal, tenant: str | None
+) -> TenantView:
     principal.require("rules.read")
     found = mgmt.resolve_tenant(session, principal, tenant)
-    return services.detector.views.get(session, found.id)
+    return detector.views.get(session, found.id)
 
 
 def _validation(report: ValidationReport) -> ValidationOut:
@@ -73,19 +77,20 @@ def list_rules(
     q: str | None = Query(default=None, max_length=200),
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0),
-    session: Session = Depends(db_session),
-    services: Services = Depends(get_services),
-    principal: Principal = Depends(current_principal),
+    *,
+    session: SessionDep,
+    detector: DetectorDep,
+    principal: PrincipalDep,
 ) -> Page[RuleOut]:
     """The tenant's rules (shipped and its own) with their effective state."""
-    view = _view(session, services, principal, tenant)
+    view = _view(session, detector, principal, tenant)
     rows = mgmt.list_rules(view, level, status, tag, product, enabled, q)
     items = [RuleOut.model_validate(r) for r in rows[offset : offset + limit]]
     return Page(total=len(rows), limit=limit, offset=offset, items=items)
 
 
 @router.post("/validate", response_model=ValidationOut)
-def validate(body: YamlIn, principal: Principal = Depends(current_principal)) -> ValidationOut:
+def validate(body: YamlIn, principal: PrincipalDep) -> ValidationOut:
     """Validation report for Sigma YAML (pySigma validators); stores nothing."""
     principal.require("rules.manage")
     return _validation(validate_text(body.yaml))
@@ -95,13 +100,14 @@ def validate(body: YamlIn, principal: Principal = Depends(current_principal)) ->
 def set_state(
     body: StateIn,
     tenant: str | None = TenantQ,
-    session: Session = Depends(db_session),
-    services: Services = Depends(get_services),
-    principal: Principal = Depends(current_principal),
+    *,
+    session: SessionDep,
+    detector: DetectorDep,
+    principal: PrincipalDep,
 ) -> StateOut:
     """Enable or disable one rule, or all rules of a level, status, tag or product."""
     change = mgmt.set_state(
-        session, principal, services.detector.views, tenant, body.selector, body.value, body.enabled
+        session, principal, detector.views, tenant, body.selector, body.value, body.enabled
     )
     return StateOut(**change.__dict__)
 
@@ -110,9 +116,12 @@ def set_state(
 def put_tenant_rule(
     body: TenantRuleIn,
     tenant: str | None = TenantQ,
-    session: Session = Depends(db_session),
-    services: Services = Depends(get_services),
-    principal: Principal = Depends(current_principal),
+    *,
+    session: SessionDep,
+    detector: DetectorDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
 ) -> TenantRuleOut:
     """Upload (or replace) one Sigma rule of the tenant; refused (422) if it does not load, if
     a regular expression cannot run in linear time, or if its dry-run over the tenant's recent
@@ -122,9 +131,9 @@ def put_tenant_rule(
         principal,
         tenant,
         body.yaml,
-        store=services.store,
-        views=services.detector.views,
-        settings=services.settings,
+        store=store,
+        views=detector.views,
+        settings=settings,
         force=body.force,
     )
     report = validate_text(body.yaml)
@@ -142,8 +151,9 @@ def put_tenant_rule(
 def delete_tenant_rule(
     rule_id: str,
     tenant: str | None = TenantQ,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    *,
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> Response:
     mgmt.delete_tenant_rule(session, principal, tenant, rule_id)
     return Response(status_code=204)
@@ -153,13 +163,14 @@ def delete_tenant_rule(
 def test(
     body: RuleTestIn,
     tenant: str | None = TenantQ,
-    session: Session = Depends(db_session),
-    services: Services = Depends(get_services),
-    principal: Principal = Depends(current_principal),
+    *,
+    session: SessionDep,
+    detector: DetectorDep,
+    principal: PrincipalDep,
 ) -> RuleTestOut:
     """Which sample events the rule matches, and which the tenant's exceptions suppress."""
     principal.require("rules.manage")
-    view = _view(session, services, principal, tenant)
+    view = _view(session, detector, principal, tenant)
     rule = pick_rule(view, body.rule_id, body.yaml)
     results = test_rule(rule, body.events, view)
     return RuleTestOut.model_validate(
@@ -182,19 +193,21 @@ def hunt(
     body: HuntIn,
     response: Response,
     tenant: str | None = TenantQ,
-    session: Session = Depends(db_session),
-    services: Services = Depends(get_services),
-    principal: Principal = Depends(current_principal),
+    *,
+    session: SessionDep,
+    detector: DetectorDep,
+    host: JobHostDep,
+    principal: PrincipalDep,
 ) -> JobOut:
     """Start a retro-hunt of a rule (by id, or as YAML) over the tenant's last N days, as a
     background job: 202 with the job; `GET /api/v1/jobs/{id}` shows events scanned of the
     total, then the result (matches, new alerts, cases). New alerts are grouped into cases as
     at ingest."""
     job = start_hunt_job(
-        session, principal, services.detector.views, tenant, body.days, body.rule_id, body.yaml
+        session, principal, detector.views, tenant, body.days, body.rule_id, body.yaml
     )
     session.commit()  # the runner reads the job from its own transaction
-    jobs.submit(services, job.id)
+    jobs.submit(host, job.id)
     response.headers["Location"] = f"/api/v1/jobs/{job.id}"
     return JobOut.model_validate(jobs.job_view(job))
 
@@ -203,8 +216,9 @@ def hunt(
 def list_exceptions(
     tenant: str | None = TenantQ,
     rule_id: str | None = None,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    *,
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> list[ExceptionOut]:
     rows = mgmt.list_exceptions(session, principal, tenant, rule_id)
     return [ExceptionOut.model_validate(mgmt.exception_row(r)) for r in rows]
@@ -214,15 +228,16 @@ def list_exceptions(
 def create_exception(
     body: ExceptionIn,
     tenant: str | None = TenantQ,
-    session: Session = Depends(db_session),
-    services: Services = Depends(get_services),
-    principal: Principal = Depends(current_principal),
+    *,
+    session: SessionDep,
+    detector: DetectorDep,
+    principal: PrincipalDep,
 ) -> ExceptionOut:
     """Suppress a rule's matches for the tenant when every condition holds (audited)."""
     row = mgmt.create_exception(
         session,
         principal,
-        services.detector.views,
+        detector.views,
         tenant,
         body.rule_id,
         _conditions(body.conditions),
@@ -236,8 +251,8 @@ def create_exception(
 def update_exception(
     exception_id: RowId,
     body: ExceptionPatch,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> ExceptionOut:
     row = mgmt.update_exception(
         session,
@@ -254,8 +269,8 @@ def update_exception(
 @router.delete("/exceptions/{exception_id}", status_code=204)
 def delete_exception(
     exception_id: RowId,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> Response:
     mgmt.delete_exception(session, principal, exception_id)
     return Response(status_code=204)
@@ -264,8 +279,9 @@ def delete_exception(
 @router.get("/field-maps", response_model=list[FieldMapOut])
 def list_field_maps(
     tenant: str | None = TenantQ,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    *,
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> list[FieldMapOut]:
     """The tenant's field map: its own field names and the Sigma fields they hold."""
     rows = mgmt.list_field_maps(session, principal, tenant)
@@ -277,8 +293,9 @@ def put_field_map(
     source_field: str,
     body: FieldMapIn,
     tenant: str | None = TenantQ,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    *,
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> FieldMapOut:
     """Map the tenant's field (a dotted path allowed) to a Sigma field: before matching, its
     value is copied to the Sigma name when the event has no such field (audited)."""
@@ -290,8 +307,9 @@ def put_field_map(
 def delete_field_map(
     source_field: str,
     tenant: str | None = TenantQ,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    *,
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> Response:
     mgmt.delete_field_map(session, principal, tenant, source_field)
     return Response(status_code=204)
@@ -301,11 +319,12 @@ def delete_field_map(
 def get_rule(
     rule_id: str,
     tenant: str | None = TenantQ,
-    session: Session = Depends(db_session),
-    services: Services = Depends(get_services),
-    principal: Principal = Depends(current_principal),
+    *,
+    session: SessionDep,
+    detector: DetectorDep,
+    principal: PrincipalDep,
 ) -> RuleDetailOut:
-    view = _view(session, services, principal, tenant)
+    view = _view(session, detector, principal, tenant)
     rule = mgmt.get_rule(view, rule_id)
     own = mgmt.get_tenant_rule(session, principal, tenant, rule_id)
     return RuleDetailOut.model_validate(

@@ -5,20 +5,29 @@ The streaming matcher reports each base-rule match here with the event's time; a
 fires when its condition holds inside the last ``timespan`` of its group, carries the ids of the
 contributing events, and then starts a fresh window for that group (one alert per burst).
 Conditions are evaluated when an event arrives, so ``lt``/``lte`` thresholds are not supported.
+
+The windows live in a ``WindowStore``: Redis or the database (detections.windows), shared by
+every worker and kept across restarts; ``MemoryWindowStore`` is for tests of the logic. A window
+holds the entries of the last ``timespan`` of event time before its newest entry, in event-time
+order; a window untouched for its timespan plus a grace (wall clock) is dropped.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple, Protocol
 
+import orjson
 from sigma.correlations import SigmaCorrelationConditionOperator as Op
 from sigma.correlations import SigmaCorrelationRule
+from sqlalchemy.orm import Session
 
 SUPPORTED_TYPES = ("event_count", "value_count", "temporal", "temporal_ordered")
+WINDOW_GRACE = timedelta(seconds=60)
+OP_NAMES = {Op.GT: "gt", Op.GTE: "gte", Op.EQ: "eq"}
 _OPS = {
     Op.GT: lambda n, ref: n > ref,
     Op.GTE: lambda n, ref: n >= ref,
@@ -66,7 +75,7 @@ class CorrelationRule:
             title=rule.title or "",
             level=rule.level.name.lower() if rule.level else None,
             type=ctype,
-            rule_refs=[str(r.reference) for r in rule.rules],
+            rule_refs=[str(r.reference) for r in rule.rules or ()],
             group_by=list(rule.group_by or []),
             timespan=timedelta(seconds=rule.timespan.seconds),
             op=op,
@@ -94,24 +103,181 @@ class CorrelationHit:
     last_time: datetime
 
 
-@dataclass
-class _Seen:
-    time: datetime
+class Entry(NamedTuple):
+    """One base-rule match in a window: event time (epoch seconds), event id, the reference
+    it matched, and the value_count field's value as text (None when the event lacks it)."""
+
+    time: float
     event_id: str
     ref: str
-    value: Any
+    value: str | None
+
+
+WindowKey = tuple[int, str, tuple[str, ...]]  # (tenant, correlation rule id, group values)
+
+
+class Observation(NamedTuple):
+    """One base-rule match to add to the window of (tenant, correlation rule, group)."""
+
+    rule: CorrelationRule
+    tenant_id: int
+    group: tuple[str, ...]
+    entry: Entry
+
+    @property
+    def key(self) -> WindowKey:
+        return (self.tenant_id, self.rule.id, self.group)
+
+
+@dataclass
+class Burst:
+    """A window that fired: the event that completed it, the contributing events (time
+    order) and the first and last event times."""
+
+    trigger: str
+    event_ids: list[str]
+    first: float
+    last: float
+
+    def hit(self, rule: CorrelationRule, tenant_id: int, group: tuple[str, ...]) -> CorrelationHit:
+        return CorrelationHit(
+            rule=rule,
+            tenant_id=tenant_id,
+            group=group,
+            event_ids=list(self.event_ids),
+            first_time=datetime.fromtimestamp(self.first, UTC),
+            last_time=datetime.fromtimestamp(self.last, UTC),
+        )
+
+
+def window_ttl(rule: CorrelationRule, grace: timedelta = WINDOW_GRACE) -> timedelta:
+    """How long an untouched window is kept (wall clock): its timespan plus a grace."""
+    return rule.timespan + grace
+
+
+class WindowStore(Protocol):
+    """Where the windows live. ``observe`` applies each observation in order, atomically per
+    window (two workers adding to one window never lose an entry nor both fire), and answers
+    the burst each one completed, if any. A replayed event (a task run again) counts once;
+    replaying the event that completed a burst answers that burst again, so an alert whose
+    transaction was lost is raised by the retry, and never twice (same rule, same event).
+    ``session``: the caller's transaction, for stores in the database (ignored by others)."""
+
+    def observe(
+        self, observations: Sequence[Observation], session: Session | None = None
+    ) -> list[Burst | None]: ...
+
+    def expire(self, now: datetime) -> int:
+        """Remove windows untouched for longer than their TTL; returns how many."""
+        ...
+
+
+@dataclass
+class WindowState:
+    """One window: the newest event time seen, the entries of the last timespan (time order)
+    and the bursts fired within it (to recognise replayed events)."""
+
+    newest: float | None = None
+    entries: list[Entry] = field(default_factory=list)
+    bursts: list[Burst] = field(default_factory=list)
+    _fired: dict[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def step(self, rule: CorrelationRule, entry: Entry) -> Burst | None:
+        """Add one entry; drop what left the timespan; fire and start afresh if the rule's
+        condition holds."""
+        self.newest = entry.time if self.newest is None else max(self.newest, entry.time)
+        cutoff = self.newest - rule.timespan.total_seconds()
+        fired = self._forget_bursts(cutoff)
+        trigger = fired.get(entry.event_id)
+        if trigger is not None:  # a replay of an event that already fired
+            if trigger != entry.event_id:
+                return None
+            return next(b for b in self.bursts if b.trigger == trigger)
+        del self.entries[: bisect_left(self.entries, cutoff, key=_time)]
+        order = _order(entry)
+        at = bisect_left(self.entries, order, key=_order)
+        if entry.time < cutoff or (at < len(self.entries) and _order(self.entries[at]) == order):
+            return None  # outside the window, or already in it
+        self.entries.insert(at, entry)
+        if not _fires(rule, self.entries):
+            return None
+        ids = [e.event_id for e in self.entries]
+        burst = Burst(entry.event_id, ids, self.entries[0].time, self.entries[-1].time)
+        self.entries = []
+        self.bursts.append(burst)
+        fired.update((i, burst.trigger) for i in ids)
+        return burst
+
+    def _forget_bursts(self, cutoff: float) -> dict[str, str]:
+        if self._fired is None:
+            self._fired = {i: b.trigger for b in self.bursts for i in b.event_ids}
+        old = 0
+        while old < len(self.bursts) and self.bursts[old].last < cutoff:
+            for i in self.bursts[old].event_ids:
+                self._fired.pop(i, None)
+            old += 1
+        del self.bursts[:old]
+        return self._fired
+
+    def to_json(self) -> str:
+        return orjson.dumps(
+            {
+                "n": self.newest,
+                "e": self.entries,
+                "b": [[b.trigger, b.first, b.last, b.event_ids] for b in self.bursts],
+            },
+            default=list,  # an Entry (a named tuple) as a JSON list
+        ).decode()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> WindowState:
+        data = orjson.loads(text)
+        return cls(
+            newest=data.get("n"),
+            entries=[Entry(*e) for e in data.get("e", ())],
+            bursts=[Burst(t, ids, first, last) for t, first, last, ids in data.get("b", ())],
+        )
+
+
+class MemoryWindowStore:
+    """Windows in this process's memory: for unit tests of the window logic only (a restart
+    loses them and workers do not share them; production uses detections.windows)."""
+
+    def __init__(self, grace: timedelta = WINDOW_GRACE) -> None:
+        self.grace = grace
+        self._windows: dict[WindowKey, tuple[WindowState, datetime]] = {}
+
+    def observe(
+        self, observations: Sequence[Observation], session: Session | None = None
+    ) -> list[Burst | None]:
+        now = datetime.now(UTC)
+        out: list[Burst | None] = []
+        for obs in observations:
+            state, expires = self._windows.get(obs.key, (None, now))
+            if state is None or expires < now:
+                state = WindowState()
+            out.append(state.step(obs.rule, obs.entry))
+            self._windows[obs.key] = (state, now + window_ttl(obs.rule, self.grace))
+        return out
+
+    def expire(self, now: datetime) -> int:
+        stale = [k for k, (_, expires) in self._windows.items() if expires < now]
+        for key in stale:
+            del self._windows[key]
+        return len(stale)
 
 
 class CorrelationEngine:
-    """Sliding-window state for every (tenant, correlation rule, group)."""
+    """The correlation rules by base-rule reference, over a store of sliding windows (one per
+    tenant, correlation rule and group; in memory unless a store is given)."""
 
-    def __init__(self, rules: Iterable[CorrelationRule]) -> None:
+    def __init__(self, rules: Iterable[CorrelationRule], store: WindowStore | None = None) -> None:
         self.rules = list(rules)
+        self.store: WindowStore = store if store is not None else MemoryWindowStore()
         self._by_ref: dict[str, list[CorrelationRule]] = {}
         for rule in self.rules:
             for ref in rule.rule_refs:
                 self._by_ref.setdefault(ref, []).append(rule)
-        self._windows: dict[tuple[int, str, tuple[str, ...]], deque[_Seen]] = {}
 
     def observe(
         self,
@@ -120,76 +286,82 @@ class CorrelationEngine:
         event: dict[str, Any],
         event_id: str,
         event_time: datetime,
+        session: Session | None = None,
     ) -> list[CorrelationHit]:
         """Feed one base-rule match (``base_rule_keys``: the rule's id and name)."""
-        hits: list[CorrelationHit] = []
+        seen = self.observations(tenant_id, base_rule_keys, event, event_id, event_time)
+        found = self.apply(seen, session)
+        return [hit for hit in found if hit is not None]
+
+    def observations(
+        self,
+        tenant_id: int,
+        base_rule_keys: Iterable[str],
+        event: dict[str, Any],
+        event_id: str,
+        event_time: datetime,
+    ) -> list[Observation]:
+        """What one base-rule match adds: an entry for each correlation referencing it."""
+        out: list[Observation] = []
         done: set[str] = set()
         for key in base_rule_keys:
             for rule in self._by_ref.get(key, ()):
                 if rule.id in done:
                     continue
                 done.add(rule.id)
-                hit = self._observe_one(rule, key, tenant_id, event, event_id, event_time)
-                if hit is not None:
-                    hits.append(hit)
-        return hits
+                group = tuple(_text(event.get(rule.field_for(g, key))) for g in rule.group_by)
+                value = (
+                    event.get(rule.field_for(rule.value_field, key))
+                    if rule.value_field is not None
+                    else None
+                )
+                entry = Entry(
+                    event_time.timestamp(), event_id, key, None if value is None else str(value)
+                )
+                out.append(Observation(rule, tenant_id, group, entry))
+        return out
 
-    def _observe_one(
-        self,
-        rule: CorrelationRule,
-        ref: str,
-        tenant_id: int,
-        event: dict[str, Any],
-        event_id: str,
-        event_time: datetime,
-    ) -> CorrelationHit | None:
-        group = tuple(_text(event.get(rule.field_for(g, ref))) for g in rule.group_by)
-        window = self._windows.setdefault((tenant_id, rule.id, group), deque())
-        value = (
-            event.get(rule.field_for(rule.value_field, ref))
-            if rule.value_field is not None
-            else None
-        )
-        window.append(_Seen(event_time, event_id, ref, value))
-        cutoff = event_time - rule.timespan
-        while window and window[0].time < cutoff:
-            window.popleft()
-        if not self._fires(rule, window):
-            return None
-        seen = list(window)
-        window.clear()
-        return CorrelationHit(
-            rule=rule,
-            tenant_id=tenant_id,
-            group=group,
-            event_ids=[s.event_id for s in seen],
-            first_time=min(s.time for s in seen),
-            last_time=max(s.time for s in seen),
-        )
+    def apply(
+        self, observations: Sequence[Observation], session: Session | None = None
+    ) -> list[CorrelationHit | None]:
+        """Apply observations in order (one round trip to the store); one answer each."""
+        if not observations:
+            return []
+        bursts = self.store.observe(observations, session)
+        return [
+            None if burst is None else burst.hit(obs.rule, obs.tenant_id, obs.group)
+            for obs, burst in zip(observations, bursts, strict=True)
+        ]
 
-    @staticmethod
-    def _fires(rule: CorrelationRule, window: deque[_Seen]) -> bool:
-        if rule.type == "event_count":
-            return _OPS[rule.op](len(window), rule.count)
-        if rule.type == "value_count":
-            distinct = {_text(s.value) for s in window if s.value is not None}
-            return _OPS[rule.op](len(distinct), rule.count)
-        if rule.type == "temporal":
-            return set(rule.rule_refs) <= {s.ref for s in window}
-        # temporal_ordered: the references must appear in order within the window
-        position = 0
-        for seen in sorted(window, key=lambda s: s.time):
-            if seen.ref == rule.rule_refs[position]:
-                position += 1
-                if position == len(rule.rule_refs):
-                    return True
-        return False
+    def expire(self, now: datetime) -> int:
+        """Drop windows untouched for longer than their TTL (see ``window_ttl``)."""
+        return self.store.expire(now)
 
-    def expire(self, now: datetime) -> None:
-        """Drop windows whose newest entry is older than their rule's timespan."""
-        spans = {r.id: r.timespan for r in self.rules}
-        for key in [k for k, w in self._windows.items() if not w or w[-1].time < now - spans[k[1]]]:
-            del self._windows[key]
+
+def _fires(rule: CorrelationRule, window: list[Entry]) -> bool:
+    if rule.type == "event_count":
+        return bool(_OPS[rule.op](len(window), rule.count))
+    if rule.type == "value_count":
+        distinct = {s.value for s in window if s.value is not None}
+        return bool(_OPS[rule.op](len(distinct), rule.count))
+    if rule.type == "temporal":
+        return set(rule.rule_refs) <= {s.ref for s in window}
+    # temporal_ordered: the references must appear in order within the window (time order)
+    position = 0
+    for seen in window:
+        if seen.ref == rule.rule_refs[position]:
+            position += 1
+            if position == len(rule.rule_refs):
+                return True
+    return False
+
+
+def _time(entry: Entry) -> float:
+    return entry.time
+
+
+def _order(entry: Entry | tuple[float, str, str]) -> tuple[float, str, str]:
+    return (entry[0], entry[1], entry[2])
 
 
 def _text(value: Any) -> str:

@@ -11,7 +11,7 @@ from detections.engine import CompiledRule
 from detections.hunting import HuntRule
 from detections.tenant_view import TenantView
 from ingest.store.base import EventStore
-from soc.db import utcnow
+from soc.core.db import utcnow
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from detections.engine import _Ctx, normalise_event
-from detections.safe_regex import UnsafeRegex, compile_search
-from soc.errors import Invalid
+from detections.engine.safe_regex import UnsafeRegex, compile_search
+from soc.core.errors import Invalid
 
 log = logging.getLogger(__name__)
 MODIFIERS = ("equals", "contains", "startswith", "endswith", "re")

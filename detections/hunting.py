@@ -1,8 +1,8 @@
 """Run a compiled Sigma rule over stored events: the same rule, either as a Python predicate
 (embedded store) or as an OpenSearch query converted by pySigma's OpenSearch backend.
 
-Both apply the rule's log source (detections/logsources.py) and both see the event fields under
-the same names: the OpenSearch documents keep the event under `data.`, which the conversion
+Both apply the rule's log source (detections/engine/logsources.py) and both see the event fields
+under the same names: the OpenSearch documents keep the event under `data.`, which the conversion
 pipeline adds to every field name. A tenant's field map applies to both: the predicate copies
 mapped fields to their Sigma names first; the conversion lets each mapped Sigma field match
 under either name (Sigma name OR the tenant's field).
@@ -15,7 +15,8 @@ from functools import cached_property
 from typing import Any
 
 from detections.engine import CompiledRule
-from detections.logsources import (
+from detections.engine.logsources import (
+    DECLARED_FIELD,
     LINUX_SYSMON,
     LINUX_SYSMON_KIND,
     NON_WINDOWS,
@@ -66,7 +67,7 @@ def lucene_search_regex(pattern: str) -> str:
 def opensearch_backend(field_map: FieldMap = ()) -> Any:
     """pySigma's OpenSearch Lucene backend with the store's field pipeline; with a tenant's
     ``field_map``, a mapped Sigma field matches under its own name or the tenant's field."""
-    from sigma.backends.opensearch import OpensearchLuceneBackend
+    from sigma.backends.opensearch.opensearch import OpensearchLuceneBackend
     from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
     from sigma.processing.transformations import (
         AddFieldnamePrefixTransformation,
@@ -74,7 +75,7 @@ def opensearch_backend(field_map: FieldMap = ()) -> Any:
     )
     from sigma.types import SigmaRegularExpression
 
-    class StoreBackend(OpensearchLuceneBackend):  # type: ignore[misc]
+    class StoreBackend(OpensearchLuceneBackend):
         def convert_condition_field_eq_val_re(self, cond: Any, state: Any) -> Any:
             value = cond.value
             cond.value = SigmaRegularExpression(lucene_search_regex(str(value.regexp)))
@@ -160,7 +161,7 @@ def _is_windows() -> dict[str, Any]:
 
 
 def _condition(cond: Condition) -> dict[str, Any]:
-    """One shape condition (detections.logsources.SHAPES); value tests are lenient so a field
+    """One shape condition (detections.engine.shapes.SHAPES); value tests are lenient so a field
     mapped as a number in some index does not fail the query."""
     field = DATA_PREFIX + cond.field
     if isinstance(cond, OneOf | EndsWith):
@@ -185,17 +186,41 @@ def _shape(kind: str) -> dict[str, Any]:
     }
 
 
+_DECLARED_PRODUCT = {"exists": {"field": f"{DATA_PREFIX}{DECLARED_FIELD}.product"}}
+
+
 def _kind_is(kind: str) -> dict[str, Any]:
-    """A non-Windows event whose shape (detections.logsources.event_shape) is ``kind``: the first
-    shape that holds wins, so every earlier shape must not hold."""
+    """A non-Windows event whose shape (detections.engine.shapes.event_shape) is ``kind``: the
+    first shape that holds wins, so every earlier shape must not hold; a declared log source
+    comes before every shape."""
     earlier = SHAPE_KINDS if kind == NON_WINDOWS else SHAPE_KINDS[: SHAPE_KINDS.index(kind)]
     must = [] if kind == NON_WINDOWS else [_shape(kind)]
-    return {"bool": {"must": must, "must_not": [_is_windows(), *(_shape(k) for k in earlier)]}}
+    must_not = [_is_windows(), _DECLARED_PRODUCT, *(_shape(k) for k in earlier)]
+    return {"bool": {"must": must, "must_not": must_not}}
+
+
+def _declared_is(flt: LogsourceFilter) -> dict[str, Any]:
+    """A non-Windows event declaring a log source that agrees with the rule's (as
+    LogsourceFilter.accepts_declared: a part the event leaves empty agrees with any)."""
+    must: list[dict[str, Any]] = [_DECLARED_PRODUCT]
+    for part, want in zip(("product", "category", "service"), flt.logsource, strict=True):
+        if want is None:
+            continue
+        name = f"{DECLARED_FIELD}.{part}"
+        if part == "product":
+            must.append(_term(name, want))
+            continue
+        absent = {"bool": {"must_not": [{"exists": {"field": DATA_PREFIX + name}}]}}
+        agrees = [absent, _term(name, ""), _term(name, want)]
+        must.append({"bool": {"should": agrees, "minimum_should_match": 1}})
+    return {"bool": {"must": must, "must_not": [_is_windows()]}}
 
 
 def _non_windows_query(flt: LogsourceFilter) -> dict[str, Any]:
     kinds = [k for k in SHAPE_KINDS if flt.shapes is None or k in flt.shapes]
-    options = [_kind_is(NON_WINDOWS), *(_kind_is(k) for k in kinds)]
+    options = [_declared_is(flt), *(_kind_is(k) for k in kinds)]
+    if flt.logsource[0] is None:  # events of unknown shape reach the rules without a product
+        options.append(_kind_is(NON_WINDOWS))
     if flt.shapes is not None and LINUX_SYSMON_KIND in flt.shapes:
         for channel, ids in flt.pairs or ((LINUX_SYSMON, None),):
             clause = [_is_windows(), _channel_is(channel)]

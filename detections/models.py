@@ -7,14 +7,14 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from soc.db import Base, UTCDateTime, utcnow
+from soc.core.db import Base, UTCDateTime, utcnow
 
 
 class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (
         UniqueConstraint("tenant_id", "rule_id", "event_id", name="uq_alert_match"),
-        # a rule's alerts of the last hour, per tenant: the runaway check (soc.cases.service)
+        # a rule's alerts of the last hour, per tenant: the runaway check (soc.cases.grouping)
         Index("ix_alerts_tenant_rule_created", "tenant_id", "rule_id", "created_at"),
     )
 
@@ -101,6 +101,28 @@ class FieldMapping(Base):
     sigma_field: Mapped[str] = mapped_column(String(200))
     author: Mapped[str] = mapped_column(String(160))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CorrelationWindow(Base):
+    """The sliding window of one Sigma correlation rule for one tenant and group, when the
+    windows live in the database (embedded mode; production keeps them in Redis): entries and
+    recent bursts as JSON (detections.correlation.WindowState). Past ``expires_at`` (wall
+    clock) it counts as empty and the sweep deletes it."""
+
+    __tablename__ = "correlation_windows"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "rule_id", "group_key", name="uq_correlation_window"),
+        Index("ix_correlation_windows_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    rule_id: Mapped[str] = mapped_column(String(200))
+    group_key: Mapped[str] = mapped_column(String(64))  # sha256 of the group values (JSON)
+    group_values: Mapped[str] = mapped_column(Text)  # JSON list, for people reading the table
+    state: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class DetectionRevision(Base):

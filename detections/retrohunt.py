@@ -4,32 +4,31 @@ raise alerts for the matches (never twice for one rule and event), grouped like 
 A hunt over a big tenant takes minutes, so it never runs inside one transaction: the range is
 cut into slices of at most `SLICE_EVENTS` events (a day, or parts of a busy day), the store is
 read with no database transaction open, and each slice's alerts are written in a short
-transaction of their own. The API runs hunts as background jobs (`soc.jobs`) with progress.
+transaction of their own. The API runs hunts as background jobs (`soc.core.jobs`, the job
+kind is `soc.pipeline.run_hunt_job`) with progress; new alerts go to the caller's `group`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session
 
 from detections.engine import CompiledRule
 from detections.hunting import HuntRule
-from detections.management import resolve_tenant
+from detections.matcher import Match, record_alerts
 from detections.models import Alert
 from detections.ruletest import pick_rule
-from detections.service import Match, record_alerts
+from detections.service import resolve_tenant
 from detections.tenant_view import TenantView, TenantViews
 from ingest.store.base import EventStore
-from soc import audit, jobs
-from soc.db import Database, utcnow
-from soc.errors import Invalid
-from tenants.principal import Principal
+from soc.core import audit, jobs
+from soc.core.db import Database, utcnow
+from soc.core.errors import Invalid
+from soc.core.principal import Principal
 
 MAX_DAYS = 365
 ALERT_CHUNK = 1000
@@ -170,7 +169,7 @@ def _hunt(
 
 def _slice_work(tenant_id: int, matches: list[Match], group: GroupAlerts | None) -> SliceWork:
     def work(session: Session) -> tuple[int, set[int]]:
-        new, cases = 0, set()
+        new, cases = 0, set[int]()
         for i in range(0, len(matches), ALERT_CHUNK):
             alerts = record_alerts(session, tenant_id, matches[i : i + ALERT_CHUNK])
             new += len(alerts)
@@ -260,12 +259,14 @@ def hunt_for_tenant(
         plan = plan_hunt(session, actor, views, tenant_ref, days, rule_id, yaml)
     result = run_hunt(db, store, plan.view, plan.rule, days, group, progress)
     with db.session() as session:
-        _audit(session, actor.actor, plan.tenant_id, "rules.hunt", plan.rule.id, result.as_dict())
+        audit_hunt(
+            session, actor.actor, plan.tenant_id, "rules.hunt", plan.rule.id, result.as_dict()
+        )
     return result
 
 
-def _audit(
-    session: Session, actor: str, tenant_id: int, action: str, rule_id: str, detail: dict
+def audit_hunt(
+    session: Session, actor: str, tenant_id: int, action: str, rule_id: str, detail: dict[str, Any]
 ) -> None:
     audit.record(
         session,
@@ -292,7 +293,7 @@ def start_hunt_job(
     plan = plan_hunt(session, actor, views, tenant_ref, days, rule_id, yaml)
     params = {"rule_id": plan.rule.id, "days": days, "yaml": yaml or None}
     job = jobs.create_job(session, actor, plan.tenant_id, "retro_hunt", params)
-    _audit(
+    audit_hunt(
         session,
         actor.actor,
         plan.tenant_id,
@@ -301,42 +302,3 @@ def start_hunt_job(
         {"job_id": job.id, "days": days},
     )
     return job
-
-
-PROGRESS_EVERY = 1.0  # seconds between stored progress updates of a hunt job
-
-
-def run_hunt_job(services: Any, job: jobs.Job) -> dict[str, object]:
-    """The `retro_hunt` job kind (see soc.jobs.KINDS): hunt, store progress as it goes,
-    audit the outcome, return the result."""
-    from soc.cases.service import group_alerts
-
-    params = orjson.loads(job.params)
-    db: Database = services.db
-    with db.read_session() as session:
-        view = services.detector.views.get(session, job.tenant_id)
-    yaml = params.get("yaml")
-    rule = pick_rule(view, None if yaml else params["rule_id"], yaml)
-    window = timedelta(minutes=services.settings.case_group_window_minutes)
-    last = [0.0]
-
-    def progress(step: HuntProgress) -> None:
-        moment = time.monotonic()
-        if step.windows_done in (0, step.windows) or moment - last[0] >= PROGRESS_EVERY:
-            last[0] = moment
-            jobs.report_progress(db, job.id, step.scanned, step.total)
-
-    result = run_hunt(
-        db,
-        services.store,
-        view,
-        rule,
-        int(params["days"]),
-        group=lambda s, alerts: group_alerts(s, alerts, window),
-        progress=progress,
-    )
-    detail = result.as_dict() | {"job_id": job.id}
-    jobs.write_with_retry(
-        db, lambda s: _audit(s, job.actor, job.tenant_id, "rules.hunt.done", rule.id, detail)
-    )
-    return result.as_dict()

@@ -1,29 +1,30 @@
-"""`soc rules validate|list|enable|disable|test|import|hunt|map-field|field-maps`: thin
-commands over the same service functions as the rules API, acting as the CLI admin."""
+"""`soc rules validate|list|enable|disable|test|import|map-field|field-maps`: thin commands
+over the same service functions as the rules API, acting as the CLI admin (`soc rules hunt`
+raises cases, so the shell adds it: soc.pipeline_cli)."""
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import typer
+from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from detections import management as mgmt
+from detections import service as mgmt
+from detections.sources import load_ruleset
+from detections.tenant_view import TenantViews
 from detections.validation import ValidationReport, validate_paths
-from soc.errors import DomainError
-from tenants.principal import Principal
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from soc.services import Services
+from soc.core.db import Database
+from soc.core.errors import DomainError
+from soc.core.migrate import upgrade
+from soc.core.principal import Principal
+from soc.core.settings import get_settings
 
 rules_app = typer.Typer(
     help="Sigma rules per tenant: state, exceptions, hunts.", no_args_is_help=True
@@ -36,24 +37,28 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-@contextmanager
-def _services() -> Iterator[tuple[Services, Session]]:
-    """Migrated database, rules and event store as the server has them; one transaction."""
-    from soc.migrate import upgrade
-    from soc.services import build_services
-    from soc.settings import get_settings
+@dataclass
+class RulesContext:
+    """What the rule commands need: the database and the tenants' rule views."""
 
+    db: Database
+    views: TenantViews
+
+
+@contextmanager
+def _context() -> Iterator[tuple[RulesContext, Session]]:
+    """Migrated database and rules as the server has them; one transaction."""
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)
-    services = build_services(settings)
+    db = Database(settings.sqlalchemy_url)
     try:
-        with services.db.session() as session:
-            yield services, session
+        with db.session() as session:
+            yield RulesContext(db, TenantViews(load_ruleset(settings))), session
     except DomainError as exc:
         typer.secho(f"error: {exc.message}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
     finally:
-        services.close()
+        db.engine.dispose()
 
 
 def _print_report(report: ValidationReport, as_json: bool, verbose: bool) -> None:
@@ -117,7 +122,7 @@ def import_dir(
         _err("nothing stored (give --tenant to store the loaded rules as a tenant's rules)")
         return
     texts = [r.text for r in report.rules if r.status == "loaded" and r.kind == "rule" and r.text]
-    with _services() as (_, session):
+    with _context() as (_, session):
         counts = mgmt.import_tenant_rules(session, CLI_ACTOR, tenant, texts)
     _err(", ".join(f"{v} {k}" for k, v in counts.items()) + f" for tenant {tenant}")
 
@@ -133,9 +138,9 @@ def list_rules(
     as_json: bool = typer.Option(False, "--json", help="JSON lines."),
 ) -> None:
     """The tenant's rules with their effective state."""
-    with _services() as (services, session):
+    with _context() as (ctx, session):
         found = mgmt.resolve_tenant(session, CLI_ACTOR, tenant)
-        view = services.detector.views.get(session, found.id)
+        view = ctx.views.get(session, found.id)
         rows = mgmt.list_rules(view, level, status, tag, product, enabled)
     for row in rows:
         if as_json:
@@ -167,10 +172,8 @@ def _selector(
 
 
 def _set_state(enabled: bool, tenant: str, selector: tuple[str, str]) -> None:
-    with _services() as (services, session):
-        change = mgmt.set_state(
-            session, CLI_ACTOR, services.detector.views, tenant, *selector, enabled
-        )
+    with _context() as (ctx, session):
+        change = mgmt.set_state(session, CLI_ACTOR, ctx.views, tenant, *selector, enabled)
     word = "enabled" if enabled else "disabled"
     typer.echo(
         f"{word} {change.selector}={change.value} for {tenant}: {change.rules_selected} rules"
@@ -203,7 +206,7 @@ def disable(
     _set_state(False, tenant, _selector(rule_id, level, status, tag, product))
 
 
-def _rule_arg(rule: str) -> tuple[str | None, str | None]:
+def rule_arg(rule: str) -> tuple[str | None, str | None]:
     """(rule id, YAML): RULE is a YAML file if such a file exists, else a rule id."""
     path = Path(rule)
     if path.is_file():
@@ -221,20 +224,18 @@ def test(
     from detections.ruletest import pick_rule, test_rule
     from ingest.files import iter_events_from_file
 
-    rule_id, yaml = _rule_arg(rule)
+    rule_id, yaml = rule_arg(rule)
     try:
         events: list[dict[str, Any]] = list(iter_events_from_file(sample))
     except (OSError, ValueError) as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2) from None
-    with _services() as (services, session):
+    with _context() as (ctx, session):
         view = None
         if tenant:
-            view = services.detector.views.get(
-                session, mgmt.resolve_tenant(session, CLI_ACTOR, tenant).id
-            )
+            view = ctx.views.get(session, mgmt.resolve_tenant(session, CLI_ACTOR, tenant).id)
         elif rule_id:
-            view = services.detector.views.base_view()
+            view = ctx.views.base_view()
         picked = pick_rule(view, rule_id, yaml)
         results = test_rule(picked, events, view)
     hits = [r for r in results if r.matched and r.suppressed_by is None]
@@ -243,54 +244,6 @@ def test(
     _err(f"{len(hits)} of {len(results)} events match {picked.id} ({picked.title})")
     if not hits:
         raise typer.Exit(1)
-
-
-@rules_app.command("hunt")
-def hunt(
-    rule: str = typer.Argument(..., help="Rule YAML file, or a rule id."),
-    tenant: str = TENANT,
-    days: int = typer.Option(7, "--days", "-d", min=1, max=365, help="How far back."),
-) -> None:
-    """Retro-hunt RULE over the tenant's stored events of the last N days; alerts for new
-    matches, grouped into cases as at ingest."""
-    from detections.retrohunt import HuntProgress, hunt_for_tenant
-    from soc.cases.service import group_alerts
-
-    rule_id, yaml = _rule_arg(rule)
-    # The hunt opens its own short transactions (no write lock across the scan), so the
-    # session of _services() stays unused.
-    with _services() as (services, _):
-        window = timedelta(minutes=services.settings.case_group_window_minutes)
-        tty = sys.stderr.isatty()
-        with tqdm(unit="event", unit_scale=True, file=sys.stderr, disable=not tty) as bar:
-            last = [0.0]
-
-            def progress(step: HuntProgress) -> None:
-                bar.total = step.total
-                bar.n = step.scanned
-                bar.set_postfix(matches=step.matched, days=f"{step.windows_done}/{step.windows}")
-                bar.refresh()
-                now = time.monotonic()
-                if not tty and (now - last[0] >= 2 or step.windows_done == step.windows):
-                    last[0] = now
-                    _err(
-                        f"hunt: {step.scanned}/{step.total} events scanned, "
-                        f"{step.matched} matches, day {step.windows_done}/{step.windows}"
-                    )
-
-            result = hunt_for_tenant(
-                services.db,
-                CLI_ACTOR,
-                services.detector.views,
-                services.store,
-                tenant,
-                days,
-                rule_id,
-                yaml,
-                group=lambda s, alerts: group_alerts(s, alerts, window),
-                progress=progress,
-            )
-    typer.echo(orjson.dumps(result.as_dict()).decode())
 
 
 @rules_app.command("map-field")
@@ -305,7 +258,7 @@ def map_field(
     if remove == bool(sigma):
         _err("error: give SIGMA, or --remove without it")
         raise typer.Exit(2)
-    with _services() as (_, session):
+    with _context() as (_, session):
         if remove:
             mgmt.delete_field_map(session, CLI_ACTOR, tenant, source)
             typer.echo(f"removed {source} for {tenant}")
@@ -321,7 +274,7 @@ def field_maps(
     as_json: bool = typer.Option(False, "--json", help="JSON lines."),
 ) -> None:
     """The tenant's field map: its field -> Sigma field."""
-    with _services() as (_, session):
+    with _context() as (_, session):
         rows = [
             {"source_field": r.source_field, "sigma_field": r.sigma_field, "author": r.author}
             for r in mgmt.list_field_maps(session, CLI_ACTOR, tenant)

@@ -9,8 +9,8 @@ from typing import Any
 from detections.engine import CompiledRule
 from detections.hunting import HuntRule
 from detections.tenant_view import TenantView, compile_tenant_rule
-from soc.db import utcnow
-from soc.errors import Invalid, NotFound
+from soc.core.db import utcnow
+from soc.core.errors import Invalid, NotFound
 
 
 def pick_rule(

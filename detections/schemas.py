@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from soc.schemas import ORMModel
+from soc.core.schemas import ORMModel
 
 Selector = Literal["rule", "level", "status", "tag", "product"]
 Modifier = Literal["equals", "contains", "startswith", "endswith", "re"]

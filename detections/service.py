@@ -1,96 +1,176 @@
-"""Evaluate stored events against the loaded rules and record one alert per (rule, event)."""
+"""Rule management per tenant: the rules' effective state (list, enable/disable), and, for the
+callers that import them from here, tenant rules (detections.tenant_rules), field maps
+(detections.field_maps) and exceptions (detections.rule_exceptions). Every change is audited
+and bumps the tenant's detection revision (detectors then rebuild their view)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
-import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from detections.correlation import CorrelationEngine, CorrelationRule
-from detections.engine import CompiledRule, RuleSet
-from detections.models import Alert
-from detections.tenant_view import TenantView, TenantViews
-from ingest.events import Event
-from soc.db import utcnow
+from detections.changes import audit_change, bump_revision, resolve_tenant
+from detections.field_maps import delete_field_map, list_field_maps, put_field_map
+from detections.models import SELECTORS, RuleSetting
+from detections.rule_exceptions import (
+    create_exception,
+    delete_exception,
+    exception_row,
+    get_exception,
+    list_exceptions,
+    update_exception,
+)
+from detections.tenant_rules import (
+    TenantRuleUpload,
+    delete_tenant_rule,
+    get_tenant_rule,
+    import_tenant_rules,
+    put_tenant_rule,
+    upload_tenant_rule,
+)
+from detections.tenant_view import TenantView, TenantViews, selector_matches
+from soc.core.db import utcnow
+from soc.core.errors import Invalid, NotFound
+from soc.core.principal import Principal
+
+__all__ = [
+    "StateChange",
+    "TenantRuleUpload",
+    "bump_revision",
+    "create_exception",
+    "delete_exception",
+    "delete_field_map",
+    "delete_tenant_rule",
+    "exception_row",
+    "get_exception",
+    "get_rule",
+    "get_tenant_rule",
+    "import_tenant_rules",
+    "list_exceptions",
+    "list_field_maps",
+    "list_rules",
+    "put_field_map",
+    "put_tenant_rule",
+    "resolve_tenant",
+    "rule_row",
+    "set_state",
+    "update_exception",
+    "upload_tenant_rule",
+]
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+
+def rule_row(view: TenantView, rule: Any) -> dict[str, Any]:
+    logsource = getattr(rule, "logsource", {}) or {}
+    return {
+        "id": rule.id,
+        "title": rule.title,
+        "level": rule.level,
+        "status": rule.status,
+        "tags": list(rule.tags),
+        "product": logsource.get("product"),
+        "category": logsource.get("category"),
+        "service": logsource.get("service"),
+        "origin": "tenant" if rule.id in view.tenant_rule_ids else "shipped",
+        "enabled": view.is_enabled(rule.id),
+        "exceptions": len(view.exceptions.get(rule.id, ())),
+    }
+
+
+def list_rules(
+    view: TenantView,
+    level: str | None = None,
+    status: str | None = None,
+    tag: str | None = None,
+    product: str | None = None,
+    enabled: bool | None = None,
+    q: str | None = None,
+) -> list[dict[str, Any]]:
+    """The tenant's rules with their effective state, filtered, in id order."""
+    wanted = [(s, v) for s, v in (("level", level), ("status", status), ("tag", tag)) if v]
+    if product:
+        wanted.append(("product", product))
+    text = (q or "").lower()
+    out = []
+    for rid in sorted(view.rules):
+        rule = view.rules[rid]
+        if not all(selector_matches(rule, s, v) for s, v in wanted):
+            continue
+        if enabled is not None and view.is_enabled(rid) is not enabled:
+            continue
+        if text and text not in rid.lower() and text not in rule.title.lower():
+            continue
+        out.append(rule_row(view, rule))
+    return out
+
+
+def get_rule(view: TenantView, rule_id: str) -> Any:
+    rule = view.rules.get(rule_id)
+    if rule is None:
+        raise NotFound(f"rule '{rule_id}' not found")
+    return rule
+
+
+# --- enable / disable -------------------------------------------------------------------------
 
 
 @dataclass
-class Match:
-    """A rule match on an event; for a correlation, ``event`` is the last contributing one."""
-
-    rule: CompiledRule | CorrelationRule
-    event: Event
-    related_event_ids: list[str] = field(default_factory=list)
-
-
-class Detector:
-    """Streaming detection: Sigma rules per event, then correlation windows per tenant."""
-
-    def __init__(self, ruleset: RuleSet) -> None:
-        self.ruleset = ruleset
-        self.correlations = CorrelationEngine(ruleset.correlations)
-        self.views = TenantViews(ruleset)
-
-    def evaluate(self, events: Sequence[Event], view: TenantView | None = None) -> list[Match]:
-        """Matches of every event, plus the correlations they complete. With a tenant's
-        ``view``: only its enabled rules (and its own), its field map applied, and no match an
-        exception suppresses."""
-        out: list[Match] = []
-        ruleset = view.ruleset if view is not None else self.ruleset
-        now = utcnow()
-        for event in events:
-            data = view.mapped(event.data) if view is not None else event.data
-            for rule in ruleset.match(data):
-                if view is not None and view.suppressed(rule.id, data, now) is not None:
-                    continue
-                out.append(Match(rule, event))
-                if self.correlations.rules:
-                    keys = [k for k in (rule.id, rule.name) if k]
-                    for hit in self.correlations.observe(
-                        event.tenant_id, keys, data, event.id, event.event_time
-                    ):
-                        if view is not None and not view.allows(hit.rule.id, data, now):
-                            continue
-                        out.append(Match(hit.rule, event, hit.event_ids))
-        return out
+class StateChange:
+    selector: str
+    value: str
+    enabled: bool
+    rules_selected: int
 
 
-def record_alerts(session: Session, tenant_id: int, matches: Sequence[Match]) -> list[Alert]:
-    """Insert alerts that do not exist yet (a replayed event never alerts twice)."""
-    if not matches:
-        return []
-    event_ids = {m.event.id for m in matches}
-    existing = {
-        tuple(row)
-        for row in session.execute(
-            select(Alert.rule_id, Alert.event_id).where(
-                Alert.tenant_id == tenant_id, Alert.event_id.in_(event_ids)
-            )
+def set_state(
+    session: Session,
+    actor: Principal,
+    views: TenantViews,
+    tenant_ref: int | str | None,
+    selector: str,
+    value: str,
+    enabled: bool,
+) -> StateChange:
+    """Enable or disable the rules ``selector``/``value`` picks for one tenant."""
+    actor.require("rules.manage")
+    tenant = resolve_tenant(session, actor, tenant_ref)
+    if selector not in SELECTORS:
+        raise Invalid(f"unknown selector {selector!r}; use one of {', '.join(SELECTORS)}")
+    value = value.strip()
+    if not value:
+        raise Invalid("name the rule, level, status, tag or product")
+    view = views.get(session, tenant.id)
+    rules = list(view.rules.values()) + list(views.base.correlations)
+    selected = sum(selector_matches(r, selector, value) for r in rules)
+    if selector == "rule" and not selected:
+        raise NotFound(f"rule '{value}' not found")
+    stored = value if selector == "rule" else value.lower()
+    row = session.scalar(
+        select(RuleSetting).where(
+            RuleSetting.tenant_id == tenant.id,
+            RuleSetting.selector == selector,
+            RuleSetting.value == stored,
         )
-    }
-    alerts: list[Alert] = []
-    for m in matches:
-        key = (m.rule.id, m.event.id)
-        if key in existing:
-            continue
-        existing.add(key)
-        alerts.append(
-            Alert(
-                tenant_id=tenant_id,
-                rule_id=m.rule.id,
-                rule_title=m.rule.title[:300],
-                level=m.rule.level or "medium",
-                event_id=m.event.id,
-                host=m.event.host,
-                event_time=m.event.event_time,
-                related_event_ids=orjson.dumps(m.related_event_ids).decode()
-                if m.related_event_ids
-                else None,
-            )
-        )
-    session.add_all(alerts)
+    )
+    if row is None:
+        row = RuleSetting(tenant_id=tenant.id, selector=selector, value=stored)
+        session.add(row)
+    row.enabled, row.changed_by, row.changed_at = enabled, actor.actor, utcnow()
     session.flush()
-    return alerts
+    audit_change(
+        session,
+        actor,
+        "rules.enable" if enabled else "rules.disable",
+        "rule_setting",
+        row.id,
+        tenant.id,
+        selector=selector,
+        value=stored,
+        rules_selected=selected,
+    )
+    bump_revision(session, tenant.id)
+    return StateChange(selector, stored, enabled, selected)

@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from detections.correlation import CorrelationRule
 from detections.engine import CompiledRule, RuleSet
+from detections.engine.loader import load_yaml_text
+from detections.engine.safe_regex import untrusted as untrusted_regex
 from detections.exceptions import ExceptionFilter, suppressed_by
-from detections.loader import load_yaml_text
 from detections.models import (
     DetectionRevision,
     FieldMapping,
@@ -31,9 +32,8 @@ from detections.models import (
     RuleSetting,
     TenantRule,
 )
-from detections.safe_regex import untrusted as untrusted_regex
 from detections.validation import explain_regex_errors
-from soc.errors import Invalid
+from soc.core.errors import Invalid
 
 log = logging.getLogger(__name__)
 AnyRule = CompiledRule | CorrelationRule
@@ -159,7 +159,7 @@ def sha256(text: str) -> str:
 
 def compile_tenant_rule(text: str, source: str | None = None) -> CompiledRule:
     """The single Sigma detection rule of ``text``; Invalid with the reason otherwise. Compiled
-    as untrusted: its regular expressions run on RE2 only (see detections.safe_regex)."""
+    as untrusted: its regular expressions run on RE2 only (see detections.engine.safe_regex)."""
     correlations: list[CorrelationRule] = []
     with untrusted_regex():
         rules, errors = load_yaml_text(text, source, correlations)
@@ -255,14 +255,14 @@ class TenantViews:
             ] + [r for rid, r in own.items() if rid not in disabled]
             ruleset = RuleSet(active, correlations=self.base.correlations)
         exceptions: dict[str, list[ExceptionFilter]] = {}
-        for row in session.scalars(
+        for exception in session.scalars(
             select(RuleException)
             .where(RuleException.tenant_id == tenant_id)
             .order_by(RuleException.id)
         ):
-            conditions = orjson.loads(row.conditions)
-            exceptions.setdefault(row.rule_id, []).append(
-                ExceptionFilter.build(row.id, conditions, row.expires_at)
+            conditions = orjson.loads(exception.conditions)
+            exceptions.setdefault(exception.rule_id, []).append(
+                ExceptionFilter.build(exception.id, conditions, exception.expires_at)
             )
         field_map = tuple(
             (m.source_field, m.sigma_field)

@@ -18,8 +18,8 @@ from sigma.validators.core import validators as core_validators
 
 from detections.correlation import CorrelationRule
 from detections.engine import CompiledRule
-from detections.loader import iter_rule_files
-from detections.safe_regex import untrusted as untrusted_regex
+from detections.engine.loader import iter_rule_files
+from detections.engine.safe_regex import untrusted as untrusted_regex
 
 # TLP v1 and v2 tag checks contradict each other; SigmaHQ uses v2.
 EXCLUDED_VALIDATORS = frozenset({"tlpv1_tag"})

@@ -5,47 +5,25 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from ingest.events import Event
-from ingest.parse import ACCEPTED_TYPES, media_type
+from ingest.deps import IngestGateDep, PipelineDep, StoreDep
+from ingest.http import read_limited, require_accepted
+from ingest.parse import media_type
+from ingest.pipeline_port import IngestPipeline
 from ingest.schemas import EventOut, EventPage, IngestOut, LineErrorOut
 from ingest.store.base import StoreBusy
-from soc.deps import current_principal, db_session, get_services, ingest_principal
-from soc.errors import DomainError, Invalid, NotFound
-from soc.schemas import ErrorOut
-from soc.services import Services
+from soc.core.deps import IngestKeyDep, PrincipalDep, SessionDep, SettingsDep
+from soc.core.errors import Invalid, NotFound
+from soc.core.principal import Principal, TenantRef
+from soc.core.schemas import ErrorOut
 from tenants import service as tenant_service
-from tenants.principal import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["ingest and events"])
-
-
-class PayloadTooLarge(DomainError):
-    status_code = 413
-    code = "payload_too_large"
-
-
-class UnsupportedMediaType(DomainError):
-    status_code = 415
-    code = "unsupported_media_type"
-
-
-async def read_limited(request: Request, limit: int) -> bytes:
-    """Read the body, refusing it as soon as it passes the limit (before it is all in memory)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body passes the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+NDJSON_HINT = "use application/x-ndjson (one JSON object a line) or application/json (an array)"
 
 
 @router.post(
@@ -87,70 +65,47 @@ async def read_limited(request: Request, limit: int) -> bytes:
 )
 async def ingest(
     request: Request,
+    principal: IngestKeyDep,
+    settings: SettingsDep,
+    gate: IngestGateDep,
+    pipeline: PipelineDep,
     return_ids: bool = Query(default=False, description="list the stored event ids"),
-    principal: Principal = Depends(ingest_principal),
-    services: Services = Depends(get_services),
 ) -> JSONResponse:
     """Store a batch of events for the key's tenant. Each line is accepted or refused on its
     own; the answer counts both and gives the reason per refused line (1-based line or item
-    number). 422 when no line could be accepted."""
+    number). `accepted` counts the lines taken, `duplicates` those of them already known
+    (stored before, or the same line earlier in the batch), `new` the events stored and
+    metered now. 422 when no line could be accepted."""
     principal.require("ingest.write")
-    kind = media_type(request.headers.get("content-type"))
-    if kind not in ACCEPTED_TYPES:
-        raise UnsupportedMediaType(
-            f"content type '{kind or '(none)'}' is not accepted; use application/x-ndjson "
-            "(one JSON object a line) or application/json (an array of objects)"
-        )
+    tenant = principal.acting_tenant()
+    kind = require_accepted(media_type(request.headers.get("content-type")), NDJSON_HINT)
     # The slot is taken before the body is read: waiting requests hold no body in memory.
-    async with services.ingest_gate.slot():
-        return await _ingest_body(request, kind, return_ids, principal, services)
+    async with gate.slot():
+        body = await read_limited(request, settings.max_request_bytes)
+        return await _ingest_body(pipeline, tenant, body, kind, return_ids)
 
 
 async def _ingest_body(
-    request: Request, kind: str, return_ids: bool, principal: Principal, services: Services
+    pipeline: IngestPipeline, tenant: TenantRef, body: bytes, kind: str, return_ids: bool
 ) -> JSONResponse:
-    settings = services.settings
-    body = await read_limited(request, settings.max_request_bytes)
-    if not body.strip():
-        raise Invalid("the request body is empty")
-    tenant_id = principal.tenant_id
-    assert tenant_id is not None
-
-    def work() -> IngestOut:
-        with services.db.session() as session:
-            result = services.ingestor.ingest_body(
-                session, tenant_id, body, kind, settings.max_event_bytes
-            )
-        return IngestOut(
-            accepted=result.accepted,
-            duplicates=result.duplicates,
-            rejected=len(result.rejected),
-            errors=[LineErrorOut(**asdict(r)) for r in result.rejected],
-            ids=result.ids if return_ids else None,
-        )
-
     try:
-        out = await run_in_threadpool(work)
+        result = await run_in_threadpool(pipeline.ingest_body, tenant, body, kind)
     except StoreBusy as busy:
         return JSONResponse(
             {"error": "unavailable", "detail": str(busy)},
             status_code=503,
             headers={"Retry-After": str(busy.retry_after)},
         )
+    out = IngestOut(
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        new=result.new,
+        rejected=len(result.rejected),
+        errors=[LineErrorOut(**asdict(r)) for r in result.rejected],
+        ids=result.ids if return_ids else None,
+    )
     status = 422 if out.accepted == 0 and out.rejected else 200
     return JSONResponse(out.model_dump(exclude_none=True), status_code=status)
-
-
-def event_out(event: Event) -> EventOut:
-    return EventOut(
-        id=event.id,
-        tenant_id=event.tenant_id,
-        event_time=event.event_time,
-        received_at=event.received_at,
-        size=event.size,
-        host=event.host,
-        data=event.data,
-    )
 
 
 def resolve_tenant_id(session: Session, principal: Principal, tenant: str | None) -> int:
@@ -169,31 +124,32 @@ def search_events(
     q: str | None = Query(default=None, max_length=500, description="text contained in the event"),
     limit: int = Query(default=50, ge=1, le=1000),
     offset: int = Query(default=0, ge=0, le=1_000_000),
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    *,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: StoreDep,
 ) -> EventPage:
     principal.require("events.read")
     tenant_id = resolve_tenant_id(session, principal, tenant)
     for value in (start, end):
         if value is not None and value.tzinfo is None:
             raise Invalid("give times with a timezone, e.g. 2026-01-31T12:00:00Z")
-    page = services.store.search(tenant_id, start, end, q, limit, offset)
-    return EventPage(
-        total=page.total, limit=limit, offset=offset, items=[event_out(e) for e in page.events]
-    )
+    page = store.search(tenant_id, start, end, q, limit, offset)
+    items = [EventOut.from_event(e) for e in page.events]
+    return EventPage(total=page.total, limit=limit, offset=offset, items=items)
 
 
 @router.get("/events/{event_id}", response_model=EventOut)
 def get_event(
     event_id: str,
     tenant: str | None = Query(default=None, description="tenant slug (required for global users)"),
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    *,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: StoreDep,
 ) -> EventOut:
     principal.require("events.read")
-    event = services.store.get(resolve_tenant_id(session, principal, tenant), event_id)
+    event = store.get(resolve_tenant_id(session, principal, tenant), event_id)
     if event is None:
         raise NotFound(f"event '{event_id}' not found")
-    return event_out(event)
+    return EventOut.from_event(event)

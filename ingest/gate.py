@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from soc.errors import Unavailable
+from soc.core.errors import Unavailable
 
 
 class IngestGate:

@@ -13,12 +13,16 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from soc.db import Base, UTCDateTime
+from soc.core.db import Base, UTCDateTime
 
 PENDING = "pending"  # marker written; events may or may not be stored, nothing recorded yet
 DONE = "done"  # recorded by its request: the marker is deleted then (no row in this state)
 ABANDONED = "abandoned"  # recovered with nothing stored (the request died before storing)
 RECOVERED = "recovered"  # done by the recovery pass, not by its request
+# Its request failed after storing (detection or the database raised) and said so: recorded by
+# the tenant's next ingest request or the next recovery pass, without waiting for the grace.
+FAILED = "failed"
+RECORDABLE = (PENDING, FAILED)  # the states a record step may claim the batch from
 
 
 class IngestBatch(Base):

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ingest.events import Event
+
 
 class LineErrorOut(BaseModel):
     line: int
@@ -14,8 +16,9 @@ class LineErrorOut(BaseModel):
 
 
 class IngestOut(BaseModel):
-    accepted: int
-    duplicates: int
+    accepted: int  # lines taken: stored now or already stored
+    duplicates: int  # of those, lines whose event was already known
+    new: int  # events this request stored and metered (accepted - duplicates)
     rejected: int
     errors: list[LineErrorOut]
     ids: list[str] | None = None
@@ -29,6 +32,18 @@ class EventOut(BaseModel):
     size: int
     host: str
     data: dict[str, Any]
+
+    @classmethod
+    def from_event(cls, event: Event) -> EventOut:
+        return cls(
+            id=event.id,
+            tenant_id=event.tenant_id,
+            event_time=event.event_time,
+            received_at=event.received_at,
+            size=event.size,
+            host=event.host,
+            data=event.data,
+        )
 
 
 class EventPage(BaseModel):

@@ -14,6 +14,15 @@ marked done in one transaction, or abandoned when nothing was stored. A retry of
 whose request died finds its events already stored, so they are recorded by the first batch's
 recovery, never twice; the batch's state flips from pending only once, so the request and the
 recovery never both record it.
+
+A request that fails after storing (detection or the database raised) marks its batch
+`failed` on its way out: the tenant's next ingest request records such batches at once (a
+shipper's retry is metered before it is answered), and so does the next recovery pass.
+
+What a request answers: `accepted` counts the lines taken (stored now or already stored),
+`duplicates` those of them whose event was already known (stored before, or the same line
+earlier in this batch), `new` = accepted - duplicates = the events this request stored and
+metered. Identical lines are one event: stored once, metered once.
 """
 
 from __future__ import annotations
@@ -24,27 +33,48 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, Delete, Update, delete, select, update
 from sqlalchemy.orm import Session
 
 from ingest.events import Event, normalise
-from ingest.models import ABANDONED, DONE, PENDING, RECOVERED, IngestBatch
+from ingest.models import ABANDONED, DONE, FAILED, PENDING, RECORDABLE, RECOVERED, IngestBatch
 from ingest.parse import Parsed, Rejected, split_body
 from ingest.store.base import EventStore
-from soc.db import Database, utcnow
+from soc.core.db import Database, utcnow
+from soc.core.principal import TenantRef
 from tenants.metering import meter_hosts, meter_many
 
 log = logging.getLogger(__name__)
-EventListener = Callable[[Session, int, Sequence[Event]], None]
+# Runs on the events a batch stored first, in the transaction that meters them (the pipeline's
+# detect → alerts → cases steps, or their hand-off to the workers).
+EventListener = Callable[[Session, TenantRef, Sequence[Event]], object]
+
+
+@dataclass
+class StoredBatch:
+    """One batch after the store: an event per accepted item (in order) and the ids it
+    stored first."""
+
+    events: list[Event] = field(default_factory=list)
+    new_ids: set[str] = field(default_factory=set)
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.events) - len(self.new_ids)
 
 
 @dataclass
 class IngestResult:
-    accepted: int = 0
-    duplicates: int = 0
+    accepted: int = 0  # lines taken: stored now or already stored
+    duplicates: int = 0  # of those, lines whose event was already known
     rejected: list[Rejected] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+
+    @property
+    def new(self) -> int:
+        return self.accepted - self.duplicates
 
 
 @dataclass
@@ -85,33 +115,80 @@ class Ingestor:
         self.listeners = list(listeners)
 
     def accept_objects(
-        self, session: Session, tenant_id: int, items: Sequence[Parsed]
-    ) -> tuple[list[Event], list[str]]:
-        """Store parsed objects, meter and detect the new ones; return all events and the ids
-        that were new. Commits `session` twice: the batch marker before the store write (no
-        database lock is held while the store writes), then the record."""
+        self, session: Session, tenant: TenantRef, items: Sequence[Parsed]
+    ) -> StoredBatch:
+        """Store parsed objects, then meter and detect the new ones. Commits `session` twice:
+        the batch marker before the store write (no database lock is held while the store
+        writes), then the record. A failure after the store write marks the batch `failed`
+        (recorded by the next request or pass) and raises."""
         received = utcnow()
-        events = [normalise(item.obj, item.raw, tenant_id, received) for item in items]
+        events = [normalise(item.obj, item.raw, tenant.id, received) for item in items]
         if not events:
-            return [], []
+            return StoredBatch()
         batch_id = uuid.uuid4().hex
-        marker = IngestBatch(id=batch_id, tenant_id=tenant_id, state=PENDING, created_at=received)
+        marker = IngestBatch(id=batch_id, tenant_id=tenant.id, state=PENDING, created_at=received)
         session.add(marker)
         session.commit()
         new_ids = set(self.store.write(events, batch_id))
         new = [e for e in _unique(events) if e.id in new_ids]
-        self.record(session, tenant_id, batch_id, new, DONE)
-        session.commit()
-        return events, [e.id for e in new]
+        try:
+            self.record(session, tenant, batch_id, new, DONE)
+            session.commit()
+        except Exception:
+            session.rollback()
+            self._mark_failed(session, batch_id)
+            raise
+        if len(new) < len(events):  # a retry: its earlier attempt may have failed half-way
+            self.record_failed(session, tenant)
+        return StoredBatch(events, {e.id for e in new})
+
+    def _mark_failed(self, session: Session, batch_id: str) -> None:
+        try:
+            session.execute(
+                update(IngestBatch)
+                .where(IngestBatch.id == batch_id, IngestBatch.state == PENDING)
+                .values(state=FAILED)
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+        except Exception:  # the database itself is down: the grace period covers it
+            session.rollback()
+            log.exception("could not mark ingest batch %s failed; recovery will find it", batch_id)
+
+    def record_failed(self, session: Session, tenant: TenantRef) -> int:
+        """Record the tenant's batches whose request failed after storing: called by the
+        tenant's next request that met duplicates (a shipper's retry). Returns the events."""
+        failed = list(
+            session.scalars(
+                select(IngestBatch.id).where(
+                    IngestBatch.tenant_id == tenant.id, IngestBatch.state == FAILED
+                )
+            )
+        )
+        session.commit()  # no transaction is held while the store reads
+        recorded = 0
+        for batch_id in failed:
+            events = self.store.events_of_batch(tenant.id, batch_id)
+            state = RECOVERED if events else ABANDONED
+            if self.record(session, tenant, batch_id, events, state):
+                recorded += len(_unique(events))
+            session.commit()
+        return recorded
 
     def record(
-        self, session: Session, tenant_id: int, batch_id: str, events: Sequence[Event], state: str
+        self,
+        session: Session,
+        tenant: TenantRef,
+        batch_id: str,
+        events: Sequence[Event],
+        state: str,
     ) -> bool:
-        """Meter and detect the events a batch stored first and end its pending state, in the
-        caller's transaction. False (nothing recorded) when the batch is no longer pending:
-        the recovery or its request got there first."""
+        """Meter and detect the events a batch stored first and end its pending (or failed)
+        state, in the caller's transaction. False (nothing recorded) when the batch is no
+        longer recordable: the recovery or its request got there first."""
         events = _unique(events)
-        pending = (IngestBatch.id == batch_id, IngestBatch.state == PENDING)
+        pending = (IngestBatch.id == batch_id, IngestBatch.state.in_(RECORDABLE))
+        claim: Delete | Update
         if state == DONE:  # the common case leaves no row behind: the table stays small
             claim = delete(IngestBatch).where(*pending)
         else:  # recovered and abandoned batches stay as a trace of what happened
@@ -120,14 +197,15 @@ class Ingestor:
                 .where(*pending)
                 .values(state=state, finished_at=utcnow(), events=len(events))
             )
-        claimed = session.execute(claim.execution_options(synchronize_session=False)).rowcount
+        done = session.execute(claim.execution_options(synchronize_session=False))
+        claimed = cast(CursorResult[Any], done).rowcount
         if not claimed:
             log.warning("ingest batch %s was already recorded; not recording it again", batch_id)
             return False
         if events:
             meter_events(session, events)
             for listener in self.listeners:
-                listener(session, tenant_id, events)
+                listener(session, tenant, events)
         return True
 
     def recover(self, db: Database, grace_seconds: float, limit: int = 500) -> RecoveryReport:
@@ -142,7 +220,10 @@ class Ingestor:
         with db.read_session() as session:  # no write lock for the look
             pending = session.execute(
                 select(IngestBatch.id, IngestBatch.tenant_id)
-                .where(IngestBatch.state == PENDING, IngestBatch.created_at < cutoff)
+                .where(
+                    (IngestBatch.state == FAILED)
+                    | ((IngestBatch.state == PENDING) & (IngestBatch.created_at < cutoff))
+                )
                 .order_by(IngestBatch.created_at)
                 .limit(limit)
             ).all()
@@ -151,7 +232,7 @@ class Ingestor:
                 events = self.store.events_of_batch(tenant_id, batch_id)  # outside any txn
                 with db.session() as session:
                     state = RECOVERED if events else ABANDONED
-                    if self.record(session, tenant_id, batch_id, events, state):
+                    if self.record(session, TenantRef(tenant_id), batch_id, events, state):
                         report.recovered += bool(events)
                         report.abandoned += not events
                         report.events += len(_unique(events))
@@ -165,7 +246,7 @@ class Ingestor:
     def ingest_body(
         self,
         session: Session,
-        tenant_id: int,
+        tenant: TenantRef,
         body: bytes,
         content_type: str,
         max_event_bytes: int,
@@ -177,8 +258,8 @@ class Ingestor:
                 result.rejected.append(item)
             else:
                 good.append(item)
-        events, new_ids = self.accept_objects(session, tenant_id, good)
-        result.accepted = len(events)
-        result.duplicates = len(events) - len(new_ids)
-        result.ids = [e.id for e in events]
+        batch = self.accept_objects(session, tenant, good)
+        result.accepted = len(batch.events)
+        result.duplicates = batch.duplicates
+        result.ids = [e.id for e in batch.events]
         return result

@@ -1,4 +1,8 @@
-"""Windows event log ingestion: flattening of evtx_dump-style JSON to Sigma field names."""
+"""Windows event log ingestion: flattening of evtx_dump-style JSON to Sigma field names.
+
+EventData/UserData names lose their spaces (`Threat Name` → `ThreatName`, as Zircolite does), so
+the names Sigma rules use match without any per-event cost in the matcher.
+"""
 
 from __future__ import annotations
 
@@ -102,6 +106,15 @@ def _put(out: dict[str, Any], key: str, value: Any, section: str) -> None:
         out[key] = value
 
 
+def _field_name(name: str) -> str:
+    """A data field's name as Sigma rules spell it: without spaces (Defender's `Threat Name` is
+    `ThreatName`), as Zircolite's flattening does. Done once here, at ingest, so the matcher's
+    field look-up stays a plain dict get and events without spaces pay nothing."""
+    if " " not in name:
+        return name
+    return name.replace(" ", "") or name
+
+
 def _flatten_data(data: Any, out: dict[str, Any], section: str) -> None:
     """Flatten an EventData-like dict (named fields, Data lists, #text) into ``out``."""
     if data is None:
@@ -122,12 +135,12 @@ def _flatten_data(data: Any, out: dict[str, Any], section: str) -> None:
             for item in items:
                 name = _attrs(item).get("Name")
                 if name:
-                    _put(out, str(name), _unwrap(item), section)
+                    _put(out, _field_name(str(name)), _unwrap(item), section)
                 else:
                     val = _unwrap(item)
                     unnamed.extend(val if isinstance(val, list) else [val])
             continue
-        _put(out, key, _unwrap(node), section)
+        _put(out, _field_name(key), _unwrap(node), section)
     if unnamed:
         _put(out, "Data", unnamed[0] if len(unnamed) == 1 else unnamed, section)
 
@@ -204,7 +217,7 @@ def iter_evtx_file(path: str | PathLike[str]) -> Iterator[dict[str, Any]]:
     errors = 0
     while True:
         try:
-            record = next(records)
+            record: Any = next(records)
         except StopIteration:
             return
         except Exception as exc:  # pyevtx raises RuntimeError & co. for corrupt records

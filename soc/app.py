@@ -12,34 +12,34 @@ from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from detections.api import router as rules_router
+from detections.windows import expire_correlation_windows
 from ingest.api import router as ingest_router
 from ingest.es_api import router as es_router
-from soc import audit
 from soc.cases.api import extra_router as cases_extra_router
 from soc.cases.api import router as cases_router
 from soc.cases.connector import deliver_until
-from soc.deps import current_principal, db_session, get_services
+from soc.core import audit
+from soc.core.deps import PrincipalDep, SessionDep
+from soc.core.errors import DomainError
+from soc.core.schemas import ErrorOut
+from soc.core.settings import Settings, get_settings
 from soc.edge import EdgeRefusals
-from soc.errors import DomainError
 from soc.headers import SecurityHeaders
 from soc.jobs_api import router as jobs_router
-from soc.schemas import ErrorOut
 from soc.services import Services, build_services
-from soc.settings import Settings, get_settings
+from soc.shell_deps import ServicesDep
 from soc.web.pages import router as web_router
 from tenants.api import router as tenants_router
 from tenants.billing.api import router as billing_router
-from tenants.principal import Principal
 
 log = logging.getLogger(__name__)
 system_router = APIRouter(prefix="/api/v1", tags=["system"])
@@ -77,7 +77,7 @@ def disk_report(settings: Settings) -> dict[str, object]:
 
 
 @system_router.get("/health")
-def health(services: Services = Depends(get_services)) -> dict[str, object]:
+def health(services: ServicesDep) -> dict[str, object]:
     """Liveness and the basics a monitor wants: database reachable (a read: it never waits
     for the write lock), rules loaded, free disk. `degraded` when the disk runs low."""
     with services.db.read_session() as session:
@@ -93,9 +93,7 @@ def health(services: Services = Depends(get_services)) -> dict[str, object]:
 
 
 @system_router.get("/audit/verify")
-def audit_verify(
-    session: Session = Depends(db_session), principal: Principal = Depends(current_principal)
-) -> dict[str, object]:
+def audit_verify(session: SessionDep, principal: PrincipalDep) -> dict[str, object]:
     principal.require("audit.read")
     count, problems = audit.verify(session)
     return {
@@ -107,12 +105,17 @@ def audit_verify(
 
 def recover_ingest_until(services: Services, stop: threading.Event) -> None:
     """Recover ingest batches whose request died between storing and recording: once at
-    startup (after a crash), then every `ingest_recovery_every_seconds` until the app stops."""
+    startup (after a crash), then every `ingest_recovery_every_seconds` until the app stops;
+    stale correlation windows are swept on the same beat (the workers' beat does it too)."""
     while True:
         try:
             services.recover_ingest()
         except Exception:  # the database may be down for now; the batches stay pending
             log.exception("ingest recovery failed")
+        try:
+            expire_correlation_windows(services.detector.windows)
+        except Exception:  # the next pass sweeps them
+            log.exception("correlation window sweep failed")
         if stop.wait(services.settings.ingest_recovery_every_seconds):
             return
 
@@ -176,60 +179,32 @@ def overload_answer(exc: BaseException, settings: Settings) -> JSONResponse | No
     )
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    settings = settings or get_settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = services is None
-        app.state.services = services or build_services(settings)
-        stop = threading.Event()
-        replayer = threading.Thread(
-            target=replay_spool_until,
-            daemon=True,
-            args=(app.state.services.store, stop),
-            name="spool-replay",
+def background_threads(services: Services, stop: threading.Event) -> list[threading.Thread]:
+    """The server's own background work until `stop`: spool replay, ingest recovery, and the
+    ITSM outbox when an ITSM tool is configured."""
+    threads = [
+        threading.Thread(
+            target=replay_spool_until, daemon=True, args=(services.store, stop), name="spool-replay"
+        ),
+        threading.Thread(
+            target=recover_ingest_until, daemon=True, args=(services, stop), name="ingest-recovery"
+        ),
+    ]
+    if services.settings.itsm_url:
+        threads.append(
+            threading.Thread(
+                target=deliver_until,
+                daemon=True,
+                args=(services.db, services.settings, stop),
+                name="itsm-outbox",
+            )
         )
-        replayer.start()
-        recovery = threading.Thread(
-            target=recover_ingest_until,
-            daemon=True,
-            args=(app.state.services, stop),
-            name="ingest-recovery",
-        )
-        recovery.start()
-        outbox = threading.Thread(  # ITSM outbox delivery in process (issue 5)
-            target=deliver_until,
-            daemon=True,
-            args=(app.state.services.db, app.state.services.settings, stop),
-            name="itsm-outbox",
-        )
-        if app.state.services.settings.itsm_url:
-            outbox.start()
-        yield
-        stop.set()
-        replayer.join(timeout=10)
-        recovery.join(timeout=10)
-        if outbox.is_alive():
-            outbox.join(timeout=10)
-        if owned:
-            app.state.services.close()
+    return threads
 
-    app = FastAPI(
-        title="soc",
-        version="0.1.0",
-        lifespan=lifespan,
-        description="Multi-tenant SOC: ingest, Sigma detection, security cases.",
-    )
-    if services is not None:
-        app.state.services = services
 
-    app.add_middleware(EdgeRefusals)  # CSRF and login-flood refusals, before routing
-    served = services.settings if services is not None else settings
-    app.add_middleware(  # outermost: refusals and error answers carry the headers too
-        SecurityHeaders,
-        hsts_max_age=served.hsts_max_age_seconds if served.session_cookie_secure else None,
-    )
+def install_error_handlers(app: FastAPI) -> None:
+    """Every answer other than success in the ErrorOut shape: domain errors, overload (503
+    busy, 507 disk full), framework errors and validation errors."""
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -273,6 +248,44 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         return JSONResponse({"error": "invalid", "detail": problems}, status_code=422)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        running = services or build_services(settings)
+        running.publish(app.state)
+        stop = threading.Event()
+        threads = background_threads(running, stop)
+        for thread in threads:
+            thread.start()
+        yield
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        if owned:
+            running.close()
+
+    app = FastAPI(
+        title="soc",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Multi-tenant SOC: ingest, Sigma detection, security cases.",
+    )
+    if services is not None:
+        services.publish(app.state)
+
+    app.add_middleware(EdgeRefusals)  # CSRF and login-flood refusals, before routing
+    served = services.settings if services is not None else settings
+    app.add_middleware(  # outermost: refusals and error answers carry the headers too
+        SecurityHeaders,
+        hsts_max_age=served.hsts_max_age_seconds if served.session_cookie_secure else None,
+    )
+
+    install_error_handlers(app)
 
     for router in (
         system_router,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 from celery.schedules import crontab
 
-from soc.settings import get_settings
+from soc.core.settings import get_settings
 
 
 def make_celery() -> Celery:
@@ -33,6 +33,11 @@ def make_celery() -> Celery:
             "itsm-deliver": {"task": "soc.tasks.itsm_deliver", "schedule": 15.0},
             # Ingest batches whose request died between storing and recording.
             "ingest-recovery": {"task": "soc.tasks.recover_ingest_batches", "schedule": 60.0},
+            # Correlation windows past their timespan (the database store; Redis keys expire).
+            "correlation-windows-expire": {
+                "task": "soc.tasks.expire_correlation_windows",
+                "schedule": 300.0,
+            },
             "billing-close-monthly": {
                 "task": "soc.tasks.close_previous_month",
                 "schedule": crontab(day_of_month=1, hour=3, minute=0),

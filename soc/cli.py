@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import typer
 from sqlalchemy.orm import Session
 
 from detections.cli import detect, rules_app
-from soc import audit
-from soc.db import Database
-from soc.errors import DomainError
-from soc.migrate import upgrade
-from soc.settings import get_settings
+from soc.core import audit
+from soc.core.db import Database
+from soc.core.errors import DomainError
+from soc.core.migrate import upgrade
+from soc.core.principal import Principal
+from soc.core.settings import get_settings
+from soc.pipeline_cli import hunt
 from tenants import scope as scope_service
 from tenants import service as tenant_service
 from tenants.billing.cli import app as billing_app
-from tenants.principal import Principal
 
 app = typer.Typer(
     help="soc: multi-tenant security operations. Settings come from SOC_* environment "
@@ -35,13 +37,14 @@ app.add_typer(users_app, name="users")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(billing_app, name="billing")
+rules_app.command("hunt")(hunt)  # raises cases: the shell adds it to the rules commands
 app.add_typer(rules_app, name="rules")
 app.command("detect")(detect)
 
 CLI_ACTOR = Principal(actor="cli", role="admin")
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
 
@@ -262,7 +265,7 @@ def users_enroll_totp(username: str = typer.Argument(...)) -> None:
     role that requires TOTP but who have none, or who lost their authenticator."""
     from sqlalchemy import select
 
-    from soc import audit as audit_log
+    from soc.core import audit as audit_log
     from tenants.models import User
     from tenants.security import new_totp_secret, totp_uri
 

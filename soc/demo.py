@@ -12,13 +12,13 @@ import typer
 from sqlalchemy import select
 
 from ingest.parse import Parsed
-from soc.db import utcnow
+from soc.core.db import utcnow
+from soc.core.principal import SYSTEM, TenantRef
+from soc.core.settings import Settings
 from soc.services import build_services
-from soc.settings import Settings
 from tenants import scope as scope_service
 from tenants import service as tenant_service
 from tenants.models import Tenant, User
-from tenants.principal import SYSTEM
 
 DEMO_TENANT = "demo"
 DEMO_PROVIDER = "demo-provider"
@@ -155,9 +155,10 @@ def load_demo(settings: Settings) -> DemoInfo:
         with services.db.session() as session:
             tenant = session.scalar(select(Tenant).where(Tenant.slug == DEMO_TENANT))
             fresh = tenant is None
-            if fresh:
+            if tenant is None:
                 tenant = tenant_service.create_tenant(session, SYSTEM, DEMO_TENANT, "Demo Gemeente")
                 tenant_service.create_provider(session, SYSTEM, DEMO_PROVIDER, "Demo ICT Provider")
+            demo_id = tenant.id
             # Every run: a demo loaded before providers served tenants gets the relation too.
             scope_service.serve(session, SYSTEM, DEMO_PROVIDER, DEMO_TENANT)
             for username, role, scope, password in DEMO_USERS:
@@ -179,8 +180,8 @@ def load_demo(settings: Settings) -> DemoInfo:
                     session, SYSTEM, DEMO_TENANT, "demo"
                 )
                 items = [Parsed(i + 1, orjson.dumps(e), e) for i, e in enumerate(demo_events())]
-                events, _ = services.ingestor.accept_objects(session, tenant.id, items)
-                info.events = len(events)
+                batch = services.ingestor.accept_objects(session, TenantRef(demo_id), items)
+                info.events = len(batch.events)
     finally:
         services.close()
     return info

@@ -15,8 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from soc.deps import SESSION_COOKIE
-from tenants.login_guard import client_ip
+from soc.core.deps import SESSION_COOKIE, client_ip
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 API_LOGIN = "/api/v1/auth/login"
@@ -66,7 +65,7 @@ class EdgeRefusals:
             await _answer(send, 403, {"error": "forbidden", "detail": "cross-site request refused"})
             return
         if path == API_LOGIN:
-            guard = scope["app"].state.services.login_guard
+            guard = scope["app"].state.login_guard
             wait = guard.ip_blocked_for(client_ip(request))
             if wait > 0:
                 retry = math.ceil(wait)

@@ -2,6 +2,7 @@
 
 from detections.models import (
     Alert,
+    CorrelationWindow,
     DetectionRevision,
     FieldMapping,
     RuleException,
@@ -9,10 +10,10 @@ from detections.models import (
     TenantRule,
 )
 from ingest.models import IngestBatch
-from soc.audit import AuditEntry
 from soc.cases.models import Asset, Case, CaseEvent, Evidence, InboundNonce, OutboxMessage, Problem
-from soc.db import Base
-from soc.jobs import Job
+from soc.core.audit import AuditEntry
+from soc.core.db import Base
+from soc.core.jobs import Job
 from tenants.billing.models import (
     BillingAccount,
     ClosedMonth,
@@ -26,6 +27,7 @@ from tenants.models import ApiKey, AuthToken, Provider, Tenant, UsageDaily, Usag
 
 __all__ = [
     "Alert",
+    "CorrelationWindow",
     "ApiKey",
     "Asset",
     "AuditEntry",

@@ -1,35 +1,27 @@
-"""Build the long-lived objects the API, CLI and workers share: database, event store, rules,
-detector and the ingest pipeline (ingest → detection → cases)."""
+"""The composition root: build the long-lived objects the API, CLI and workers share —
+database, event store, rules, detector, ingestor and the pipeline that joins them — and
+publish them on `app.state`, where the routers' typed dependencies read them."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
-
-from sqlalchemy.orm import Session
+from typing import Any
 
 from detections.engine import RuleSet
-from detections.service import Detector, record_alerts
-from ingest.events import Event
+from detections.matcher import Detector
+from detections.sources import BUILTIN_RULES, load_ruleset, rule_dirs
+from detections.windows import build_window_store
 from ingest.gate import IngestGate
 from ingest.service import Ingestor, RecoveryReport
 from ingest.store.base import EventStore
 from ingest.store.factory import build_store
-from soc.cases.service import group_alerts
-from soc.db import Database
-from soc.settings import Settings
+from soc.core.db import Database
+from soc.core.settings import Settings
+from soc.pipeline import Pipeline
+from tenants.authenticator import TenantAuthenticator
 from tenants.login_guard import LoginGuard
 
-log = logging.getLogger(__name__)
-BUILTIN_RULES = Path(__file__).resolve().parent.parent / "detections" / "rules"
-
-
-def rule_dirs(settings: Settings) -> list[Path]:
-    dirs = [BUILTIN_RULES] if settings.include_builtin_rules else []
-    return dirs + list(settings.rules_dirs)
+__all__ = ["BUILTIN_RULES", "Services", "build_services", "rule_dirs"]
 
 
 @dataclass
@@ -40,6 +32,7 @@ class Services:
     ruleset: RuleSet
     detector: Detector
     ingestor: Ingestor
+    pipeline: Pipeline
     # Login rate limits and password-check slots: state for the life of the process.
     login_guard: LoginGuard = field(init=False)
     # Ingest admission (a few requests at once, the rest wait or are refused with Retry-After).
@@ -52,20 +45,25 @@ class Services:
             s.ingest_slots, s.ingest_queue, s.ingest_wait_seconds, s.busy_retry_after_seconds
         )
 
-    def detect(self, session: Session, tenant_id: int, events: Sequence[Event]) -> int:
-        """Ingest listener: alerts for every match of the tenant's enabled rules that no
-        exception suppresses, grouped into cases (also what the Celery detection task runs)."""
-        view = self.detector.views.get(session, tenant_id)
-        alerts = record_alerts(session, tenant_id, self.detector.evaluate(events, view))
-        if alerts:
-            window = timedelta(minutes=self.settings.case_group_window_minutes)
-            group_alerts(session, alerts, window)
-        return len(alerts)
+    def publish(self, state: Any) -> None:
+        """Put what the routers' dependencies read on `app.state` (see soc.core.deps)."""
+        state.services = self
+        state.settings, state.db, state.store = self.settings, self.db, self.store
+        state.ruleset, state.detector, state.pipeline = self.ruleset, self.detector, self.pipeline
+        state.login_guard, state.ingest_gate = self.login_guard, self.ingest_gate
+        state.authenticator = TenantAuthenticator()
+        state.job_host = self
 
     def recover_ingest(self) -> RecoveryReport:
         """Meter and detect the events of ingest batches whose request died after storing
         them (at startup, then periodically: the app's thread and the beat task)."""
-        return self.ingestor.recover(self.db, self.settings.ingest_recovery_grace_seconds)
+        return self.pipeline.recover()
+
+    def enqueue_job(self, job_id: int) -> None:
+        """Production mode: a background job runs on a Celery worker (soc.core.jobs.JobHost)."""
+        from soc.queue import enqueue_job
+
+        enqueue_job(job_id)
 
     def close(self) -> None:
         self.store.close()
@@ -78,19 +76,13 @@ def build_services(settings: Settings, ruleset: RuleSet | None = None) -> Servic
         busy_timeout=settings.db_busy_timeout_seconds,
         pool_timeout=settings.db_pool_timeout_seconds,
     )
-    db.configure(info={"settings": settings})  # case services read their contract
     store = build_store(settings)
-    if ruleset is None:
-        ruleset = RuleSet.from_dirs(rule_dirs(settings))
-        if ruleset.errors:
-            log.warning(
-                "%d Sigma rules could not be used (see `soc rules errors`)", len(ruleset.errors)
-            )
-    services = Services(settings, db, store, ruleset, Detector(ruleset), Ingestor(store))
+    ruleset = ruleset if ruleset is not None else load_ruleset(settings)
+    detector = Detector(ruleset, build_window_store(settings, db))
+    ingestor = Ingestor(store)
+    pipeline = Pipeline(settings, db, ingestor, detector)
     if settings.detection_async:
-        from soc.tasks import enqueue_detection
+        from soc.queue import enqueue_detection
 
-        services.ingestor.listeners.append(enqueue_detection)
-    else:
-        services.ingestor.listeners.append(services.detect)
-    return services
+        pipeline.hand_off = enqueue_detection
+    return Services(settings, db, store, ruleset, detector, ingestor, pipeline)

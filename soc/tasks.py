@@ -1,25 +1,23 @@
-"""Celery tasks: thin wrappers that call the same service functions as the API and the CLI."""
+"""Celery tasks: thin wrappers that call the same service functions as the API and the CLI
+(detection through the same `soc.pipeline` steps as embedded mode)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from ingest.events import Event
-from ingest.store.spool import decode_event, encode_event
+from ingest.store.spool import decode_event
 from soc.celery_app import celery_app
-from soc.db import utcnow
+from soc.core.db import utcnow
+from soc.core.principal import TenantRef
+from soc.core.settings import get_settings
 from soc.services import Services, build_services
-from soc.settings import get_settings
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
-DETECTION_CHUNK = 1000
 _services: Services | None = None
 
 
@@ -30,13 +28,6 @@ def worker_services() -> Services:
         settings = get_settings().model_copy(update={"detect_in_worker": False})
         _services = build_services(settings)
     return _services
-
-
-def enqueue_detection(session: Session, tenant_id: int, events: Sequence[Event]) -> None:
-    """Ingest listener in production mode: detection runs in the workers, in chunks."""
-    for i in range(0, len(events), DETECTION_CHUNK):
-        chunk = [encode_event(e).decode() for e in events[i : i + DETECTION_CHUNK]]
-        detect_events.delay(tenant_id, chunk)
 
 
 @celery_app.task(
@@ -51,8 +42,9 @@ def detect_events(self: Any, tenant_id: int, encoded: list[str]) -> int:
     number of new alerts."""
     services = worker_services()
     events = [decode_event(line.encode()) for line in encoded]
+    # The tenant was checked against the ingest key when the batch was taken.
     with services.db.session() as session:
-        return services.detect(session, tenant_id, events)
+        return services.pipeline.detect_and_raise(session, TenantRef(tenant_id), events)
 
 
 @celery_app.task(name="soc.tasks.recover_ingest_batches")
@@ -77,6 +69,14 @@ def retention_for_all(services: Services) -> dict[str, int]:
         cutoff = utcnow() - timedelta(days=tenant.retention_days)
         removed[tenant.slug] = services.store.retention(tenant.id, cutoff)
     return removed
+
+
+@celery_app.task(name="soc.tasks.expire_correlation_windows")
+def expire_correlation_windows() -> int:
+    """Sweep correlation windows past their timespan (database store; Redis keys expire)."""
+    from detections.windows import expire_correlation_windows as sweep
+
+    return sweep(worker_services().detector.windows)
 
 
 @celery_app.task(name="soc.tasks.apply_retention")
@@ -115,8 +115,9 @@ def case_breach_warnings() -> int:
     """Issue 5: warn on cases about to breach an SLA clock (once per clock)."""
     from soc.cases.warnings import send_breach_warnings
 
-    with worker_services().db.session() as session:
-        return len(send_breach_warnings(session))
+    services = worker_services()
+    with services.db.session() as session:
+        return len(send_breach_warnings(session, settings=services.settings))
 
 
 @celery_app.task(name="soc.tasks.itsm_deliver")
@@ -137,6 +138,6 @@ def itsm_deliver() -> dict[str, int]:
 )
 def run_job(self: Any, job_id: int) -> None:
     """A background job (a retro-hunt) started from the API; progress and result go to its row."""
-    from soc.jobs import run_job as run
+    from soc.core.jobs import run_job as run
 
     run(worker_services(), job_id, runner="celery")

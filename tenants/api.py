@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query, Request, Response
 
-from soc.deps import SESSION_COOKIE, bearer, current_principal, db_session, get_services
-from soc.schemas import ErrorOut, RowId
-from soc.services import Services
+from soc.core.deps import (
+    SESSION_COOKIE,
+    DatabaseDep,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    bearer,
+    client_ip,
+)
+from soc.core.schemas import ErrorOut, RowId
 from tenants import metering
 from tenants import scope as scope_svc
 from tenants import service as svc
-from tenants.login_guard import client_ip
-from tenants.principal import Principal
+from tenants.deps import LoginGuardDep
 from tenants.schemas import (
     ApiKeyIn,
     ApiKeyOut,
@@ -49,21 +55,25 @@ router = APIRouter(prefix="/api/v1", tags=["identity and tenants"])
     },
 )
 def login(
-    body: LoginIn, request: Request, services: Services = Depends(get_services)
+    body: LoginIn,
+    request: Request,
+    settings: SettingsDep,
+    db: DatabaseDep,
+    guard: LoginGuardDep,
 ) -> TokenOut:
     """No request-wide database session here: the login opens its own short transactions,
     none of them held across the password check. A refusal before the check (TooManyAttempts)
     is answered 429 with its Retry-After by the app's error handler."""
-    ttl = services.settings.session_ttl_minutes
+    ttl = settings.session_ttl_minutes
     token, user = svc.login(
-        services.db,
+        db,
         body.username,
         body.password,
         body.totp,
         ttl,
-        tuple(services.settings.totp_required_roles),
+        tuple(settings.totp_required_roles),
         client_ip=client_ip(request),
-        guard=services.login_guard,
+        guard=guard,
     )
     return TokenOut(token=token, expires_in_minutes=ttl, role=user.role)
 
@@ -72,8 +82,8 @@ def login(
 def logout(
     request: Request,
     response: Response,
-    session: Session = Depends(db_session),
-    _: Principal = Depends(current_principal),
+    session: SessionDep,
+    _: PrincipalDep,
 ) -> Response:
     token = bearer(request) or request.cookies.get(SESSION_COOKIE)
     if token:
@@ -83,7 +93,7 @@ def logout(
 
 
 @router.get("/auth/me", response_model=MeOut)
-def me(principal: Principal = Depends(current_principal)) -> MeOut:
+def me(principal: PrincipalDep) -> MeOut:
     name = principal.actor.removeprefix("user:")
     return MeOut(
         username=name,
@@ -96,9 +106,7 @@ def me(principal: Principal = Depends(current_principal)) -> MeOut:
 
 
 @router.post("/auth/totp/enroll", response_model=TotpStartOut)
-def totp_enroll(
-    session: Session = Depends(db_session), principal: Principal = Depends(current_principal)
-) -> TotpStartOut:
+def totp_enroll(session: SessionDep, principal: PrincipalDep) -> TotpStartOut:
     secret, uri = svc.start_totp_enrolment(session, principal)
     return TotpStartOut(secret=secret, uri=uri)
 
@@ -107,8 +115,8 @@ def totp_enroll(
 def totp_verify(
     body: TotpConfirmIn,
     request: Request,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> Response:
     # The session that confirms stays valid; the user's other sessions end.
     token = bearer(request) or request.cookies.get(SESSION_COOKIE)
@@ -117,17 +125,15 @@ def totp_verify(
 
 
 @router.get("/tenants", response_model=list[TenantOut])
-def list_tenants(
-    session: Session = Depends(db_session), principal: Principal = Depends(current_principal)
-) -> list[TenantOut]:
+def list_tenants(session: SessionDep, principal: PrincipalDep) -> list[TenantOut]:
     return [TenantOut.model_validate(t) for t in svc.list_tenants(session, principal)]
 
 
 @router.post("/tenants", response_model=TenantOut, status_code=201)
 def create_tenant(
     body: TenantIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> TenantOut:
     tenant = svc.create_tenant(session, principal, body.slug, body.name, body.retention_days)
     return TenantOut.model_validate(tenant)
@@ -136,8 +142,8 @@ def create_tenant(
 @router.get("/tenants/{tenant}", response_model=TenantOut)
 def get_tenant(
     tenant: str,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> TenantOut:
     return TenantOut.model_validate(svc.get_tenant(session, principal, tenant))
 
@@ -145,16 +151,14 @@ def get_tenant(
 @router.post("/providers", response_model=ProviderOut, status_code=201)
 def create_provider(
     body: ProviderIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> ProviderOut:
     return ProviderOut.model_validate(svc.create_provider(session, principal, body.slug, body.name))
 
 
 @router.get("/providers", response_model=list[ProviderServesOut])
-def list_providers(
-    session: Session = Depends(db_session), principal: Principal = Depends(current_principal)
-) -> list[ProviderServesOut]:
+def list_providers(session: SessionDep, principal: PrincipalDep) -> list[ProviderServesOut]:
     """Providers and the tenants each serves (its provider-scoped users see those)."""
     return [
         ProviderServesOut(
@@ -168,8 +172,8 @@ def list_providers(
 def serve_tenant(
     provider: str,
     tenant: str,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> Response:
     """The provider serves the tenant from now on (idempotent, audited)."""
     scope_svc.serve(session, principal, provider, tenant)
@@ -180,8 +184,8 @@ def serve_tenant(
 def unserve_tenant(
     provider: str,
     tenant: str,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> Response:
     """The provider no longer serves the tenant (idempotent, audited)."""
     scope_svc.unserve(session, principal, provider, tenant)
@@ -191,9 +195,9 @@ def unserve_tenant(
 @router.post("/users", response_model=NewUserOut, status_code=201)
 def create_user(
     body: UserIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> NewUserOut:
     created = svc.create_user(
         session,
@@ -203,7 +207,7 @@ def create_user(
         body.role,
         body.tenant,
         body.provider,
-        tuple(services.settings.totp_required_roles),
+        tuple(settings.totp_required_roles),
     )
     return NewUserOut(user=UserOut.model_validate(created.user), totp_secret=created.totp_secret)
 
@@ -211,8 +215,8 @@ def create_user(
 @router.get("/tenants/{tenant}/apikeys", response_model=list[ApiKeyOut])
 def list_api_keys(
     tenant: str,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> list[ApiKeyOut]:
     return [ApiKeyOut.model_validate(k) for k in svc.list_api_keys(session, principal, tenant)]
 
@@ -221,8 +225,8 @@ def list_api_keys(
 def create_api_key(
     tenant: str,
     body: ApiKeyIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> NewApiKeyOut:
     key, secret = svc.create_api_key(session, principal, tenant, body.name)
     return NewApiKeyOut(key=ApiKeyOut.model_validate(key), secret=secret)
@@ -231,8 +235,8 @@ def create_api_key(
 @router.delete("/apikeys/{key_id}", response_model=ApiKeyOut)
 def revoke_api_key(
     key_id: RowId,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> ApiKeyOut:
     return ApiKeyOut.model_validate(svc.revoke_api_key(session, principal, key_id))
 
@@ -240,10 +244,10 @@ def revoke_api_key(
 @router.get("/tenants/{tenant}/usage", response_model=list[UsageOut])
 def tenant_usage(
     tenant: str,
-    start: date | None = Query(default=None, description="first day (UTC); default 30 days ago"),
-    end: date | None = Query(default=None, description="last day (UTC); default today"),
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
+    start: Annotated[date | None, Query(description="first day (UTC); default 30 days ago")] = None,
+    end: Annotated[date | None, Query(description="last day (UTC); default today")] = None,
 ) -> list[UsageOut]:
     principal.require("usage.read")
     target = svc.get_tenant(session, principal, tenant)

@@ -22,10 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from starlette.requests import Request
-
-from soc.errors import DomainError
-from soc.settings import Settings
+from soc.core.errors import DomainError
+from soc.core.settings import Settings
 
 # Keys an attacker can mint (usernames, IPs) are bounded: past this many, the oldest are dropped.
 MAX_KEYS = 50_000
@@ -166,9 +164,3 @@ def _yield_the_cpu() -> None:
     # Not Linux, or not allowed: the check runs at normal priority.
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-
-
-def client_ip(request: Request) -> str | None:
-    """The peer address (behind a reverse proxy, uvicorn's --forwarded-allow-ips makes it the
-    client's)."""
-    return request.client.host if request.client else None

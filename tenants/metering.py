@@ -11,12 +11,13 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from soc.core.db import Base
 from tenants.models import UsageDaily, UsageHostDaily
 
 
 def _add(
     session: Session,
-    model: type,
+    model: type[Base],
     keys: tuple[str, ...],
     rows: list[dict[str, Any]],
     counters: tuple[str, ...],

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from soc.db import Base, UTCDateTime, utcnow
+from soc.core.db import Base, UTCDateTime, utcnow
 
 ROLES = ("admin", "soc_analyst", "customer", "risk_owner", "finance", "provider", "authority")
 

@@ -7,7 +7,7 @@ import gzip
 from functools import cache
 from pathlib import Path
 
-from soc.errors import Invalid
+from soc.core.errors import Invalid
 
 # About 20,000 common passwords (lowercased), copied unchanged from Django 5.2.19
 # (django/contrib/auth/common-passwords.txt.gz, BSD licence; list compiled by Royce Williams);

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from soc.schemas import ORMModel
+from soc.core.schemas import ORMModel
 
 
 class LoginIn(BaseModel):

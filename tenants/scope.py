@@ -8,13 +8,15 @@ operators, each change audited.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
-from soc import audit
+from soc.core import audit
+from soc.core.principal import Principal, Scope
+from tenants import tenancy
 from tenants.models import Provider, ProviderTenant, Tenant, User
-from tenants.principal import Principal, Scope
 
 
 def served_tenant_ids(session: Session, provider_id: int) -> frozenset[int]:
@@ -38,12 +40,8 @@ def scope_of(session: Session, user: User) -> Scope:
 def _pair(
     session: Session, actor: Principal, provider: str, tenant: str
 ) -> tuple[Provider, Tenant]:
-    from tenants import service as tenant_service
-
     actor.require("tenants.manage")
-    return tenant_service.get_provider(session, provider), tenant_service.get_tenant(
-        session, actor, tenant
-    )
+    return tenancy.get_provider(session, provider), tenancy.get_tenant(session, actor, tenant)
 
 
 def serve(session: Session, actor: Principal, provider: str, tenant: str) -> bool:
@@ -69,11 +67,12 @@ def unserve(session: Session, actor: Principal, provider: str, tenant: str) -> b
     """Stop the provider serving the tenant; False when it did not (nothing changes). Cases
     already assigned to the provider stay visible to it until they are reassigned."""
     found, target = _pair(session, actor, provider, tenant)
-    removed = session.execute(
+    result = session.execute(
         delete(ProviderTenant).where(
             ProviderTenant.provider_id == found.id, ProviderTenant.tenant_id == target.id
         )
-    ).rowcount
+    )
+    removed = cast("CursorResult[Any]", result).rowcount
     if not removed:
         return False
     audit.record(

@@ -1,558 +1,64 @@
-"""Tenants, providers, users, login, TOTP enrolment and API keys."""
+"""Tenants, providers, users, login, TOTP enrolment and API keys, for the callers that import
+them from here (`from tenants import service`). They live in tenants.tenancy (tenants and
+providers), tenants.users (users, TOTP enrolment), tenants.login (login, sessions) and
+tenants.api_keys (ingest keys)."""
 
 from __future__ import annotations
 
-import logging
-import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from tenants.api_keys import (
+    create_api_key,
+    list_api_keys,
+    principal_from_api_key,
+    revoke_api_key,
+)
+from tenants.login import (
+    GUESSES,
+    LOGIN_REFUSED,
+    end_sessions,
+    login,
+    logout,
+    principal_for,
+    principal_from_token,
+)
+from tenants.tenancy import (
+    SLUG,
+    create_provider,
+    create_tenant,
+    get_provider,
+    get_tenant,
+    list_tenants,
+)
+from tenants.users import (
+    PROVIDER_SCOPED_ROLES,
+    TENANT_SCOPED_ROLES,
+    NewUser,
+    confirm_totp,
+    create_user,
+    start_totp_enrolment,
+)
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
-
-from soc import audit
-from soc.db import Database, utcnow
-from soc.errors import Conflict, Invalid, NotFound, Unauthorized
-from soc.settings import Settings, get_settings
-from tenants import security
-from tenants.login_guard import LoginGuard
-from tenants.models import ROLES, ApiKey, AuthToken, Provider, Tenant, User
-from tenants.passwords import check_password
-from tenants.principal import Principal, Scope
-from tenants.scope import scope_of
-
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-TENANT_SCOPED_ROLES = {"customer"}
-PROVIDER_SCOPED_ROLES = {"provider"}
-log = logging.getLogger(__name__)
-
-
-def _settings(session: Session) -> Settings:
-    """The settings of the services that opened this session (see soc.services), else the
-    environment's (CLI, scripts)."""
-    found = session.info.get("settings")
-    return found if isinstance(found, Settings) else get_settings()
-
-
-def _check_slug(slug: str) -> None:
-    if not SLUG.match(slug):
-        raise Invalid(f"slug '{slug}' must be lowercase letters, digits and '-', max 63 chars")
-
-
-def create_tenant(
-    session: Session, actor: Principal, slug: str, name: str, retention_days: int = 365
-) -> Tenant:
-    actor.require("tenants.manage")
-    _check_slug(slug)
-    if not 1 <= retention_days <= 365:
-        raise Invalid(
-            "retention_days must be between 1 and 365 (the contract keeps logs at most a year)"
-        )
-    if session.scalar(select(Tenant).where(Tenant.slug == slug)):
-        raise Conflict(f"tenant '{slug}' already exists")
-    tenant = Tenant(slug=slug, name=name, retention_days=retention_days)
-    session.add(tenant)
-    session.flush()
-    audit.record(
-        session,
-        actor=actor.actor,
-        action="tenant.create",
-        object_type="tenant",
-        object_id=tenant.id,
-        tenant_id=tenant.id,
-        detail={"slug": slug, "name": name},
-    )
-    return tenant
-
-
-def create_provider(session: Session, actor: Principal, slug: str, name: str) -> Provider:
-    actor.require("tenants.manage")
-    _check_slug(slug)
-    if session.scalar(select(Provider).where(Provider.slug == slug)):
-        raise Conflict(f"provider '{slug}' already exists")
-    provider = Provider(slug=slug, name=name)
-    session.add(provider)
-    session.flush()
-    audit.record(
-        session,
-        actor=actor.actor,
-        action="provider.create",
-        object_type="provider",
-        object_id=provider.id,
-        detail={"slug": slug, "name": name},
-    )
-    return provider
-
-
-def get_tenant(session: Session, actor: Principal, ref: int | str) -> Tenant:
-    """Find a tenant by id or slug among those the actor may see."""
-    actor.require("tenants.read")
-    query = select(Tenant).where(Tenant.id == ref if isinstance(ref, int) else Tenant.slug == ref)
-    tenant = session.scalar(query)
-    if tenant is None or not actor.sees_tenant(tenant.id):
-        raise NotFound(f"tenant '{ref}' not found")
-    return tenant
-
-
-def list_tenants(session: Session, actor: Principal) -> list[Tenant]:
-    actor.require("tenants.read")
-    query = select(Tenant).where(actor.tenant_filter(Tenant.id)).order_by(Tenant.slug)
-    return list(session.scalars(query))
-
-
-def get_provider(session: Session, ref: int | str) -> Provider:
-    query = select(Provider).where(
-        Provider.id == ref if isinstance(ref, int) else Provider.slug == ref
-    )
-    provider = session.scalar(query)
-    if provider is None:
-        raise NotFound(f"provider '{ref}' not found")
-    return provider
-
-
-@dataclass
-class NewUser:
-    user: User
-    totp_secret: str | None
-
-
-def create_user(
-    session: Session,
-    actor: Principal,
-    username: str,
-    password: str,
-    role: str,
-    tenant: str | None = None,
-    provider: str | None = None,
-    totp_required_roles: tuple[str, ...] = ("admin", "soc_analyst"),
-) -> NewUser:
-    """Create a user; roles that require TOTP get a secret now (returned once)."""
-    actor.require("users.manage")
-    if role not in ROLES:
-        raise Invalid(f"unknown role '{role}'; one of: {', '.join(ROLES)}")
-    check_password(password, username, _settings(session).password_min_length)
-    if role in TENANT_SCOPED_ROLES and not tenant:
-        raise Invalid(f"role '{role}' needs a tenant")
-    if role in PROVIDER_SCOPED_ROLES and not provider:
-        raise Invalid(f"role '{role}' needs a provider")
-    if tenant and provider:
-        raise Invalid("a user is scoped to one tenant, one provider, or all; not both")
-    if session.scalar(select(User).where(User.username == username)):
-        raise Conflict(f"user '{username}' already exists")
-    tenant_id = get_tenant(session, actor, tenant).id if tenant else None
-    provider_id = get_provider(session, provider).id if provider else None
-    secret = security.new_totp_secret() if role in totp_required_roles else None
-    user = User(
-        username=username,
-        password_hash=security.hash_password(password),
-        role=role,
-        tenant_id=tenant_id,
-        provider_id=provider_id,
-        totp_secret=secret,
-        totp_enabled=secret is not None,
-    )
-    session.add(user)
-    session.flush()
-    audit.record(
-        session,
-        actor=actor.actor,
-        action="user.create",
-        object_type="user",
-        object_id=user.id,
-        tenant_id=tenant_id,
-        detail={"username": username, "role": role, "provider_id": provider_id},
-    )
-    return NewUser(user, secret)
-
-
-def principal_for(session: Session, user: User) -> Principal:
-    return Principal(
-        actor=f"user:{user.username}",
-        role=user.role,
-        user_id=user.id,
-        scope=scope_of(session, user),
-    )
-
-
-# One answer for every refused login, whatever the reason (unknown user, wrong password, wrong
-# or missing code, locked, no TOTP enrolled): the reason goes to the audit log and the server
-# log, never to the unauthenticated caller.
-LOGIN_REFUSED = "invalid username, password or code"
-# Refusals that count towards the account lockout: guesses of the password or of the code.
-GUESSES = {"wrong_password", "totp_missing", "totp_invalid"}
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    """What a login reads about the user before the (slow) password check, outside of it."""
-
-    id: int
-    username: str
-    password_hash: str
-    role: str
-    active: bool
-    locked_until: datetime | None
-    totp_enabled: bool
-    totp_secret: str | None
-    totp_last_step: int | None
-
-
-def login(
-    db: Database,
-    username: str,
-    password: str,
-    totp_code: str | None,
-    ttl_minutes: int,
-    totp_required_roles: tuple[str, ...] = ("admin", "soc_analyst"),
-    *,
-    client_ip: str | None = None,
-    guard: LoginGuard | None = None,
-) -> tuple[str, User]:
-    """Check password and TOTP code; return a new bearer token and the user.
-
-    Three steps so that no transaction is open during argon2 (~0.2 s of CPU, which must not
-    hold SQLite's write lock): read the user, check the password outside the database (in one
-    of the guard's bounded slots, after its rate limits), then record the outcome in a short
-    transaction of its own, so a refusal's audit entry and counters are kept. The TOTP code is
-    part of the proof: a right password with a missing or wrong code is refused like a wrong
-    password. Raises TooManyAttempts (429) or Unauthorized with one message for every refusal.
-    """
-    guard = guard or LoginGuard.from_settings(get_settings())
-    guard.check(username, client_ip)
-    with db.session() as session:
-        user = session.scalar(select(User).where(User.username == username))
-        found = _candidate(user) if user is not None else None
-    # The code is read against the clock when the request arrives, not after a wait for a slot.
-    step = _code_step(found, totp_code)
-    with guard.hashing():
-        # Unknown users are checked against a dummy hash: the answer takes as long.
-        password_ok = guard.check_password(
-            lambda: security.verify_password(found.password_hash if found else None, password)
-        )
-    code_given = bool((totp_code or "").strip())
-    now = utcnow()
-    reason = _refusal(found, password_ok, code_given, step, totp_required_roles, now)
-    with db.session() as session:
-        if found is not None and reason is None:
-            if _claim_success(session, found, step, now):
-                token, user = _issue_token(session, found, ttl_minutes, client_ip, now)
-                guard.succeeded(username)
-                return token, user
-            # Locked, disabled, re-keyed or this code used by a concurrent login meanwhile.
-            reason = "changed_during_login"
-        _record_failure(session, found, username, reason or "unknown", client_ip, guard, now)
-    guard.failed(username, client_ip)
-    if reason == "totp_not_enrolled":
-        log.warning(
-            "login refused for %r: role requires TOTP and none is enrolled; an operator runs "
-            "`soc users enroll-totp %s`",
-            username,
-            username,
-        )
-    else:
-        log.info("login refused for %r from %s: %s", username, client_ip, reason)
-    raise Unauthorized(LOGIN_REFUSED)
-
-
-def _candidate(user: User) -> _Candidate:
-    return _Candidate(
-        id=user.id,
-        username=user.username,
-        password_hash=user.password_hash,
-        role=user.role,
-        active=user.active,
-        locked_until=user.locked_until,
-        totp_enabled=user.totp_enabled,
-        totp_secret=user.totp_secret,
-        totp_last_step=user.totp_last_step,
-    )
-
-
-def _code_step(found: _Candidate | None, totp_code: str | None) -> int | None:
-    """The unused TOTP time step the code belongs to, if the user has TOTP and it is one."""
-    if found is None or not found.totp_enabled or not found.totp_secret:
-        return None
-    return security.totp_step(found.totp_secret, totp_code or "", found.totp_last_step)
-
-
-def _refusal(
-    found: _Candidate | None,
-    password_ok: bool,
-    code_given: bool,
-    step: int | None,
-    totp_required_roles: tuple[str, ...],
-    now: datetime,
-) -> str | None:
-    """Why the login is refused, or None."""
-    if found is None:
-        return "unknown_user"
-    if not password_ok:
-        return "wrong_password"
-    if not found.active:
-        return "inactive"
-    if found.locked_until is not None and found.locked_until > now:
-        return "locked"
-    if found.role in totp_required_roles and not (found.totp_enabled and found.totp_secret):
-        # The operator's fix: `soc users enroll-totp USERNAME` (named in the server log).
-        return "totp_not_enrolled"
-    if not found.totp_enabled:
-        return None
-    if step is None:
-        return "totp_invalid" if code_given else "totp_missing"
-    return None
-
-
-def _claim_success(session: Session, found: _Candidate, step: int | None, now: datetime) -> bool:
-    """Reset the failure count and consume the TOTP step, only if the user is still as read
-    (active, not locked, same password and secret, the step not used): one atomic UPDATE, so
-    two concurrent logins can never both spend the same code."""
-    query = update(User).where(
-        User.id == found.id,
-        User.active.is_(True),
-        User.password_hash == found.password_hash,
-        or_(User.locked_until.is_(None), User.locked_until <= now),
-    )
-    values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
-    if step is not None:
-        query = query.where(
-            User.totp_secret == found.totp_secret,
-            or_(User.totp_last_step.is_(None), User.totp_last_step < step),
-        )
-        values["totp_last_step"] = step
-    return session.execute(query.values(**values)).rowcount == 1
-
-
-def _issue_token(
-    session: Session, found: _Candidate, ttl_minutes: int, client_ip: str | None, now: datetime
-) -> tuple[str, User]:
-    token = security.new_token()
-    session.add(
-        AuthToken(
-            user_id=found.id,
-            token_hash=security.sha256_hex(token),
-            expires_at=now + timedelta(minutes=ttl_minutes),
-        )
-    )
-    user = session.get(User, found.id)
-    assert user is not None  # its row was just updated in this transaction
-    audit.record(
-        session,
-        actor=f"user:{found.username}",
-        action="user.login",
-        object_type="user",
-        object_id=found.id,
-        tenant_id=user.tenant_id,
-        detail={"ip": client_ip},
-    )
-    return token, user
-
-
-def _record_failure(
-    session: Session,
-    found: _Candidate | None,
-    username: str,
-    reason: str,
-    client_ip: str | None,
-    guard: LoginGuard,
-    now: datetime,
-) -> None:
-    """Audit the refusal; count guesses and lock the account at the threshold. Runs in its
-    own transaction: the refusal that follows must not roll it back."""
-    locked = False
-    tenant_id = None
-    if found is not None:
-        if reason in GUESSES:
-            # Failures while locked do not extend the lock; the count restarts after it.
-            session.execute(
-                update(User)
-                .where(
-                    User.id == found.id,
-                    or_(User.locked_until.is_(None), User.locked_until <= now),
-                )
-                .values(failed_logins=User.failed_logins + 1)
-            )
-        user = session.get(User, found.id)
-        if user is not None:
-            tenant_id = user.tenant_id
-            if reason in GUESSES and user.failed_logins >= guard.lockout_failures:
-                user.locked_until = now + timedelta(minutes=guard.lockout_minutes)
-                user.failed_logins = 0
-                locked = True
-    detail = {"reason": reason, "username": username, "ip": client_ip}
-    audit.record(
-        session,
-        actor=f"user:{username}",
-        action="user.login_failed",
-        object_type="user",
-        object_id=found.id if found else "-",
-        tenant_id=tenant_id,
-        detail=detail,
-    )
-    if locked and found is not None:
-        audit.record(
-            session,
-            actor="system",
-            action="user.locked",
-            object_type="user",
-            object_id=found.id,
-            tenant_id=tenant_id,
-            detail={
-                "username": username,
-                "failures": guard.lockout_failures,
-                "minutes": guard.lockout_minutes,
-                "ip": client_ip,
-            },
-        )
-        log.warning(
-            "user %r locked for %d minutes after %d failed logins",
-            username,
-            guard.lockout_minutes,
-            guard.lockout_failures,
-        )
-
-
-def logout(session: Session, token: str) -> None:
-    row = session.scalar(
-        select(AuthToken).where(AuthToken.token_hash == security.sha256_hex(token))
-    )
-    if row is not None and not row.revoked:
-        row.revoked = True
-        user = session.get(User, row.user_id)
-        audit.record(
-            session,
-            actor=f"user:{user.username if user else row.user_id}",
-            action="user.logout",
-            object_type="user",
-            object_id=row.user_id,
-            tenant_id=user.tenant_id if user else None,
-        )
-
-
-def principal_from_token(session: Session, token: str) -> Principal:
-    row = session.scalar(
-        select(AuthToken).where(AuthToken.token_hash == security.sha256_hex(token))
-    )
-    if row is None or row.revoked or row.expires_at <= utcnow():
-        raise Unauthorized("invalid or expired session token")
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
-        raise Unauthorized("invalid or expired session token")
-    return principal_for(session, user)
-
-
-def start_totp_enrolment(session: Session, actor: Principal) -> tuple[str, str]:
-    """Give the user a fresh secret; it becomes active once `confirm_totp` sees a valid code."""
-    user = _acting_user(session, actor)
-    if user.totp_enabled:
-        raise Conflict("TOTP is already enrolled for this user")
-    user.totp_secret = security.new_totp_secret()
-    audit.record(
-        session,
-        actor=actor.actor,
-        action="user.totp_enrolment_started",
-        object_type="user",
-        object_id=user.id,
-        tenant_id=user.tenant_id,
-    )
-    return user.totp_secret, security.totp_uri(user.totp_secret, user.username)
-
-
-def confirm_totp(
-    session: Session, actor: Principal, code: str, current_token: str | None = None
-) -> int:
-    """Turn TOTP on once a code from the new secret is shown. The code is spent (it cannot log
-    in again) and every other session of the user ends: they were opened with the password
-    alone. The session that confirmed stays, as it has just shown the second factor. Returns
-    the number of sessions ended."""
-    user = _acting_user(session, actor)
-    if user.totp_enabled:
-        raise Conflict("TOTP is already enrolled for this user")
-    step = security.totp_step(user.totp_secret or "", code) if user.totp_secret else None
-    if step is None:
-        raise Invalid("TOTP code does not match; start enrolment again if needed")
-    user.totp_enabled, user.totp_last_step = True, step
-    ended = end_sessions(session, user.id, keep_token=current_token)
-    audit.record(
-        session,
-        actor=actor.actor,
-        action="user.totp_enrolled",
-        object_type="user",
-        object_id=user.id,
-        tenant_id=user.tenant_id,
-        detail={"sessions_ended": ended},
-    )
-    return ended
-
-
-def end_sessions(session: Session, user_id: int, keep_token: str | None = None) -> int:
-    """Revoke the user's live session tokens (all but `keep_token`); returns how many."""
-    query = update(AuthToken).where(AuthToken.user_id == user_id, AuthToken.revoked.is_(False))
-    if keep_token:
-        query = query.where(AuthToken.token_hash != security.sha256_hex(keep_token))
-    return session.execute(query.values(revoked=True)).rowcount
-
-
-def _acting_user(session: Session, actor: Principal) -> User:
-    user = session.get(User, actor.user_id) if actor.user_id else None
-    if user is None:
-        raise Unauthorized("this action needs a logged-in user")
-    return user
-
-
-def create_api_key(
-    session: Session, actor: Principal, tenant: int | str, name: str
-) -> tuple[ApiKey, str]:
-    """Create an ingest key for a tenant; the secret is returned once and only its hash kept."""
-    actor.require("apikeys.manage")
-    target = get_tenant(session, actor, tenant)
-    secret = security.new_api_key()
-    key = ApiKey(
-        tenant_id=target.id, name=name, prefix=secret[:12], key_hash=security.sha256_hex(secret)
-    )
-    session.add(key)
-    session.flush()
-    audit.record(
-        session,
-        actor=actor.actor,
-        action="apikey.create",
-        object_type="api_key",
-        object_id=key.id,
-        tenant_id=target.id,
-        detail={"name": name, "prefix": key.prefix},
-    )
-    return key, secret
-
-
-def list_api_keys(session: Session, actor: Principal, tenant: int | str) -> list[ApiKey]:
-    actor.require("apikeys.manage")
-    target = get_tenant(session, actor, tenant)
-    return list(session.scalars(select(ApiKey).where(ApiKey.tenant_id == target.id)))
-
-
-def revoke_api_key(session: Session, actor: Principal, key_id: int) -> ApiKey:
-    actor.require("apikeys.manage")
-    key = session.get(ApiKey, key_id)
-    if key is None or not actor.sees_tenant(key.tenant_id):
-        raise NotFound(f"api key {key_id} not found")
-    if key.revoked_at is None:
-        key.revoked_at = utcnow()
-        audit.record(
-            session,
-            actor=actor.actor,
-            action="apikey.revoke",
-            object_type="api_key",
-            object_id=key.id,
-            tenant_id=key.tenant_id,
-        )
-    return key
-
-
-def principal_from_api_key(session: Session, secret: str) -> Principal:
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == security.sha256_hex(secret)))
-    if key is None:
-        raise Unauthorized("unknown API key")
-    if key.revoked_at is not None:
-        raise Unauthorized("this API key has been revoked")
-    return Principal(
-        actor=f"apikey:{key.id}", role="ingest_key", scope=Scope.of_tenants(key.tenant_id)
-    )
+__all__ = [
+    "GUESSES",
+    "LOGIN_REFUSED",
+    "PROVIDER_SCOPED_ROLES",
+    "SLUG",
+    "TENANT_SCOPED_ROLES",
+    "NewUser",
+    "confirm_totp",
+    "create_api_key",
+    "create_provider",
+    "create_tenant",
+    "create_user",
+    "end_sessions",
+    "get_provider",
+    "get_tenant",
+    "list_api_keys",
+    "list_tenants",
+    "login",
+    "logout",
+    "principal_for",
+    "principal_from_api_key",
+    "principal_from_token",
+    "revoke_api_key",
+    "start_totp_enrolment",
+]

@@ -16,13 +16,13 @@ from fastapi.testclient import TestClient
 
 from detections.engine import RuleSet
 from soc.app import create_app
-from soc.db import Database
-from soc.migrate import upgrade
+from soc.core.db import Database
+from soc.core.migrate import upgrade
+from soc.core.principal import SYSTEM
+from soc.core.settings import Settings
 from soc.services import BUILTIN_RULES, Services, build_services
-from soc.settings import Settings
 from tenants import scope as scope_service
 from tenants import service as tenant_service
-from tenants.principal import SYSTEM
 from tests.services import create_database, drop_database, service_url
 
 PASSWORD = "correct-horse-battery"

@@ -228,7 +228,7 @@ class OpenSearchEventStore:
         )
 
     def _search(self, tenant_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        return self.client.search(
+        return self.client.search(  # type: ignore[no-any-return]
             index=self.tenant_pattern(tenant_id),
             body=body,
             ignore_unavailable=True,

@@ -136,7 +136,8 @@ class SQLiteEventStore:
     def _where(
         tenant_id: int, start: datetime | None, end: datetime | None, text: str | None
     ) -> tuple[str, list[Any]]:
-        clauses, params = ["tenant_id = ?"], [tenant_id]
+        clauses: list[str] = ["tenant_id = ?"]
+        params: list[Any] = [tenant_id]
         if start is not None:
             clauses.append("event_us >= ?")
             params.append(_us(start))

@@ -8,16 +8,15 @@ import time
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ingest.api import event_out
+from ingest.deps import StoreDep
 from ingest.schemas import EventOut
 from soc.cases import assets as assets_svc
-from soc.cases import connector, evidence, metrics, sla
+from soc.cases import connector, evidence, merging, metrics, sla
 from soc.cases import service as svc
 from soc.cases.models import Case
 from soc.cases.schemas import (
@@ -43,27 +42,30 @@ from soc.cases.schemas import (
     StatusIn,
     WebhookIn,
 )
-from soc.db import utcnow
-from soc.deps import current_principal, db_session, get_services
-from soc.errors import Invalid
-from soc.schemas import DB_INT_MAX, ErrorOut, Page, RowId
-from soc.services import Services
-from tenants.principal import Principal
+from soc.cases.upload import read_upload
+from soc.core.db import Database, utcnow
+from soc.core.deps import DatabaseDep, PrincipalDep, SessionDep, SettingsDep
+from soc.core.errors import Invalid
+from soc.core.schemas import DB_INT_MAX, ErrorOut, Page, RowId
+from soc.core.settings import Settings
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 extra_router = APIRouter(prefix="/api/v1", tags=["cases"])
 
 
-def case_out(session: Session, case: Case) -> CaseOut:
+def case_out(settings: Settings, case: Case) -> CaseOut:
     """The case with its SLA clocks as of now."""
     out = CaseOut.model_validate(case)
-    clocks = sla.clocks(svc.settings_of(session), case, utcnow())
+    clocks = sla.clocks(settings, case, utcnow())
     out.sla = {name: ClockOut(**vars(clock)) for name, clock in clocks.items()}
     return out
 
 
 @router.get("", response_model=Page[CaseOut])
 def list_cases(
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
     status: Status | None = None,
     level: str | None = Query(default=None, max_length=16),
     rule_id: str | None = Query(default=None, max_length=64),
@@ -76,8 +78,6 @@ def list_cases(
     bouncing: bool | None = None,
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=1_000_000),
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
 ) -> Page[CaseOut]:
     filters = svc.CaseFilter(
         status=status,
@@ -93,164 +93,166 @@ def list_cases(
     )
     total, rows = svc.list_cases(session, principal, filters, limit, offset)
     return Page[CaseOut](
-        total=total, limit=limit, offset=offset, items=[case_out(session, r) for r in rows]
+        total=total, limit=limit, offset=offset, items=[case_out(settings, r) for r in rows]
     )
 
 
 @router.get("/{case_id}", response_model=CaseOut)
 def get_case(
-    case_id: RowId,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    case_id: RowId, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
 ) -> CaseOut:
-    return case_out(session, svc.get_case(session, principal, case_id))
+    return case_out(settings, svc.get_case(session, principal, case_id))
 
 
 @router.get("/{case_id}/timeline", response_model=list[CaseEventOut])
-def timeline(
-    case_id: RowId,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
-) -> list[CaseEventOut]:
+def timeline(case_id: RowId, session: SessionDep, principal: PrincipalDep) -> list[CaseEventOut]:
     return [CaseEventOut.model_validate(e) for e in svc.case_timeline(session, principal, case_id)]
 
 
 @router.get("/{case_id}/alerts", response_model=list[AlertOut])
-def alerts(
-    case_id: RowId,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
-) -> list[AlertOut]:
+def alerts(case_id: RowId, session: SessionDep, principal: PrincipalDep) -> list[AlertOut]:
     return [AlertOut.model_validate(a) for a in svc.case_alerts(session, principal, case_id)]
 
 
 @router.get("/{case_id}/events", response_model=list[EventOut])
 def events(
-    case_id: RowId,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    case_id: RowId, session: SessionDep, principal: PrincipalDep, store: StoreDep
 ) -> list[EventOut]:
     """The stored events behind the case's alerts."""
     found = svc.case_alerts(session, principal, case_id)
     if not found:
         return []
-    stored = services.store.get_many(found[0].tenant_id, [a.event_id for a in found])
-    return [event_out(e) for e in stored]
+    stored = store.get_many(found[0].tenant_id, [a.event_id for a in found])
+    return [EventOut.from_event(e) for e in stored]
 
 
 @router.post("/{case_id}/assign", response_model=CaseOut)
 def assign(
     case_id: RowId,
     body: AssignIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> CaseOut:
-    return case_out(session, svc.assign(session, principal, case_id, body.assignee, body.provider))
+    case = svc.assign(session, principal, case_id, body.assignee, body.provider, settings=settings)
+    return case_out(settings, case)
 
 
 @router.post("/{case_id}/status", response_model=CaseOut)
 def change_status(
     case_id: RowId,
     body: StatusIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> CaseOut:
-    case = svc.change_status(session, principal, case_id, body.status, body.note, body.root_cause)
-    return case_out(session, case)
+    case = svc.change_status(
+        session, principal, case_id, body.status, body.note, body.root_cause, settings=settings
+    )
+    return case_out(settings, case)
 
 
 @router.post("/{case_id}/reopen", response_model=CaseOut)
 def reopen(
     case_id: RowId,
     body: NoteIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> CaseOut:
-    return case_out(session, svc.reopen(session, principal, case_id, body.note))
+    case = svc.reopen(session, principal, case_id, body.note, settings=settings)
+    return case_out(settings, case)
 
 
 @router.post("/{case_id}/confirm", response_model=CaseOut)
 def confirm(
     case_id: RowId,
     body: NoteIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> CaseOut:
     """Confirm a case a runaway rule opened (`billable` false): it becomes billable and counts
     in the billing case meter from today; 409 if it is billable already."""
-    return case_out(session, svc.confirm(session, principal, case_id, body.note))
+    case = svc.confirm(session, principal, case_id, body.note, settings=settings)
+    return case_out(settings, case)
 
 
 @router.post("/{case_id}/comments", response_model=CaseEventOut, status_code=201)
 def add_comment(
     case_id: RowId,
     body: CommentIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> CaseEventOut:
-    return CaseEventOut.model_validate(svc.comment(session, principal, case_id, body.text))
+    event = svc.comment(session, principal, case_id, body.text, settings=settings)
+    return CaseEventOut.model_validate(event)
 
 
 @router.post("/{case_id}/priority", response_model=CaseOut)
 def override_priority(
     case_id: RowId,
     body: PriorityIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> CaseOut:
     """Override impact and/or urgency with a reason; the matrix gives the new priority."""
-    case = svc.set_priority(session, principal, case_id, body.reason, body.impact, body.urgency)
-    return case_out(session, case)
+    case = svc.set_priority(
+        session, principal, case_id, body.reason, body.impact, body.urgency, settings=settings
+    )
+    return case_out(settings, case)
 
 
 @router.post("/{case_id}/escalate", response_model=CaseOut)
 def escalate(
     case_id: RowId,
     body: EscalateIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> CaseOut:
-    return case_out(session, svc.escalate(session, principal, case_id, body.reason, body.provider))
+    case = svc.escalate(session, principal, case_id, body.reason, body.provider, settings=settings)
+    return case_out(settings, case)
 
 
 @router.post("/{case_id}/merge", response_model=CaseOut)
 def merge(
     case_id: RowId,
     body: MergeIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> CaseOut:
     """Merge the listed cases into this one."""
-    return case_out(session, svc.merge(session, principal, case_id, body.sources))
+    case = merging.merge(session, principal, case_id, body.sources, settings=settings)
+    return case_out(settings, case)
 
 
 @router.post("/{case_id}/split", response_model=CaseOut, status_code=201)
 def split(
     case_id: RowId,
     body: SplitIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> CaseOut:
     """Move the listed alerts to a new case; answers the new case."""
-    return case_out(session, svc.split(session, principal, case_id, body.alerts, body.title))
+    case = merging.split(session, principal, case_id, body.alerts, body.title, settings=settings)
+    return case_out(settings, case)
 
 
 @router.post("/{case_id}/root-cause", response_model=CaseOut)
 def root_cause(
     case_id: RowId,
     body: RootCauseIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> CaseOut:
-    return case_out(session, svc.set_root_cause(session, principal, case_id, body.text))
-
-
-def upload_principal(request: Request, services: Services = Depends(get_services)) -> Principal:
-    """The logged-in uploader, checked in a read transaction of its own: no database lock is
-    held while the body streams in."""
-    with services.db.read_session() as session:
-        return current_principal(request, session)
+    case = svc.set_root_cause(session, principal, case_id, body.text, settings=settings)
+    return case_out(settings, case)
 
 
 @router.post(
@@ -279,27 +281,35 @@ def upload_principal(request: Request, services: Services = Depends(get_services
 async def upload_evidence(
     case_id: RowId,
     request: Request,
-    principal: Principal = Depends(upload_principal),
-    services: Services = Depends(get_services),
+    principal: PrincipalDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
 ) -> EvidenceOut:
     """Attach a file (multipart field `file`); size and content type are checked.
 
     The body is read here, after the uploader and its right to the case are checked (a File
     parameter would make FastAPI parse, and spool to disk, the whole body first), and no
-    further than the evidence size limit."""
+    further than the evidence size limit. The uploader is authenticated in a read transaction
+    of its own (see `soc.core.deps.current_principal`): no database lock is held while the
+    body streams in."""
 
-    def allowed() -> int:
-        with services.db.read_session() as session:
+    def allowed() -> None:
+        with db.read_session() as session:
             evidence.may_add(session, principal, case_id)
-            return svc.settings_of(session).case_evidence_max_bytes
 
-    limit = await run_in_threadpool(allowed)
-    upload = await evidence.read_upload(request.headers, request.stream(), limit)
+    await run_in_threadpool(allowed)
+    upload = await read_upload(request.headers, request.stream(), settings.case_evidence_max_bytes)
 
     def store() -> EvidenceOut:
-        with services.db.session() as session:
+        with db.session() as session:
             row = evidence.add(
-                session, principal, case_id, upload.filename, upload.content_type, upload.data
+                session,
+                principal,
+                case_id,
+                upload.filename,
+                upload.content_type,
+                upload.data,
+                settings=settings,
             )
             return EvidenceOut.model_validate(row)
 
@@ -308,9 +318,7 @@ async def upload_evidence(
 
 @router.get("/{case_id}/evidence", response_model=list[EvidenceOut])
 def list_evidence(
-    case_id: RowId,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    case_id: RowId, session: SessionDep, principal: PrincipalDep
 ) -> list[EvidenceOut]:
     rows = evidence.list_for_case(session, principal, case_id)
     return [EvidenceOut.model_validate(r) for r in rows]
@@ -320,10 +328,11 @@ def list_evidence(
 def download_evidence(
     case_id: RowId,
     evidence_id: RowId,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> FileResponse:
-    row, path = evidence.open_file(session, principal, case_id, evidence_id)
+    row, path = evidence.open_file(session, principal, case_id, evidence_id, settings=settings)
     return FileResponse(
         path,
         media_type=row.content_type,
@@ -335,38 +344,29 @@ def download_evidence(
 @extra_router.get("/tenants/{tenant}/case-metrics")
 def case_metrics(
     tenant: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
     month: str = Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (UTC)"),
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
 ) -> dict[str, Any]:
     """Cases registered in the month by priority, response/resolution means, % within SLA,
     critical cases inside/outside office hours, reassignments."""
-    return metrics.case_metrics(session, principal, tenant, month)
+    return metrics.case_metrics(session, principal, tenant, month, settings=settings)
 
 
 @extra_router.get("/problems", response_model=list[ProblemOut])
-def problems(
-    session: Session = Depends(db_session), principal: Principal = Depends(current_principal)
-) -> list[ProblemOut]:
+def problems(session: SessionDep, principal: PrincipalDep) -> list[ProblemOut]:
     """Problem records opened by resolved critical cases, within the caller's scope."""
     return [ProblemOut.model_validate(p) for p in svc.open_problems(session, principal)]
 
 
 @extra_router.get("/tenants/{tenant}/assets", response_model=list[AssetOut])
-def list_assets(
-    tenant: str,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
-) -> list[AssetOut]:
+def list_assets(tenant: str, session: SessionDep, principal: PrincipalDep) -> list[AssetOut]:
     return [AssetOut.model_validate(a) for a in assets_svc.list_assets(session, principal, tenant)]
 
 
 @extra_router.put("/assets", response_model=AssetOut)
-def put_asset(
-    body: AssetIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
-) -> AssetOut:
+def put_asset(body: AssetIn, session: SessionDep, principal: PrincipalDep) -> AssetOut:
     """Set a host's criticality: the impact of the tenant's new cases on that host."""
     row = assets_svc.set_asset(
         session, principal, body.tenant, body.host, body.criticality, body.description
@@ -375,32 +375,30 @@ def put_asset(
 
 
 @extra_router.get("/itsm/dead-letters", response_model=list[OutboxOut])
-def dead_letters(
-    session: Session = Depends(db_session), principal: Principal = Depends(current_principal)
-) -> list[OutboxOut]:
+def dead_letters(session: SessionDep, principal: PrincipalDep) -> list[OutboxOut]:
     return [OutboxOut.model_validate(m) for m in connector.dead_letters(session, principal)]
 
 
 @extra_router.post("/itsm/dead-letters/{message_id}/replay", response_model=OutboxOut)
 def replay_dead_letter(
-    message_id: RowId,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    message_id: RowId, session: SessionDep, principal: PrincipalDep
 ) -> OutboxOut:
     return OutboxOut.model_validate(connector.replay(session, principal, message_id))
 
 
 @extra_router.post("/itsm/webhook", response_model=CaseOut)
-async def itsm_webhook(request: Request, services: Services = Depends(get_services)) -> CaseOut:
+async def itsm_webhook(request: Request, db: DatabaseDep, settings: SettingsDep) -> CaseOut:
     """Status changes from the ITSM tool, HMAC-signed (see README, Security cases). Unsigned, badly
     signed or stale: 401; a nonce seen before: 409."""
     raw = await request.body()
-    return await run_in_threadpool(_apply_webhook, services, dict(request.headers), raw)
+    return await run_in_threadpool(_apply_webhook, db, settings, dict(request.headers), raw)
 
 
-def _apply_webhook(services: Services, headers: dict[str, str], raw: bytes) -> CaseOut:
-    with services.db.session() as session:
-        connector.verify_inbound(session, services.settings, headers, raw, time.time())
+def _apply_webhook(
+    db: Database, settings: Settings, headers: dict[str, str], raw: bytes
+) -> CaseOut:
+    with db.session() as session:
+        connector.verify_inbound(session, settings, headers, raw, time.time())
         try:
             body = WebhookIn.model_validate(orjson.loads(raw))
         except (orjson.JSONDecodeError, ValidationError) as exc:
@@ -412,5 +410,6 @@ def _apply_webhook(services: Services, headers: dict[str, str], raw: bytes) -> C
             body.status,
             body.note,
             body.root_cause,
+            settings=settings,
         )
-        return case_out(session, case)
+        return case_out(settings, case)

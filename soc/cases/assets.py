@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from soc import audit
 from soc.cases.models import Asset
 from soc.cases.priority import check_level
-from soc.errors import NotFound
+from soc.core import audit
+from soc.core.errors import NotFound
+from soc.core.principal import Principal
 from tenants.models import Tenant
-from tenants.principal import Principal
 
 
 def _tenant(session: Session, actor: Principal, slug: str) -> Tenant:

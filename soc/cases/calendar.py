@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from soc.settings import Settings
+from soc.core.settings import Settings
 
 MAX_DAYS = 3660  # a target never spans ten years of calendar: stop rather than loop forever
 

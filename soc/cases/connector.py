@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import orjson
@@ -26,13 +26,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from soc import audit
 from soc.cases.models import Case, InboundNonce, OutboxMessage
-from soc.db import Database, utcnow
-from soc.errors import Conflict, NotFound, Unauthorized
-from soc.settings import Settings
+from soc.core import audit
+from soc.core.db import Database, utcnow
+from soc.core.errors import Conflict, NotFound, Unauthorized
+from soc.core.principal import Principal
+from soc.core.settings import Settings
 from tenants.models import Provider, Tenant
-from tenants.principal import Principal
 
 log = logging.getLogger(__name__)
 ITSM_ACTOR = "itsm"
@@ -46,7 +46,9 @@ def sign(secret: str, timestamp: str, nonce: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signed_headers(secret: str, nonce: str, body: bytes, now: float | None = None) -> dict:
+def signed_headers(
+    secret: str, nonce: str, body: bytes, now: float | None = None
+) -> dict[str, str]:
     timestamp = str(int(now if now is not None else time.time()))
     return {
         "Content-Type": "application/json",
@@ -83,7 +85,12 @@ def snapshot(session: Session, case: Case) -> dict[str, Any]:
 
 
 def enqueue(
-    session: Session, settings: Settings, case: Case, actor: str, kind: str, detail: dict
+    session: Session,
+    settings: Settings,
+    case: Case,
+    actor: str,
+    kind: str,
+    detail: dict[str, Any],
 ) -> OutboxMessage | None:
     """Queue one case change for the ITSM tool (when a connector URL is set). Changes that
     came from the ITSM tool itself are not echoed back."""
@@ -132,11 +139,20 @@ def _post(client: httpx.Client, settings: Settings, key: str, payload: str) -> s
     return f"HTTP {answer.status_code}: {answer.text[:200]}"
 
 
-def _claim(db: Database, settings: Settings, now: datetime, batch: int) -> list[tuple]:
+class Claimed(NamedTuple):
+    """A leased outbox message: what delivery needs, read before the lease commits."""
+
+    message_id: int
+    case_id: int
+    key: str
+    payload: str
+
+
+def _claim(db: Database, settings: Settings, now: datetime, batch: int) -> list[Claimed]:
     """Lease the due messages (oldest first; a case's later changes only behind its earlier
     ones) so that concurrent deliverers never send the same message at the same time."""
     lease = now + timedelta(seconds=settings.itsm_timeout_seconds * 2 + 30)
-    claimed: list[tuple] = []
+    claimed: list[Claimed] = []
     with db.session() as session:
         rows = session.scalars(
             select(OutboxMessage)
@@ -151,7 +167,9 @@ def _claim(db: Database, settings: Settings, now: datetime, batch: int) -> list[
                 blocked.add(message.case_id)
                 continue
             message.next_attempt_at = lease
-            claimed.append((message.id, message.case_id, message.idempotency_key, message.payload))
+            claimed.append(
+                Claimed(message.id, message.case_id, message.idempotency_key, message.payload)
+            )
     return claimed
 
 

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from soc.cases.calendar import office_hours
 from soc.cases.models import Case
-from soc.cases.service import settings_of
-from soc.errors import Invalid, NotFound
+from soc.core.errors import Invalid, NotFound
+from soc.core.principal import Principal
+from soc.core.settings import Settings
 from tenants.models import Tenant
-from tenants.principal import Principal
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
 
@@ -38,12 +38,75 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 1) if values else None
 
 
-def case_metrics(session: Session, actor: Principal, tenant_slug: str, month: str) -> dict:
+def _percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def _within_sla(settings: Settings, case: Case) -> bool:
+    """Resolved, within the resolution target and (if it was measured) the response one."""
+    targets = settings.case_sla_minutes[case.priority]
+    return (
+        case.resolution_seconds is not None
+        and case.resolution_seconds <= targets["resolution"] * 60
+        and (case.response_seconds or 0) <= targets["response"] * 60
+    )
+
+
+def _priority_figures(settings: Settings, cases: list[Case]) -> dict[str, Any]:
+    """Registered and resolved counts, mean clock times and % within SLA, per priority."""
+    per: dict[str, Any] = {}
+    for p in PRIORITIES:
+        mine = [c for c in cases if c.priority == p]
+        responded = [c.response_seconds for c in mine if c.response_seconds is not None]
+        resolved = [c.resolution_seconds for c in mine if c.resolution_seconds is not None]
+        within = sum(1 for c in mine if _within_sla(settings, c))
+        per[p] = {
+            "registered": len(mine),
+            "resolved": len(resolved),
+            "mean_response_minutes": _mean([s / 60 for s in responded]),
+            "mean_resolution_minutes": _mean([s / 60 for s in resolved]),
+            "within_sla_percent": _percent(within, len(resolved)),
+        }
+    return per
+
+
+def _wall_figures(cases: list[Case], target_minutes: int) -> dict[str, Any]:
+    """Resolved critical cases: mean wall-clock minutes from registration to resolution."""
+    minutes = [
+        (c.resolved_at - c.created_at).total_seconds() / 60
+        for c in cases
+        if c.resolved_at is not None
+    ]
+    mean = _mean(minutes)
+    return {
+        "resolved": len(minutes),
+        "mean_resolution_minutes": mean,
+        "target_minutes": target_minutes,
+        "met": None if mean is None else mean <= target_minutes,
+    }
+
+
+def _critical_figures(settings: Settings, cases: list[Case]) -> dict[str, Any]:
+    """Resolved P1 cases, split by whether they were registered inside office hours."""
+    hours = office_hours(settings)
+    critical = [c for c in cases if c.priority == "P1" and c.resolved_at is not None]
+    inside = [c for c in critical if hours.is_open(c.created_at)]
+    outside = [c for c in critical if not hours.is_open(c.created_at)]
+    return {
+        "office_hours": _wall_figures(inside, settings.case_critical_office_target_minutes),
+        "outside_office_hours": _wall_figures(
+            outside, settings.case_critical_outside_target_minutes
+        ),
+    }
+
+
+def case_metrics(
+    session: Session, actor: Principal, tenant_slug: str, month: str, *, settings: Settings
+) -> dict[str, Any]:
     actor.require("cases.metrics")
     tenant = session.scalar(select(Tenant).where(Tenant.slug == tenant_slug))
     if tenant is None or not actor.sees_tenant(tenant.id):
         raise NotFound(f"tenant '{tenant_slug}' not found")
-    settings = settings_of(session)
     start, end = month_bounds(month)
     cases = list(
         session.scalars(
@@ -55,68 +118,14 @@ def case_metrics(session: Session, actor: Principal, tenant_slug: str, month: st
             )
         )
     )
-    hours = office_hours(settings)
-    per: dict[str, Any] = {}
-    for p in PRIORITIES:
-        mine = [c for c in cases if c.priority == p]
-        targets = settings.case_sla_minutes[p]
-        responded = [c.response_seconds for c in mine if c.response_seconds is not None]
-        resolved = [c.resolution_seconds for c in mine if c.resolution_seconds is not None]
-        within = [
-            c
-            for c in mine
-            if c.resolution_seconds is not None
-            and c.resolution_seconds <= targets["resolution"] * 60
-            and (c.response_seconds or 0) <= targets["response"] * 60
-        ]
-        per[p] = {
-            "registered": len(mine),
-            "resolved": len(resolved),
-            "mean_response_minutes": _mean([s / 60 for s in responded]),
-            "mean_resolution_minutes": _mean([s / 60 for s in resolved]),
-            "within_sla_percent": round(100 * len(within) / len(resolved), 1) if resolved else None,
-        }
-    critical = [c for c in cases if c.priority == "P1" and c.resolved_at is not None]
-    inside = [c for c in critical if hours.is_open(c.created_at)]
-    outside = [c for c in critical if not hours.is_open(c.created_at)]
-
-    def wall_minutes(group: list[Case]) -> float | None:
-        return _mean([(c.resolved_at - c.created_at).total_seconds() / 60 for c in group])
-
-    inside_mean, outside_mean = wall_minutes(inside), wall_minutes(outside)
-    resolved_all = [c for c in cases if c.resolution_seconds is not None]
-    within_all = sum(
-        1
-        for c in resolved_all
-        if c.resolution_seconds <= settings.case_sla_minutes[c.priority]["resolution"] * 60
-        and (c.response_seconds or 0) <= settings.case_sla_minutes[c.priority]["response"] * 60
-    )
+    resolved = sum(1 for c in cases if c.resolution_seconds is not None)
     return {
         "tenant": tenant.slug,
         "month": f"{start:%Y-%m}",
         "registered": len(cases),
-        "by_priority": per,
-        "within_sla_percent": round(100 * within_all / len(resolved_all), 1)
-        if resolved_all
-        else None,
-        "critical": {
-            "office_hours": {
-                "resolved": len(inside),
-                "mean_resolution_minutes": inside_mean,
-                "target_minutes": settings.case_critical_office_target_minutes,
-                "met": None
-                if inside_mean is None
-                else inside_mean <= settings.case_critical_office_target_minutes,
-            },
-            "outside_office_hours": {
-                "resolved": len(outside),
-                "mean_resolution_minutes": outside_mean,
-                "target_minutes": settings.case_critical_outside_target_minutes,
-                "met": None
-                if outside_mean is None
-                else outside_mean <= settings.case_critical_outside_target_minutes,
-            },
-        },
+        "by_priority": _priority_figures(settings, cases),
+        "within_sla_percent": _percent(sum(1 for c in cases if _within_sla(settings, c)), resolved),
+        "critical": _critical_figures(settings, cases),
         "reassignments": sum(c.reassignment_count for c in cases),
         "bouncing_cases": sum(1 for c in cases if c.bouncing),
         "escalated_cases": sum(1 for c in cases if c.escalation_level > 0),

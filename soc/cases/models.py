@@ -16,9 +16,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from soc.db import Base, UTCDateTime, utcnow
+from soc.core.db import Base, UTCDateTime, utcnow
 
 STATUSES = ("new", "triage", "in_progress", "waiting_on_customer", "resolved", "closed")
+OPEN_STATUSES = ("new", "triage", "in_progress", "waiting_on_customer")
 LEVELS3 = ("high", "medium", "low")
 
 

@@ -5,10 +5,27 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from soc.cases.models import LEVELS3, Asset
-from soc.errors import Invalid
-from soc.settings import Settings
+from soc.cases import sla
+from soc.cases.models import LEVELS3, Asset, Case
+from soc.core.errors import Invalid
+from soc.core.settings import Settings
 from tenants.models import Tenant
+
+# Sigma rule levels, lowest first: a case takes the highest level of its alerts.
+LEVEL_ORDER = ("informational", "low", "medium", "high", "critical")
+
+
+def higher_level(a: str, b: str) -> str:
+    """The higher of two Sigma levels (an unknown level ranks as medium)."""
+    rank = {name: i for i, name in enumerate(LEVEL_ORDER)}
+    return a if rank.get(a, 2) >= rank.get(b, 2) else b
+
+
+def reprioritise(session: Session, settings: Settings, case: Case) -> None:
+    """Priority from the matrix; clock mode and due times follow it."""
+    case.priority = priority_for(settings, case.impact, case.urgency)
+    sla.set_clock_mode(session, settings, case)
+    sla.refresh(settings, case)
 
 
 def check_level(name: str, value: str) -> str:

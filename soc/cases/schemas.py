@@ -8,7 +8,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, Field, field_validator
 
-from soc.schemas import Id, ORMModel
+from soc.core.schemas import Id, ORMModel
 
 Status = Literal["new", "triage", "in_progress", "waiting_on_customer", "resolved", "closed"]
 Level3 = Literal["high", "medium", "low"]

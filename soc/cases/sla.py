@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from soc.cases.calendar import Calendar, calendar_for, runs_24x7
 from soc.cases.models import Case
-from soc.settings import Settings
+from soc.core.settings import Settings
 from tenants.models import Tenant
 
 ClockState = Literal["running", "warning", "breached", "paused", "met", "missed"]

@@ -10,8 +10,9 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from soc.cases.models import Case
-from soc.cases.service import _note, settings_of
-from soc.db import utcnow
+from soc.cases.timeline import note
+from soc.core.db import utcnow
+from soc.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,10 @@ class BreachWarning:
     due: datetime
 
 
-def about_to_breach(session: Session, now: datetime | None = None) -> list[BreachWarning]:
+def about_to_breach(
+    session: Session, now: datetime | None = None, *, settings: Settings
+) -> list[BreachWarning]:
     """Open clocks with now < due <= now + warning window (per priority), not yet warned."""
-    settings = settings_of(session)
     now = now or utcnow()
     widest = timedelta(minutes=max(settings.case_warning_minutes.values(), default=0))
     rows = session.scalars(
@@ -62,20 +64,17 @@ def about_to_breach(session: Session, now: datetime | None = None) -> list[Breac
     return found
 
 
-def send_breach_warnings(session: Session, now: datetime | None = None) -> list[BreachWarning]:
+def send_breach_warnings(
+    session: Session, now: datetime | None = None, *, settings: Settings
+) -> list[BreachWarning]:
     """Record each warning once on the case (timeline, audit, ITSM outbox)."""
     now = now or utcnow()
-    warnings = about_to_breach(session, now)
+    warnings = about_to_breach(session, now, settings=settings)
     for w in warnings:
         case = session.get(Case, w.case_id)
         assert case is not None
         setattr(case, f"{w.clock}_warned", True)
         minutes = round((w.due - now).total_seconds() / 60, 1)
-        _note(
-            session,
-            case,
-            "system",
-            "sla_warning",
-            {"clock": w.clock, "due": w.due.isoformat(), "minutes_left": minutes},
-        )
+        detail = {"clock": w.clock, "due": w.due.isoformat(), "minutes_left": minutes}
+        note(session, settings, case, "system", "sla_warning", detail)
     return warnings

@@ -1,8 +1,8 @@
-"""Alembic environment: the URL comes from the caller's config (see soc.migrate)."""
+"""Alembic environment: the URL comes from the caller's config (see soc.core.migrate)."""
 
 from alembic import context
 
-from soc.db import make_engine
+from soc.core.db import make_engine
 from soc.models import Base
 
 config = context.config
@@ -21,7 +21,10 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no sqlalchemy.url in the Alembic config (see soc.core.migrate)")
+    engine = make_engine(url)
     with engine.connect() as connection:
         context.configure(
             connection=connection, target_metadata=target_metadata, render_as_batch=True

@@ -20,16 +20,18 @@ from sqlalchemy.orm import Session
 from soc.cases import service as cases
 from soc.cases import sla
 from soc.cases.models import STATUSES, Asset
-from soc.db import utcnow
-from soc.deps import SESSION_COOKIE, db_session, get_services
-from soc.errors import DomainError
-from soc.schemas import parse_id
+from soc.core.db import utcnow
+from soc.core.deps import SESSION_COOKIE, SettingsDep, client_ip, db_session
+from soc.core.errors import DomainError
+from soc.core.principal import Principal
+from soc.core.schemas import parse_id
 from soc.services import Services
+from soc.shell_deps import get_services
 from soc.web.matched import matched_fields, rule_values
+from soc.web.texts import TEXT
 from tenants import service as tenant_service
-from tenants.login_guard import TooManyAttempts, client_ip
+from tenants.login_guard import TooManyAttempts
 from tenants.models import Provider, Tenant, User
-from tenants.principal import Principal
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -43,145 +45,6 @@ STATIC_TYPES = {"app.css": "text/css", "app.js": "text/javascript"}
 # the session. The sign-in form has no session yet: a random value in a cookie of its own that
 # the form must repeat (double submit), so another site cannot sign a browser into its account.
 LOGIN_CSRF_COOKIE = "soc_login_csrf"
-
-TEXT = {
-    "en": {
-        "usage": "Usage",
-        "usage_title": "Running usage this month",
-        "customer": "Customer",
-        "as_of": "As of",
-        "plan": "Plan",
-        "gb_mtd": "GB so far",
-        "gb_projected": "GB projected",
-        "cases_mtd": "Cases so far",
-        "events_mtd": "Events so far",
-        "projected_total": "Projected invoice",
-        "ceiling": "Ceiling",
-        "over_ceiling": "over the ceiling",
-        "per_host": "Events per host (CI)",
-        "gb_note": "1 GB = 10^9 bytes of raw events as received.",
-        "no_usage_rights": "This page shows SIEM usage to customers and finance.",
-        "title": "Security operations",
-        "signin": "Sign in",
-        "username": "Username",
-        "password": "Password",
-        "totp": "TOTP code (admins and analysts)",
-        "cases": "Cases",
-        "status": "Status",
-        "level": "Level",
-        "host": "Host",
-        "alerts": "Alerts",
-        "last_seen": "Last seen",
-        "signout": "Sign out",
-        "none": "No cases.",
-        "api": "API documentation",
-        **{
-            "priority": "Priority",
-            "sla": "SLA (resolution)",
-            "response": "Response",
-            "resolution": "Resolution",
-            "filter": "Filter",
-            "all": "all",
-            "search": "Search",
-            "tenant": "Tenant",
-            "asset": "Asset",
-            "impact": "Impact",
-            "urgency": "Urgency",
-            "provider": "Provider",
-            "assignee": "Analyst",
-            "assign": "Assign",
-            "move": "Change status",
-            "note": "Note",
-            "root_cause": "Root cause (required to close P1)",
-            "comment": "Comment",
-            "add_comment": "Add comment",
-            "override": "Override priority",
-            "reason": "Reason",
-            "escalate": "Escalate",
-            "timeline": "Timeline",
-            "events": "Matching events",
-            "matched": "highlighted fields matched the rule",
-            "back": "Back to the queue",
-            "due": "due",
-            "breached": "breached",
-            "paused": "paused",
-            "met": "met",
-            "missed": "missed",
-            "bouncing": "bouncing between providers",
-            "escalation": "Escalation level",
-            "actions": "Triage",
-            "rule": "Rule",
-        },
-    },
-    "nl": {
-        "usage": "Verbruik",
-        "usage_title": "Lopend verbruik deze maand",
-        "customer": "Klant",
-        "as_of": "Stand op",
-        "plan": "Abonnement",
-        "gb_mtd": "GB tot nu",
-        "gb_projected": "GB verwacht",
-        "cases_mtd": "Incidenten tot nu",
-        "events_mtd": "Events tot nu",
-        "projected_total": "Verwachte factuur",
-        "ceiling": "Plafond",
-        "over_ceiling": "boven het plafond",
-        "per_host": "Events per host (CI)",
-        "gb_note": "1 GB = 10^9 bytes aan ruwe events zoals ontvangen.",
-        "no_usage_rights": "Deze pagina toont het SIEM-verbruik aan klanten en financiën.",
-        "title": "Beveiligingsoperaties",
-        "signin": "Aanmelden",
-        "username": "Gebruikersnaam",
-        "password": "Wachtwoord",
-        "totp": "TOTP-code (beheerders en analisten)",
-        "cases": "Beveiligingsincidenten",
-        "status": "Status",
-        "level": "Niveau",
-        "host": "Host",
-        "alerts": "Meldingen",
-        "last_seen": "Laatst gezien",
-        "signout": "Afmelden",
-        "none": "Geen incidenten.",
-        "api": "API-documentatie",
-        **{
-            "priority": "Prioriteit",
-            "sla": "SLA (oplossing)",
-            "response": "Reactie",
-            "resolution": "Oplossing",
-            "filter": "Filteren",
-            "all": "alle",
-            "search": "Zoeken",
-            "tenant": "Klant",
-            "asset": "Asset",
-            "impact": "Impact",
-            "urgency": "Urgentie",
-            "provider": "Dienstverlener",
-            "assignee": "Analist",
-            "assign": "Toewijzen",
-            "move": "Status wijzigen",
-            "note": "Notitie",
-            "root_cause": "Grondoorzaak (verplicht om P1 te sluiten)",
-            "comment": "Opmerking",
-            "add_comment": "Opmerking toevoegen",
-            "override": "Prioriteit aanpassen",
-            "reason": "Reden",
-            "escalate": "Escaleren",
-            "timeline": "Tijdlijn",
-            "events": "Overeenkomende gebeurtenissen",
-            "matched": "gemarkeerde velden kwamen overeen met de regel",
-            "back": "Terug naar de wachtrij",
-            "due": "vervalt",
-            "breached": "overschreden",
-            "paused": "gepauzeerd",
-            "met": "gehaald",
-            "missed": "niet gehaald",
-            "bouncing": "pingpongt tussen dienstverleners",
-            "escalation": "Escalatieniveau",
-            "actions": "Triage",
-            "rule": "Regel",
-        },
-    },
-}
 
 
 def _lang(request: Request) -> str:
@@ -339,7 +202,9 @@ QUEUE_FILTERS = ("status", "priority", "q", "tenant_id")
 
 
 @router.get("/cases", response_class=HTMLResponse)
-def case_queue(request: Request, session: Session = Depends(db_session)) -> Response:
+def case_queue(
+    request: Request, settings: SettingsDep, session: Session = Depends(db_session)
+) -> Response:
     """The queue: filters, priority, SLA countdown (newest first)."""
     principal = _signed_in(request, session)
     if principal is None:
@@ -354,7 +219,6 @@ def case_queue(request: Request, session: Session = Depends(db_session)) -> Resp
     )
     total, rows = cases.list_cases(session, principal, filters, limit=200)
     now = utcnow()
-    settings = cases.settings_of(session)
     return _page(
         request,
         "cases.html",
@@ -372,6 +236,7 @@ def case_queue(request: Request, session: Session = Depends(db_session)) -> Resp
 def case_detail(
     case_ref: str,
     request: Request,
+    settings: SettingsDep,
     error: str | None = None,
     session: Session = Depends(db_session),
     services: Services = Depends(get_services),
@@ -404,7 +269,7 @@ def case_detail(
         "case.html",
         {
             "case": case,
-            "clocks": sla.clocks(cases.settings_of(session), case, utcnow()),
+            "clocks": sla.clocks(settings, case, utcnow()),
             "tenant": session.get(Tenant, case.tenant_id),
             "provider": session.get(Provider, case.provider_id) if case.provider_id else None,
             "assignee": session.get(User, case.assignee_id) if case.assignee_id else None,
@@ -452,6 +317,7 @@ def _act(
 def assign_form(
     case_ref: str,
     request: Request,
+    settings: SettingsDep,
     assignee: str = Form(default=""),
     provider: str = Form(default=""),
     csrf: str = Form(default=""),
@@ -462,7 +328,9 @@ def assign_form(
         case_ref,
         csrf,
         session,
-        lambda p, case_id: cases.assign(session, p, case_id, assignee or None, provider or None),
+        lambda p, case_id: cases.assign(
+            session, p, case_id, assignee or None, provider or None, settings=settings
+        ),
     )
 
 
@@ -470,6 +338,7 @@ def assign_form(
 def status_form(
     case_ref: str,
     request: Request,
+    settings: SettingsDep,
     status: str = Form(...),
     note: str = Form(default=""),
     root_cause: str = Form(default=""),
@@ -482,7 +351,7 @@ def status_form(
         csrf,
         session,
         lambda p, case_id: cases.change_status(
-            session, p, case_id, status, note or None, root_cause or None
+            session, p, case_id, status, note or None, root_cause or None, settings=settings
         ),
     )
 
@@ -491,6 +360,7 @@ def status_form(
 def comment_form(
     case_ref: str,
     request: Request,
+    settings: SettingsDep,
     text: str = Form(...),
     csrf: str = Form(default=""),
     session: Session = Depends(db_session),
@@ -500,7 +370,7 @@ def comment_form(
         case_ref,
         csrf,
         session,
-        lambda p, case_id: cases.comment(session, p, case_id, text),
+        lambda p, case_id: cases.comment(session, p, case_id, text, settings=settings),
     )
 
 
@@ -508,6 +378,7 @@ def comment_form(
 def priority_form(
     case_ref: str,
     request: Request,
+    settings: SettingsDep,
     impact: str = Form(default=""),
     urgency: str = Form(default=""),
     reason: str = Form(default=""),
@@ -520,7 +391,7 @@ def priority_form(
         csrf,
         session,
         lambda p, case_id: cases.set_priority(
-            session, p, case_id, reason, impact or None, urgency or None
+            session, p, case_id, reason, impact or None, urgency or None, settings=settings
         ),
     )
 
@@ -529,6 +400,7 @@ def priority_form(
 def escalate_form(
     case_ref: str,
     request: Request,
+    settings: SettingsDep,
     reason: str = Form(default=""),
     csrf: str = Form(default=""),
     session: Session = Depends(db_session),
@@ -538,7 +410,7 @@ def escalate_form(
         case_ref,
         csrf,
         session,
-        lambda p, case_id: cases.escalate(session, p, case_id, reason),
+        lambda p, case_id: cases.escalate(session, p, case_id, reason, settings=settings),
     )
 
 

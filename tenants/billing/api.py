@@ -1,21 +1,21 @@
 """Billing API (thin): running usage, accounts and plans, close, invoices, exports, simulate.
 
 Customers see their own usage and invoices; finance (and admin) see every customer and act.
-Another tenant's object is a 404, a missing right a 403 (see tenants/principal.py).
+Another tenant's object is a 404, a missing right a 403 (see soc/core/principal.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 from sqlalchemy.orm import Session
 
-from soc.deps import current_principal, db_session, get_services
-from soc.errors import Conflict
-from soc.services import Services
-from tenants.billing import exports, rules
+from soc.core.deps import PrincipalDep, SessionDep, SettingsDep
+from soc.core.errors import Conflict
+from soc.core.principal import Principal
+from tenants.billing import exports, months, rules
 from tenants.billing import service as svc
 from tenants.billing.schemas import (
     MONTH,
@@ -30,36 +30,35 @@ from tenants.billing.schemas import (
     PlanOut,
     RunningUsageOut,
 )
-from tenants.principal import Principal
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
-MonthQuery = Query(default=None, pattern=MONTH, description="YYYY-MM; default this month (UTC)")
+MonthQuery = Annotated[
+    str | None, Query(pattern=MONTH, description="YYYY-MM; default this month (UTC)")
+]
 
 
 @router.get("/usage", response_model=list[RunningUsageOut])
 def usage_all(
-    month: str | None = MonthQuery,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    month: MonthQuery = None,
 ) -> list[RunningUsageOut]:
     """Month-to-date usage and projected invoice of every customer the caller may see."""
-    found = svc.running_usage(
-        session, principal, month, with_hosts=False, settings=services.settings
-    )
+    found = svc.running_usage(session, principal, month, with_hosts=False, settings=settings)
     return [RunningUsageOut.of(u) for u in found]
 
 
 @router.get("/tenants/{tenant}/usage", response_model=RunningUsageOut)
 def usage_one(
     tenant: str,
-    month: str | None = MonthQuery,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    month: MonthQuery = None,
 ) -> RunningUsageOut:
     """One customer's month to date: GB, cases, events per host (CI), projected invoice."""
-    found = svc.running_usage(session, principal, month, tenant, settings=services.settings)
+    found = svc.running_usage(session, principal, month, tenant, settings=settings)
     if not found:
         raise Conflict(f"'{tenant}' is not in service in that month")
     return RunningUsageOut.of(found[0])
@@ -68,8 +67,8 @@ def usage_one(
 @router.get("/tenants/{tenant}/account", response_model=AccountOut)
 def get_account(
     tenant: str,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> AccountOut:
     return AccountOut.of(svc.account(session, principal, tenant))
 
@@ -78,8 +77,8 @@ def get_account(
 def put_account(
     tenant: str,
     body: AccountIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> AccountOut:
     """Set the first month of service and/or the monthly contract ceiling."""
     found = svc.set_account(
@@ -92,8 +91,8 @@ def put_account(
 def post_plan(
     tenant: str,
     body: PlanIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> PlanOut:
     """Record a plan decision (standard or enterprise) effective from an open month."""
     row = svc.decide_plan(session, principal, tenant, body.plan, body.effective_month, body.note)
@@ -105,8 +104,8 @@ def post_plan(
 @router.get("/tenants/{tenant}/notifications", response_model=list[NotificationOut])
 def get_notifications(
     tenant: str,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> list[NotificationOut]:
     return [
         NotificationOut(
@@ -123,8 +122,8 @@ def get_notifications(
 def post_correction(
     tenant: str,
     body: CorrectionIn,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> CorrectionOut:
     """A credit (negative) or debit for a closed month, billed in a later open month."""
     row = svc.add_correction(
@@ -144,8 +143,8 @@ def post_correction(
 def get_invoice(
     tenant: str,
     month: str,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> InvoiceOut:
     return InvoiceOut.of(svc.invoice(session, principal, tenant, month))
 
@@ -158,8 +157,8 @@ def get_invoice(
 def get_invoice_pdf(
     tenant: str,
     month: str,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> Response:
     view = svc.invoice(session, principal, tenant, month)
     name = f"invoice-{view.tenant.slug}-{month}.pdf"
@@ -173,8 +172,8 @@ def get_invoice_pdf(
 @router.get("/months/{month}/invoices", response_model=list[InvoiceOut])
 def get_invoices(
     month: str,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> list[InvoiceOut]:
     return [InvoiceOut.of(v) for v in svc.invoices(session, principal, month)]
 
@@ -182,13 +181,13 @@ def get_invoices(
 @router.post("/months/{month}/close", response_model=CloseOut)
 def post_close(
     month: str,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> CloseOut:
     """Close a finished month: freeze usage, issue invoices (idempotent)."""
     principal.require("billing.close")
-    result = svc.close_month(session, month, svc.load_prices(services.settings), principal)
+    result = svc.close_month(session, month, svc.load_prices(settings), principal)
     return CloseOut(
         month=result.month,
         issued=result.issued,
@@ -202,7 +201,7 @@ def post_close(
 def _export_views(session: Session, principal: Principal, month: str) -> list[svc.InvoiceView]:
     principal.require("billing.manage")
     rules.check_month(month)
-    if session.get(svc.ClosedMonth, month) is None:
+    if not months.is_closed(session, month):
         raise Conflict(f"{month} is not closed; close it first")
     return svc.invoices(session, principal, month)
 
@@ -214,8 +213,8 @@ def _export_views(session: Session, principal: Principal, month: str) -> list[sv
 )
 def export_csv(
     month: str,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> Response:
     body = exports.to_csv(_export_views(session, principal, month))
     return Response(
@@ -233,8 +232,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 )
 def export_xlsx(
     month: str,
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> Response:
     body = exports.to_xlsx(_export_views(session, principal, month), month)
     return Response(
@@ -246,8 +245,10 @@ def export_xlsx(
 
 @router.post("/simulate")
 def post_simulate(
-    body: dict[str, Any] = Body(..., description="{prices, customers}: see the README, Billing"),
-    principal: Principal = Depends(current_principal),
+    body: Annotated[
+        dict[str, Any], Body(description="{prices, customers}: see the README, Billing")
+    ],
+    principal: PrincipalDep,
 ) -> list[dict[str, Any]]:
     """What-if: invoices from given usage, without touching the database."""
     principal.require("billing.manage")
@@ -256,11 +257,11 @@ def post_simulate(
 
 @router.post("/ceilings/check", response_model=list[RunningUsageOut])
 def post_check_ceilings(
-    session: Session = Depends(db_session),
-    principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
 ) -> list[RunningUsageOut]:
     """Alert (once per month) every customer whose projected spend passes its ceiling."""
     principal.require("billing.manage")
-    prices = svc.load_prices(services.settings)
+    prices = svc.load_prices(settings)
     return [RunningUsageOut.of(u) for u in svc.check_ceilings(session, principal, prices=prices)]

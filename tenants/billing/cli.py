@@ -4,30 +4,48 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import NoReturn
 
 import orjson
 import typer
+from sqlalchemy.orm import Session
 
-from soc.errors import DomainError
+from soc.core.db import Database
+from soc.core.errors import DomainError
+from soc.core.migrate import upgrade
+from soc.core.principal import Principal
+from soc.core.settings import get_settings
 
 app = typer.Typer(
     help="SIEM/SOC billing: metering, monthly close, invoices (1 GB = 10^9 bytes).",
     no_args_is_help=True,
 )
+CLI_ACTOR = Principal(actor="cli", role="admin")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(1)
 
 
-def _cli():  # type: ignore[no-untyped-def]
-    # Imported late: soc.cli imports this module to register the sub-app.
-    from soc import cli
-
-    return cli
+@contextmanager
+def _session() -> Iterator[Session]:
+    """A session on the configured database, migrated first, in one transaction; a domain
+    error becomes a one-line message and exit 1."""
+    settings = get_settings()
+    upgrade(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url)
+    try:
+        with db.session() as session:
+            yield session
+    except DomainError as exc:
+        _fail(exc.message)
+    finally:
+        db.engine.dispose()
 
 
 @app.command()
@@ -69,9 +87,8 @@ def close(
     """Close a month: freeze usage, issue one invoice per customer (re-running is harmless)."""
     from tenants.billing import service
 
-    cli = _cli()
-    with cli.cli_session() as session:
-        result = service.close_month(session, month, actor=cli.CLI_ACTOR)
+    with _session() as session:
+        result = service.close_month(session, month, actor=CLI_ACTOR)
     typer.echo(result.summary())
     if result.blocked:
         for problem in result.blocked[:-1]:
@@ -87,9 +104,8 @@ def usage(
     """Month-to-date usage and projected invoice total per customer."""
     from tenants.billing import rules, service
 
-    cli = _cli()
-    with cli.cli_session() as session:
-        found = service.running_usage(session, cli.CLI_ACTOR, month, tenant, with_hosts=False)
+    with _session() as session:
+        found = service.running_usage(session, CLI_ACTOR, month, tenant, with_hosts=False)
     typer.echo("customer\tmonth\tplan\tGB\tcases\tevents\tprojected_GB\tprojected_total")
     for u in found:
         total = u.projected_total if u.bill else u.prices_error
@@ -109,9 +125,8 @@ def plan(
     """Record a plan decision for a customer from a month on."""
     from tenants.billing import service
 
-    cli = _cli()
-    with cli.cli_session() as session:
-        service.decide_plan(session, cli.CLI_ACTOR, tenant, plan_name, effective, note)
+    with _session() as session:
+        service.decide_plan(session, CLI_ACTOR, tenant, plan_name, effective, note)
     typer.echo(f"{tenant}: {plan_name} from {effective}")
 
 
@@ -125,20 +140,19 @@ def account(
     """Show or set a customer's start of service and contract ceiling."""
     from tenants.billing import service
 
-    cli = _cli()
     amount = None
     if ceiling is not None:
         try:
             amount = Decimal(ceiling)
         except InvalidOperation:
             _fail(f"'{ceiling}' is not an amount")
-    with cli.cli_session() as session:
+    with _session() as session:
         if service_start or amount is not None or clear_ceiling:
             found = service.set_account(
-                session, cli.CLI_ACTOR, tenant, service_start, amount, clear_ceiling
+                session, CLI_ACTOR, tenant, service_start, amount, clear_ceiling
             )
         else:
-            found = service.account(session, cli.CLI_ACTOR, tenant)
+            found = service.account(session, CLI_ACTOR, tenant)
         plans = ", ".join(f"{p} from {m}" for m, p in found.plans)
     typer.echo(f"{tenant}: service from {found.service_start}; ceiling {found.ceiling or '-'}")
     typer.echo(f"plans: {plans}")
@@ -155,15 +169,12 @@ def correct(
     """Add a credit or debit line for a closed month (audited)."""
     from tenants.billing import service
 
-    cli = _cli()
     try:
         value = Decimal(amount)
     except InvalidOperation:
         _fail(f"'{amount}' is not an amount")
-    with cli.cli_session() as session:
-        row = service.add_correction(
-            session, cli.CLI_ACTOR, tenant, refers_to, value, reason, month
-        )
+    with _session() as session:
+        row = service.add_correction(session, CLI_ACTOR, tenant, refers_to, value, reason, month)
         typer.echo(f"correction {row.id}: {value} for {refers_to}, billed in {month}")
 
 
@@ -175,14 +186,13 @@ def export(
     tenant: str = typer.Option(None, "--tenant", help="pdf: only this customer."),
 ) -> None:
     """Write the month's finance export (CSV/XLSX) or the customers' PDF invoices."""
-    from tenants.billing import exports, rules, service
+    from tenants.billing import exports, months, rules, service
 
-    cli = _cli()
-    with cli.cli_session() as session:
+    with _session() as session:
         rules.check_month(month)
-        if session.get(service.ClosedMonth, month) is None:
+        if not months.is_closed(session, month):
             _fail(f"{month} is not closed; run `soc billing close --month {month}` first")
-        views = service.invoices(session, cli.CLI_ACTOR, month)
+        views = service.invoices(session, CLI_ACTOR, month)
     if fmt == "csv":
         out.write_text(exports.to_csv(views), encoding="utf-8")
     elif fmt == "xlsx":
@@ -206,9 +216,8 @@ def check_ceilings(
     """Alert customers whose projected spend this month passes their contract ceiling."""
     from tenants.billing import service
 
-    cli = _cli()
-    with cli.cli_session() as session:
-        found = service.check_ceilings(session, cli.CLI_ACTOR, month)
+    with _session() as session:
+        found = service.check_ceilings(session, CLI_ACTOR, month)
         for u in found:
             typer.echo(f"{u.tenant.slug}: projected {u.projected_total} > ceiling {u.ceiling}")
     typer.echo(f"{len(found)} new ceiling alert(s)")

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from tenants.billing.invoices import InvoiceView
 from tenants.billing.rules import dec, to_gb
-from tenants.billing.service import InvoiceView
 
 COLUMNS = (
     "customer",

@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from soc.db import Base, UTCDateTime, utcnow
+from soc.core.db import Base, UTCDateTime, utcnow
 
 
 class Cents(TypeDecorator[Decimal]):

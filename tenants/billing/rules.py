@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from soc.errors import Invalid
+from soc.core.errors import Invalid
 
 BYTES_PER_GB = 10**9
 CENT = Decimal("0.01")

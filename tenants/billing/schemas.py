@@ -7,8 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tenants.billing.accounts import Account
+from tenants.billing.invoices import InvoiceView
 from tenants.billing.rules import MonthBill, dec, to_gb
-from tenants.billing.service import Account, InvoiceView, RunningUsage
+from tenants.billing.usage import RunningUsage
 
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 

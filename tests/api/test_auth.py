@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from soc.app import create_app
-from soc.audit import AuditEntry
-from soc.db import utcnow
+from soc.core.audit import AuditEntry
+from soc.core.db import utcnow
+from soc.core.settings import Settings
 from soc.services import Services
-from soc.settings import Settings
 from tenants.login_guard import LoginGuard
 from tenants.models import User
 from tenants.service import LOGIN_REFUSED as REFUSED
@@ -97,7 +97,7 @@ def test_me_and_logout_revokes_the_token(
     }
     assert client.post("/api/v1/auth/logout", headers=analyst.headers).status_code == 204
     assert client.get("/api/v1/auth/me", headers=analyst.headers).status_code == 401
-    from soc.audit import AuditEntry
+    from soc.core.audit import AuditEntry
 
     with services.db.session() as session:
         logouts = session.query(AuditEntry).filter_by(action="user.logout").all()
@@ -165,8 +165,8 @@ def test_a_totp_code_works_once(client: TestClient, world: World) -> None:
 def test_roles_that_require_totp_cannot_log_in_without_it(
     client: TestClient, world: World, services: Services
 ) -> None:
+    from soc.core.principal import SYSTEM
     from tenants import service as tenant_service
-    from tenants.principal import SYSTEM
 
     with services.db.session() as session:  # created while TOTP was not required for analysts
         tenant_service.create_user(
@@ -186,8 +186,8 @@ def test_users_scoped_to_a_tenant_never_act_across_tenants(
 ) -> None:
     """An admin or finance user scoped to one tenant cannot create tenants or users, see the
     ITSM outbox of every tenant, or close everyone's billing month."""
+    from soc.core.principal import SYSTEM
     from tenants import service as tenant_service
-    from tenants.principal import SYSTEM
 
     with services.db.session() as session:
         secret = tenant_service.create_user(
@@ -231,10 +231,11 @@ def failure_reasons(services: Services, username: str) -> list[str]:
     return [d["reason"] for d in details if d["username"] == username]
 
 
-def permissive_guard(services: Services, **overrides: Any) -> None:
-    """No rate limits (a test that needs every attempt to reach the password check)."""
+def permissive_guard(app: Any, services: Services, **overrides: Any) -> None:
+    """No rate limits (a test that needs every attempt to reach the password check). The
+    running app's routers and its edge read the guard from `app.state`."""
     limits = {"user_failures": 10**6, "ip_failures": 10**6, "lockout_failures": 10**6}
-    services.login_guard = LoginGuard(**(limits | overrides))
+    services.login_guard = app.state.login_guard = LoginGuard(**(limits | overrides))
 
 
 def test_fifty_wrong_passwords_then_the_right_one_fails(client: TestClient, world: World) -> None:
@@ -279,7 +280,7 @@ def test_an_address_over_its_limit_is_refused_before_the_request_is_read(
 def test_lockout_is_persisted_audited_and_refuses_the_right_password(
     client: TestClient, world: World, services: Services
 ) -> None:
-    permissive_guard(services, lockout_failures=3, lockout_minutes=15)
+    permissive_guard(client.app, services, lockout_failures=3, lockout_minutes=15)
     body = {"username": "finance", "password": "wrong-password-guess"}
     for _ in range(3):
         assert client.post("/api/v1/auth/login", json=body).status_code == 401
@@ -303,7 +304,7 @@ def test_lockout_is_persisted_audited_and_refuses_the_right_password(
 def test_too_many_logins_at_once_answer_429_instead_of_queueing(
     client: TestClient, world: World, services: Services
 ) -> None:
-    permissive_guard(services, hash_slots=1, hash_queue=0)
+    permissive_guard(client.app, services, hash_slots=1, hash_queue=0)
     guard = services.login_guard
     with guard.hashing():  # the one slot is taken (a login in progress)
         busy = client.post("/api/v1/auth/login", json={"username": "finance", "password": "x"})
@@ -347,7 +348,7 @@ def test_a_login_flood_does_not_stall_other_requests(
     through argon2 (no rate limit here); meanwhile the analyst's case list and a shipper's
     ingest, which needs the database's write lock, still answer quickly: no transaction is
     open during a password check (before, each waited for the logins' argon2)."""
-    permissive_guard(services, hash_slots=1, hash_queue=8)
+    permissive_guard(live_server.server.config.app, services, hash_slots=1, hash_queue=8)
     stop = threading.Event()
     refused: list[int] = []
 
@@ -414,7 +415,7 @@ def test_an_unknown_user_costs_as_much_as_a_wrong_password(
 ) -> None:
     """Timing must not tell whether a username exists: unknown users are checked against a
     dummy argon2 hash (before, 7 ms against 375 ms)."""
-    permissive_guard(services)
+    permissive_guard(client.app, services)
 
     def seconds(username: str) -> float:
         started = time.perf_counter()

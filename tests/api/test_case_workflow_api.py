@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from soc.cases.connector import signed_headers
-from soc.settings import Settings
+from soc.core.settings import Settings
 from tests.conftest import PROVIDER_SCOPED, World
 from tests.helpers import key_headers, ndjson, whoami_event
 

@@ -91,7 +91,7 @@ def test_workflow_assign_comment_and_timeline(
     ]
     audit = client.get("/api/v1/audit/verify", headers=world["admin"].headers).json()
     assert audit["ok"] is True
-    from soc.audit import AuditEntry
+    from soc.core.audit import AuditEntry
 
     with services.db.session() as session:
         actions = [

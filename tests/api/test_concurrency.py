@@ -14,12 +14,12 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 
-from soc import audit
-from soc.audit import AuditEntry
-from soc.db import ReadOnlySessionError
-from soc.deps import db_session
+from soc.core import audit
+from soc.core.audit import AuditEntry
+from soc.core.db import ReadOnlySessionError
+from soc.core.deps import db_session
+from soc.core.settings import Settings
 from soc.services import Services
-from soc.settings import Settings
 from tests.conftest import World
 from tests.helpers import key_headers, ndjson, whoami_event
 
@@ -59,7 +59,7 @@ def write_audit(services: Services, n: int) -> None:
 
 
 def test_an_open_read_request_never_blocks_a_writer(services: Services, world: World) -> None:
-    reading = db_session(request("GET"), services)
+    reading = db_session(request("GET"), services.db)
     session = next(reading)
     try:
         session.execute(select(AuditEntry.id).limit(1)).all()  # its transaction is open now

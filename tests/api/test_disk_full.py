@@ -11,8 +11,8 @@ from collections import namedtuple
 import pytest
 from fastapi.testclient import TestClient
 
+from soc.core.settings import MIB, Settings
 from soc.services import Services
-from soc.settings import MIB, Settings
 from tests.conftest import World
 from tests.helpers import key_headers, ndjson, whoami_event
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from soc.app import create_app
 from soc.cases.connector import signed_headers
-from soc.settings import Settings
+from soc.core.settings import Settings
 from tests.conftest import World
 from tests.helpers import form_csrf, key_headers, ndjson, whoami_event
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from soc.app import create_app
+from soc.core.settings import Settings
 from soc.services import Services
-from soc.settings import Settings
 from tests.conftest import World
 from tests.helpers import benign_event, key_headers, ndjson
 

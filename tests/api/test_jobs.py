@@ -10,13 +10,13 @@ import time
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from detections import management as mgmt
+from detections import service as mgmt
 from detections.models import Alert
 from detections.retrohunt import start_hunt_job
-from soc import audit, jobs
-from soc.audit import AuditEntry
+from soc.core import audit, jobs
+from soc.core.audit import AuditEntry
+from soc.core.principal import SYSTEM
 from soc.services import Services
-from tenants.principal import SYSTEM
 from tests.conftest import World
 from tests.helpers import key_headers, ndjson, whoami_event
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from soc.audit import AuditEntry
+from soc.core.audit import AuditEntry
+from soc.core.principal import SYSTEM
+from soc.core.settings import Settings
 from soc.services import Services
-from soc.settings import Settings
 from tenants.billing import service as billing
-from tenants.principal import SYSTEM
 from tests.conftest import World
 from tests.helpers import key_headers, ndjson, whoami_event
 

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from soc.app import create_app
+from soc.core.settings import Settings
 from soc.services import Services
-from soc.settings import Settings
 from tests.conftest import PASSWORD, World
 from tests.helpers import form_csrf, key_headers, ndjson, whoami_event
 

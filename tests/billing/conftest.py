@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from soc.settings import Settings
+from soc.core.settings import Settings
 
 PRICES_FILE = Path(__file__).resolve().parents[2] / "docs" / "billing-prices.example.json"
 

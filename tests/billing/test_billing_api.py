@@ -13,8 +13,10 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from soc import audit
+from soc.core import audit
+from soc.core.principal import SYSTEM
 from soc.services import Services
+from tenants.billing import months
 from tenants.billing import service as billing
 from tenants.billing.models import Invoice
 from tenants.metering import count_cases
@@ -102,7 +104,7 @@ def test_end_to_end_ingest_cases_close_and_exports(
     assert running["projected"]["total"] == "350.00"
 
     # the month is over: close it through the API, twice
-    monkeypatch.setattr(billing, "today_utc", next_month_first_day)
+    monkeypatch.setattr(months, "today_utc", next_month_first_day)
     first = client.post(f"{BASE}/months/{month}/close", headers=finance)
     assert first.status_code == 200, first.text
     assert first.json() | {"total": None} == {
@@ -178,7 +180,7 @@ def test_closed_month_is_immutable_and_corrections_go_to_a_later_month(
     finance = world["finance"].headers
     month = this_month()
     send(client, world.keys["alpha"], [benign_event(1)])
-    monkeypatch.setattr(billing, "today_utc", next_month_first_day)
+    monkeypatch.setattr(months, "today_utc", next_month_first_day)
     assert client.post(f"{BASE}/months/{month}/close", headers=finance).status_code == 200
     late = client.post(
         f"{BASE}/tenants/alpha/plans",
@@ -207,7 +209,7 @@ def test_closed_month_is_immutable_and_corrections_go_to_a_later_month(
             today=date(2100, 1, 1),
         )
         assert result.issued == 2
-        alpha = billing.invoice(session, billing.SYSTEM, "alpha", following)
+        alpha = billing.invoice(session, SYSTEM, "alpha", following)
         assert [line.kind for line in alpha.lines] == ["standard_fee", "correction"]
         assert str(alpha.invoice.total) == "300.00"
         first = session.scalar(
@@ -232,7 +234,7 @@ def test_above_the_last_tier_the_close_names_the_customer(
     client: TestClient, world: World, services: Services
 ) -> None:
     with services.db.session() as session:
-        billing.decide_plan(session, billing.SYSTEM, "beta", "enterprise", this_month())
+        billing.decide_plan(session, SYSTEM, "beta", "enterprise", this_month())
         count_cases(session, 2, date.today(), 201)
     with services.db.session() as session:
         result = billing.close_month(
@@ -298,7 +300,7 @@ def closed(client: TestClient, world: World, services: Services) -> str:
     last = billing.month_of(date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1))
     with services.db.session() as session:
         for slug in ("alpha", "beta"):
-            billing.set_account(session, billing.SYSTEM, slug, service_start=last)
+            billing.set_account(session, SYSTEM, slug, service_start=last)
     for tenant in ("alpha", "beta"):
         send(client, world.keys[tenant], [whoami_event(f"{tenant}-host")])
     answer = client.post(f"{BASE}/months/{last}/close", headers=world["finance"].headers)

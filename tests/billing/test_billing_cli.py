@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,7 +65,7 @@ def test_simulate_bad_input_is_one_line(tmp_path: Path, content: str, message: s
 def test_close_without_price_table_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from soc.settings import get_settings
+    from soc.core.settings import get_settings
 
     monkeypatch.setenv("SOC_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("SOC_BILLING_PRICES", raising=False)
@@ -78,3 +81,35 @@ def test_close_without_price_table_is_a_clear_error(
         assert "2001-01 closed: 0 invoice(s)" in result.stdout
     finally:
         get_settings.cache_clear()
+
+
+STANDALONE = """
+import sys
+from typer.testing import CliRunner
+from tenants.billing.cli import app
+result = CliRunner().invoke(app, ["close", "--month", "2001-01"])
+shell = sorted(m for m in ("soc.cli", "soc.services", "soc.app") if m in sys.modules)
+print(result.stdout, "shell:", shell)
+sys.exit(result.exit_code or bool(shell))
+"""
+
+
+def test_billing_commands_need_no_shell(tmp_path: Path) -> None:
+    """The billing sub-app opens and migrates a fresh database itself, without importing the
+    shell that registers it (`soc.cli` once did, and imported it back)."""
+    env = os.environ | {
+        "SOC_DATA_DIR": str(tmp_path / "var"),
+        "SOC_BILLING_PRICES_FILE": str(PRICES_FILE),
+    }
+    env.pop("SOC_BILLING_PRICES", None)
+    env.pop("SOC_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", STANDALONE],
+        env=env,
+        cwd=PRICES_FILE.parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2001-01 closed: 0 invoice(s)" in done.stdout and "shell: []" in done.stdout

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from soc.errors import Invalid
+from soc.core.errors import Invalid
 from tenants.billing import rules
 from tests.billing.conftest import example_prices
 

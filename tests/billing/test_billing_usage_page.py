@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from soc.settings import Settings
+from soc.core.settings import Settings
 from tests.conftest import World
 from tests.helpers import benign_event, key_headers, ndjson
 

@@ -16,15 +16,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyotp
 import pytest
 
-from soc.db import Database
-from soc.migrate import upgrade
+from soc.core.db import Database
+from soc.core.migrate import upgrade
+from soc.core.principal import SYSTEM
 from tenants import service as tenant_service
-from tenants.principal import SYSTEM
 
 CHROMIUM = Path("/usr/bin/chromium")
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "sigmahq"
@@ -112,6 +113,17 @@ def server(tmp_path: Path) -> Iterator[Server]:
         log.close()
 
 
+def wait_for(page: Any, selector: str, tmp_path: Path) -> None:
+    """Wait for the selector after a form post; on a timeout, fail with what the browser shows
+    and what the server logged, so a slow or refused post on a loaded machine explains itself."""
+    try:
+        page.wait_for_selector(selector, timeout=60_000)
+    except playwright_api.TimeoutError:
+        shown = page.inner_text("body")[:2000]
+        logged = (tmp_path / "server.log").read_text()[-4000:]
+        pytest.fail(f"{selector} never showed at {page.url}:\n{shown}\n--- server log:\n{logged}")
+
+
 def test_analyst_works_a_sigmahq_case_in_the_browser(server: Server, tmp_path: Path) -> None:
     health = httpx.get(f"{server.url}/api/v1/health").json()
     assert health["rules_loaded"] == 1
@@ -152,16 +164,16 @@ def test_analyst_works_a_sigmahq_case_in_the_browser(server: Server, tmp_path: P
         page.fill("input[name=assignee]", "analyst")
         page.select_option("select[name=provider]", "prov-a")
         page.click("button[value=assign]")
-        page.wait_for_selector("#case-assignee:has-text('analyst')")
+        wait_for(page, "#case-assignee:has-text('analyst')", tmp_path)
 
         page.fill("textarea[name=text]", "Bitsadmin pulled a script from GitHub; host isolated.")
         page.click("button[value=comment]")
-        page.wait_for_selector("#timeline:has-text('host isolated')")
+        wait_for(page, "#timeline:has-text('host isolated')", tmp_path)
 
         page.select_option("select[name=status]", "resolved")
         page.fill("input[name=note]", "contained")
         page.click("button[value=status]")
-        page.wait_for_selector("#case-status:has-text('resolved')")
+        wait_for(page, "#case-status:has-text('resolved')", tmp_path)
         assert page.locator("[role=alert]").count() == 0
         assert blocked == []
 

@@ -14,8 +14,8 @@ from soc.cases.calendar import AlwaysOpen, office_hours
 from soc.cases.models import Case
 from soc.cases.priority import default_urgency, priority_for
 from soc.cases.warnings import about_to_breach, send_breach_warnings
+from soc.core.settings import Settings
 from soc.services import Services
-from soc.settings import Settings
 from tests.conftest import World
 from tests.helpers import key_headers, ndjson, whoami_event
 
@@ -148,19 +148,19 @@ def raise_case(client: TestClient, world: World) -> dict:
 
 
 def test_breach_warning_fires_before_and_not_after_due(
-    client: TestClient, world: World, services: Services
+    client: TestClient, world: World, services: Services, settings: Settings
 ) -> None:
     case = raise_case(client, world)
     assert case["priority"] == "P4" and case["impact"] == "medium" and case["urgency"] == "low"
     due = datetime.fromisoformat(case["sla"]["response"]["due"])
     with services.db.session() as session:
-        assert about_to_breach(session, due - timedelta(minutes=61)) == []
-        assert about_to_breach(session, due + timedelta(minutes=1)) == []
-        assert about_to_breach(session, due) == []
-        sent = send_breach_warnings(session, due - timedelta(minutes=30))
+        assert about_to_breach(session, due - timedelta(minutes=61), settings=settings) == []
+        assert about_to_breach(session, due + timedelta(minutes=1), settings=settings) == []
+        assert about_to_breach(session, due, settings=settings) == []
+        sent = send_breach_warnings(session, due - timedelta(minutes=30), settings=settings)
         assert [(w.case_id, w.clock) for w in sent] == [(case["id"], "response")]
     with services.db.session() as session:  # once only
-        assert about_to_breach(session, due - timedelta(minutes=20)) == []
+        assert about_to_breach(session, due - timedelta(minutes=20), settings=settings) == []
     kinds = [
         e["kind"]
         for e in client.get(

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from soc.cases.connector import deliver_due
 from soc.cases.models import OutboxMessage
+from soc.core.settings import Settings
 from soc.services import Services
-from soc.settings import Settings
 from tests.conftest import World
 from tests.helpers import key_headers, ndjson, whoami_event
 

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from soc.app import create_app
-from soc.cases.evidence import MULTIPART_SLACK
+from soc.cases.upload import MULTIPART_SLACK
+from soc.core.settings import Settings
 from soc.services import Services
-from soc.settings import Settings
 from tests.conftest import World
 from tests.helpers import key_headers, ndjson, whoami_event
 

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from soc.cli import app
-from soc.db import Database
-from soc.settings import get_settings
+from soc.core.db import Database
+from soc.core.settings import get_settings
 from tenants import service as tenant_service
 from tests.services import create_database, drop_database, service_url
 

@@ -94,7 +94,7 @@ def test_detect_reports_rule_errors(tmp_path: Path) -> None:
     )
     (rules / "bad.yml").write_text("title: [\n")
     events = tmp_path / "e.json"
-    events.write_text('[{"a": 1}, {"a": 2}]')
+    events.write_text('[{"a": 1, "logsource": {"product": "test"}}, {"a": 2}]')
     result = _runner().invoke(
         app, ["detect", "--rules", str(rules), "--show-rule-errors", str(events)]
     )

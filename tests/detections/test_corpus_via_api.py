@@ -18,11 +18,11 @@ from detections.engine import RuleSet
 from detections.models import Alert
 from ingest.windows import iter_concatenated_json
 from soc.app import create_app
-from soc.migrate import upgrade
+from soc.core.migrate import upgrade
+from soc.core.principal import SYSTEM
+from soc.core.settings import Settings
 from soc.services import Services, build_services
-from soc.settings import Settings
 from tenants import service as tenant_service
-from tenants.principal import SYSTEM
 from tests.detections.conftest import REGRESSION, corpus_available
 from tests.detections.test_corpus_regression import _known_gaps as known_gaps
 from tests.services import service_url

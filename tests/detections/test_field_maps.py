@@ -14,17 +14,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from detections import management as mgmt
+from detections import service as mgmt
 from detections.hunting import HuntRule
 from detections.retrohunt import retro_hunt
 from detections.tenant_view import apply_field_map
 from ingest.events import normalise
 from ingest.store.opensearch import OpenSearchEventStore
-from soc.audit import AuditEntry
 from soc.cli import app
+from soc.core.audit import AuditEntry
+from soc.core.principal import Principal
+from soc.core.settings import get_settings
 from soc.services import Services
-from soc.settings import get_settings
-from tenants.principal import Principal
 from tests.conftest import World
 from tests.detections.test_rules_api import (
     ALL_USERS,

@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 
 from detections.engine import RuleSet
-from detections.hunting import logsource_query
-from detections.logsources import (
+from detections.engine.logsources import (
     AWS,
     AZURE,
+    DECLARED,
     GCP,
     GITHUB,
     LINUX_AUDITD,
@@ -26,6 +26,7 @@ from detections.logsources import (
     event_key,
     logsource_filter,
 )
+from detections.hunting import logsource_query
 from ingest.events import normalise
 from ingest.store.opensearch import OpenSearchEventStore
 from tests.helpers import SYSMON_CHANNEL
@@ -52,6 +53,8 @@ EVENTS: dict[str, dict[str, Any]] = {
     "github": {"action": "repo.destroy", "org": "acme"},
     "unknown": {"CommandLine": "id", "message": "hello"},
     "empty_values": {"cs-method": None, "protoPayload": {}, "Workload": [], "Operation": "x"},
+    "declared_zeek": {"logsource": {"product": "Zeek", "service": "http"}, "uid": "C1"},
+    "declared_flat": {"logsource.product": "linux", "logsource.service": "auditd", "a0": "id"},
 }
 EXPECTED_KIND = {
     "sysmon1": WINDOWS,
@@ -71,6 +74,8 @@ EXPECTED_KIND = {
     "github": GITHUB,
     "unknown": NON_WINDOWS,
     "empty_values": NON_WINDOWS,
+    "declared_zeek": DECLARED,
+    "declared_flat": DECLARED,
 }
 LOGSOURCES = [
     ("windows", "process_creation", None),
@@ -104,12 +109,18 @@ def test_event_kinds() -> None:
 
 
 def test_routing_removes_only_impossible_pairs() -> None:
-    # unknown shapes reach every non-Windows rule; undecided logsources see every shape
+    # unknown shapes reach only the rules without a product; a product without a shape of its
+    # own sees only the events declaring it (and agreeing on service and category)
     for ls in LOGSOURCES[2:]:
-        assert accepts(ls, EVENTS["unknown"]), ls
-        assert accepts(ls, EVENTS["not_aws"]), ls
+        assert accepts(ls, EVENTS["unknown"]) is (ls[0] is None), ls
+        assert accepts(ls, EVENTS["not_aws"]) is (ls[0] is None), ls
     for name in ("auditd", "web", "aws", "azure", "gcp", "okta", "m365", "github", "syslog"):
-        assert accepts(("zeek", None, "http"), EVENTS[name])
+        assert not accepts(("zeek", None, "http"), EVENTS[name])
+    assert accepts(("zeek", None, "http"), EVENTS["declared_zeek"])
+    assert not accepts(("zeek", None, "dns"), EVENTS["declared_zeek"])
+    assert not accepts(("windows", None, "security"), EVENTS["declared_zeek"])
+    assert accepts(("linux", None, "auditd"), EVENTS["declared_flat"])
+    assert not accepts(("aws", None, "cloudtrail"), EVENTS["declared_flat"])
     assert accepts(("aws", None, "cloudtrail"), EVENTS["aws"])
     assert not accepts(("aws", None, "cloudtrail"), EVENTS["azure"])
     assert not accepts((None, "webserver", None), EVENTS["auditd"])
@@ -140,10 +151,8 @@ def test_linux_rules_see_sysmon_for_linux_and_not_cloud() -> None:
     assert [r.title for r in rs.match(EVENTS["linux_sysmon1"])] == ["linux id"]
     assert [r.title for r in rs.match(EVENTS["web"])] == ["web"]
     assert not rs.match({**EVENTS["aws"], "Image": "/bin/id", "x": "index.php"})
-    assert {r.title for r in rs.match({"Image": "/bin/id", "x": "index.php"})} == {
-        "linux id",
-        "web",
-    }
+    # unknown shape: only the rule without a product
+    assert {r.title for r in rs.match({"Image": "/bin/id", "x": "index.php"})} == {"web"}
 
 
 class _Query:

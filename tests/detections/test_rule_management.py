@@ -11,17 +11,17 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from detections import management as mgmt
+from detections import service as mgmt
 from detections.engine import RuleSet
 from detections.exceptions import ExceptionFilter, normalise_conditions, suppressed_by
 from detections.retrohunt import HuntProgress, day_windows, retro_hunt
 from detections.tenant_view import Setting, effective_enabled
 from ingest.events import normalise
 from ingest.store.opensearch import OpenSearchEventStore
-from soc.errors import Invalid
-from soc.migrate import alembic_config, upgrade
+from soc.core.errors import Invalid
+from soc.core.migrate import alembic_config, upgrade
+from soc.core.principal import SYSTEM
 from soc.services import Services
-from tenants.principal import SYSTEM
 from tests.conftest import World
 from tests.helpers import whoami_event
 from tests.store import conftest as store_fixtures

@@ -15,10 +15,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detections import safe_regex
-from detections.engine import RuleSet
+from detections.engine import RuleSet, safe_regex
 from detections.tenant_view import compile_tenant_rule
-from soc.errors import Invalid
+from soc.core.errors import Invalid
 from tests.conftest import World
 from tests.helpers import benign_event, key_headers, ndjson
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from detections.models import Alert
-from soc.audit import AuditEntry
+from soc.core.audit import AuditEntry
 from soc.services import Services
 from tests.conftest import PROVIDER_SCOPED, World
 from tests.helpers import hunt_via_api as hunt

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from ingest.events import normalise
 from ingest.store.sqlite import SQLiteEventStore
 from soc.cli import app
-from soc.settings import get_settings
+from soc.core.settings import get_settings
 from tests.detections.test_rules_api import NET_RULE, net_event
 
 runner = CliRunner()

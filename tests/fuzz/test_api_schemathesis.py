@@ -30,12 +30,12 @@ from schemathesis.specs.openapi.checks import (
 
 from detections.engine import RuleSet
 from soc.app import create_app
-from soc.migrate import upgrade
+from soc.core.migrate import upgrade
+from soc.core.principal import SYSTEM
+from soc.core.settings import Settings
 from soc.services import BUILTIN_RULES, Services, build_services
-from soc.settings import Settings
 from tenants import service as tenant_service
 from tenants.login_guard import LoginGuard
-from tenants.principal import SYSTEM
 from tests.helpers import key_headers, ndjson, whoami_event
 
 PASSWORD = "correct-horse-battery"

@@ -20,12 +20,12 @@ from detections.models import Alert
 from ingest.models import ABANDONED, DONE, PENDING, RECOVERED, IngestBatch
 from ingest.store.spool import SpoolingStore
 from soc.app import create_app
-from soc.migrate import upgrade
+from soc.core.migrate import upgrade
+from soc.core.principal import SYSTEM, TenantRef
+from soc.core.settings import Settings
 from soc.services import Services, build_services
-from soc.settings import Settings
 from tenants import service as tenant_service
 from tenants.models import UsageDaily
-from tenants.principal import SYSTEM
 from tests.helpers import benign_event, key_headers, whoami_event
 from tests.services import create_database, drop_database, service_url
 
@@ -33,8 +33,9 @@ NDJSON = "application/x-ndjson"
 SAMPLES, BENIGN = 6, 14
 
 
-class Killed(Exception):
-    """The process dies here (what kill -9 does to the request, minus the process)."""
+class Killed(BaseException):
+    """The process dies here (what kill -9 does to the request, minus the process): a
+    BaseException, so no `except Exception` of the product runs, as after a real kill."""
 
 
 def _settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest, **extra) -> Settings:
@@ -92,17 +93,17 @@ def body_of_samples() -> bytes:
 
 def ingest(services: Services, tenant_id: int, body: bytes) -> None:
     with services.db.session() as session:
-        services.ingestor.ingest_body(session, tenant_id, body, NDJSON, 1 << 20)
+        services.ingestor.ingest_body(session, TenantRef(tenant_id), body, NDJSON, 1 << 20)
 
 
 def die_after_store(monkeypatch: pytest.MonkeyPatch, services: Services) -> None:
     """The request's own record step never happens (the recovery's still does)."""
     real = services.ingestor.record
 
-    def dying(session, tenant_id, batch_id, events, state):  # type: ignore[no-untyped-def]
+    def dying(session, tenant, batch_id, events, state):  # type: ignore[no-untyped-def]
         if state == DONE:
             raise Killed("died after storing, before recording")
-        return real(session, tenant_id, batch_id, events, state)
+        return real(session, tenant, batch_id, events, state)
 
     monkeypatch.setattr(services.ingestor, "record", dying)
 
@@ -304,3 +305,52 @@ def test_events_spooled_by_a_dead_request_are_recovered(
         assert alerted(services, tenant_id) == expected_alerts(services)
     finally:
         services.close()
+
+
+def test_a_failure_after_storing_then_a_replay_meters_each_event_once(
+    env: tuple[Services, int, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Detection raises after the store write (the request answers 500, the process lives):
+    the shipper's replay finds the events known, and records the failed batch at once, so
+    every event is metered and detected exactly once before the replay is answered."""
+    services, tenant_id, key = env
+    body = body_of_samples()
+    total, size = SAMPLES + BENIGN, len(body) - (SAMPLES + BENIGN - 1)
+    real = services.pipeline.detect
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("detection failed")
+
+    monkeypatch.setattr(services.pipeline, "detect", broken)
+    with TestClient(create_app(services.settings, services), raise_server_exceptions=False) as c:
+        assert c.post("/api/v1/ingest", content=body, headers=key_headers(key)).status_code == 500
+        assert metered(services, tenant_id) == (0, 0)  # the record step rolled back
+        monkeypatch.setattr(services.pipeline, "detect", real)
+        for _ in range(2):  # the shipper replays, maybe more than once
+            answer = c.post("/api/v1/ingest", content=body, headers=key_headers(key)).json()
+            assert (answer["accepted"], answer["duplicates"], answer["new"]) == (total, total, 0)
+            assert metered(services, tenant_id) == (total, size)
+    assert stored(services, tenant_id) == total
+    assert alerted(services, tenant_id) == expected_alerts(services)
+    assert batch_states(services) == [RECOVERED]
+    assert services.ingestor.recover(services.db, grace_seconds=0).events == 0  # nothing left
+    assert metered(services, tenant_id) == (total, size)
+
+
+def test_identical_lines_in_one_batch_are_one_event(env: tuple[Services, int, str]) -> None:
+    """The same line twice in a request is stored once and metered once; the answer counts
+    it as taken and as a duplicate, on /api/v1/ingest and on _bulk alike."""
+    services, tenant_id, key = env
+    first, second = orjson.dumps(whoami_event("ws-a", marker="x")), orjson.dumps(benign_event(7))
+    body = b"\n".join([first, first, second])
+    with TestClient(create_app(services.settings, services)) as client:
+        answer = client.post("/api/v1/ingest", content=body, headers=key_headers(key)).json()
+        assert (answer["accepted"], answer["duplicates"], answer["new"]) == (3, 1, 2)
+        assert stored(services, tenant_id) == 2
+        assert metered(services, tenant_id) == (2, len(first) + len(second))
+        third = orjson.dumps(benign_event(8))
+        bulk = b"".join(b'{"index":{}}\n' + line + b"\n" for line in (third, third, first))
+        items = client.post("/es/_bulk", content=bulk, headers=key_headers(key)).json()["items"]
+        assert [i["index"]["status"] for i in items] == [201, 200, 200]
+    assert stored(services, tenant_id) == 3
+    assert metered(services, tenant_id) == (3, len(first) + len(second) + len(third))

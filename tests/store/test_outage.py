@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 
 from ingest.store.spool import SpoolingStore
 from soc.app import create_app
-from soc.migrate import upgrade
+from soc.core.migrate import upgrade
+from soc.core.principal import SYSTEM
+from soc.core.settings import Settings
 from soc.services import build_services
-from soc.settings import Settings
 from tenants import service as tenant_service
-from tenants.principal import SYSTEM
 from tests.helpers import benign_event, key_headers
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "opensearch.sh"

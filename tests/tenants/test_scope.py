@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from soc.audit import AuditEntry
-from soc.errors import Forbidden, NotFound
+from soc.core.audit import AuditEntry
+from soc.core.errors import Forbidden, NotFound
+from soc.core.principal import SYSTEM, Principal, Scope
 from soc.services import Services
 from tenants import scope as scope_service
 from tenants import service as tenant_service
 from tenants.models import Tenant
-from tenants.principal import SYSTEM, Principal, Scope
 from tests.conftest import World
 
 

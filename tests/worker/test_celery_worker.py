@@ -16,11 +16,11 @@ import soc.tasks
 from soc.app import create_app
 from soc.cases.models import Case
 from soc.celery_app import celery_app
-from soc.migrate import upgrade
+from soc.core.migrate import upgrade
+from soc.core.principal import SYSTEM
+from soc.core.settings import Settings, get_settings
 from soc.services import build_services
-from soc.settings import Settings, get_settings
 from tenants import service as tenant_service
-from tenants.principal import SYSTEM
 from tests.helpers import benign_event, key_headers, ndjson, whoami_event
 from tests.services import service_url
 

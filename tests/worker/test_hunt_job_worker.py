@@ -7,12 +7,12 @@ import orjson
 
 from detections.retrohunt import start_hunt_job
 from ingest.events import normalise
-from soc import jobs
-from soc.db import utcnow
+from soc.core import jobs
+from soc.core.db import utcnow
+from soc.core.principal import SYSTEM
+from soc.core.settings import Settings
 from soc.services import build_services
-from soc.settings import Settings
 from tenants import service as tenant_service
-from tenants.principal import SYSTEM
 from tests.helpers import benign_event, whoami_event
 from tests.worker.test_celery_worker import celery_app, start_worker, worker_env
 

@@ -8,7 +8,7 @@ Create Date: 2026-11-25
 import sqlalchemy as sa
 from alembic import op
 
-from soc.db import UTCDateTime
+from soc.core.db import UTCDateTime
 
 revision = "0004"
 down_revision = "0003"

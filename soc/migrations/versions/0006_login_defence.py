@@ -8,7 +8,7 @@ Create Date: 2026-12-01
 import sqlalchemy as sa
 from alembic import op
 
-from soc.db import UTCDateTime
+from soc.core.db import UTCDateTime
 
 revision = "0006"
 down_revision = "0005"

@@ -16,7 +16,7 @@ import ahocorasick
 try:  # optional accelerator
     import hyperscan
 except ImportError:  # pragma: no cover - depends on the platform
-    hyperscan = None
+    hyperscan = None  # type: ignore[assignment]
 
 
 class AhoCorasickScanner:

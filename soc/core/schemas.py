@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,3 +40,25 @@ class Page(BaseModel, Generic[T]):
 class ErrorOut(BaseModel):
     error: str
     detail: str
+
+
+class JobProgressOut(BaseModel):
+    done: int
+    total: int | None
+    percent: float
+
+
+class JobOut(BaseModel):
+    id: int
+    kind: str
+    tenant_id: int
+    state: Literal["queued", "running", "done", "failed"]
+    actor: str
+    params: dict[str, Any]
+    progress: JobProgressOut
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    updated_at: datetime
+    finished_at: datetime | None

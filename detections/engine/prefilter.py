@@ -12,6 +12,7 @@ that event, so indexing never loses a match (false candidates are evaluated and 
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
@@ -32,12 +33,9 @@ from sigma.types import (
     SpecialChars,
 )
 
-try:  # Python >= 3.11 names; the parser is only used to find literals
-    from re import _constants as _re_constants
-    from re import _parser as _re_parser
-except ImportError:  # pragma: no cover
-    import sre_constants as _re_constants  # type: ignore[no-redef]
-    import sre_parse as _re_parser  # type: ignore[no-redef]
+# Python >= 3.11 names (no stubs in typeshed); the parser is only used to find literals.
+_re_constants: Any = importlib.import_module("re._constants")
+_re_parser: Any = importlib.import_module("re._parser")
 
 Token = str | int | float
 Clause = frozenset[Token]

@@ -1,9 +1,9 @@
 """Candidate-rule index for one log-source key: one multi-literal scan over required literals.
 
 For the rules that apply to one event key (kind, channel, EventID), each rule is filed under the
-tokens of its requirement (see ``detections.prefilter``). Per event, one multi-literal scan over
-the event's lower-cased values plus a look-up of its EventID values gives the candidate rules;
-rules without a requirement are always evaluated.
+tokens of its requirement (see ``detections.engine.prefilter``). Per event, one multi-literal
+scan over the event's lower-cased values plus a look-up of its EventID values gives the
+candidate rules; rules without a requirement are always evaluated.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import ahocorasick
 
-from detections.prefilter import Token
-from detections.scanner import make_scanner
+from detections.engine.fields import EventContext
+from detections.engine.prefilter import Token
+from detections.engine.scanner import make_scanner
 
 if TYPE_CHECKING:
-    from detections.engine import CompiledRule, _Ctx
+    from detections.engine.rule import CompiledRule
 
-SEPARATOR = "\x00"
 # Head-token choice: rule frequency of the token plus this penalty divided by its length.
 SHORT_PENALTY = 40.0
 NUMBER_LENGTH = 4
@@ -93,7 +93,7 @@ class KeyIndex:
                     self._direct[token_id(head)].append(index)
         self._scanner = make_scanner(literal_ids) if literal_ids else None
 
-    def candidates(self, ctx: _Ctx) -> list[CompiledRule]:
+    def candidates(self, ctx: EventContext) -> list[CompiledRule]:
         """Rules that may match the event of ``ctx``, in rule order."""
         present: set[int] = self._scanner.scan(ctx.haystack()) if self._scanner else set()
         if self._number_ids:

@@ -23,6 +23,7 @@ exists for them, and a time bound would still let one tenant spend that bound on
 from __future__ import annotations
 
 import _sre
+import importlib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,13 +31,16 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
-from re import _casefix
-from re import _constants as C  # noqa: N812 - the stdlib parser's opcode names
-from re import _parser as P  # noqa: N812
-from re._compiler import _combine_flags
+from typing import Any
 
 import re2
 from re2 import _re2
+
+# The stdlib regex parser (Python >= 3.11 names; typeshed has no stubs for these modules).
+_casefix: Any = importlib.import_module("re._casefix")
+C: Any = importlib.import_module("re._constants")  # the parser's opcode names
+P: Any = importlib.import_module("re._parser")
+_combine_flags: Any = importlib.import_module("re._compiler")._combine_flags
 
 Search = Callable[[str], bool]
 
@@ -112,8 +116,8 @@ _CATEGORY_CLASS = {
 
 
 @cache
-def _category(code: object, ascii_only: bool) -> tuple[tuple[int, int], ...]:
-    chars, negated = _CATEGORY_CLASS[code]  # type: ignore[index]
+def _category(code: Any, ascii_only: bool) -> tuple[tuple[int, int], ...]:
+    chars, negated = _CATEGORY_CLASS[code]
     if ascii_only:
         probe = re.compile(chars, re.ASCII)
         ranges = _merge([(c, c) for c in range(128) if probe.match(chr(c))])
@@ -153,14 +157,14 @@ def _class(ranges: list[tuple[int, int]], negate: bool = False) -> str:
     return f"[{'^' if negate else ''}{body}]"
 
 
-def _item_source(op: object, av: object) -> str:
+def _item_source(op: object, av: Any) -> str:
     """Python syntax of one single-character item of a parsed pattern."""
     if op is C.LITERAL:
         return f"\\U{av:08x}"
     if op is C.NOT_LITERAL:
         return f"[^\\U{av:08x}]"
-    parts = []
-    for item_op, item in av:  # type: ignore[attr-defined]
+    parts: list[str] = []
+    for item_op, item in av:
         if item_op is C.NEGATE:
             parts.insert(0, "^")
         elif item_op is C.LITERAL:
@@ -213,11 +217,11 @@ def _folded_literal(c: int, ascii_only: bool) -> tuple[tuple[int, int], ...]:
     return tuple(_merge([(x, x) for x in hits]))
 
 
-def _folded(op: object, av: object, ascii_only: bool) -> str:
+def _folded(op: object, av: Any, ascii_only: bool) -> str:
     if op is C.LITERAL and not _sre.unicode_iscased(av) and not _sre.ascii_iscased(av):
-        return _char(av)  # type: ignore[arg-type]
+        return _char(av)
     if op is C.LITERAL:
-        ranges = _folded_literal(av, ascii_only)  # type: ignore[arg-type]
+        ranges = _folded_literal(av, ascii_only)
     else:
         ranges = _folded_ranges(_item_source(op, av), ascii_only)
     if not ranges:
@@ -252,26 +256,26 @@ class _Translator:
             self.item(op, av, flags, tail and i == last) for i, (op, av) in enumerate(items)
         )
 
-    def item(self, op: object, av: object, flags: int, tail: bool) -> str:
+    def item(self, op: object, av: Any, flags: int, tail: bool) -> str:
         ascii_only = bool(flags & C.SRE_FLAG_ASCII)
         if flags & C.SRE_FLAG_IGNORECASE and op in (C.LITERAL, C.NOT_LITERAL, C.IN):
             return _folded(op, av, ascii_only)
         if op is C.LITERAL:
-            return _char(av)  # type: ignore[arg-type]
+            return _char(av)
         if op is C.NOT_LITERAL:
-            return _class([(av, av)], negate=True)  # type: ignore[list-item]
+            return _class([(av, av)], negate=True)
         if op is C.ANY:
             return f"[\\x{{0}}-\\x{{{MAX_CODE:X}}}]" if flags & C.SRE_FLAG_DOTALL else "[^\\n]"
         if op is C.IN:
-            return self.charset(av, ascii_only)  # type: ignore[arg-type]
+            return self.charset(av, ascii_only)
         if op is C.BRANCH:
-            _, branches = av  # type: ignore[misc]
+            _, branches = av
             return "(?:" + "|".join(self.seq(b, flags, tail) for b in branches) + ")"
         if op is C.SUBPATTERN:
-            _, add, remove, sub = av  # type: ignore[misc]
+            _, add, remove, sub = av
             return f"(?:{self.seq(sub, _combine_flags(flags, add, remove), tail)})"
         if op in (C.MAX_REPEAT, C.MIN_REPEAT):
-            lo, hi, sub = av  # type: ignore[misc]
+            lo, hi, sub = av
             inner = self.seq(sub, flags, tail and hi == 1)
             if (lo, hi) == (0, C.MAXREPEAT):
                 quant = "*"
@@ -315,7 +319,7 @@ class _Translator:
             return _class([(0, MAX_CODE)], negate=not negate)
         return _class(kept, negate)
 
-    def at(self, code: object, flags: int, tail: bool) -> str:
+    def at(self, code: Any, flags: int, tail: bool) -> str:
         multiline = flags & C.SRE_FLAG_MULTILINE
         if code is C.AT_BEGINNING:
             return "(?m:^)" if multiline else "\\A"

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import ColumnElement, false, true
 
-from soc.errors import Forbidden
+from soc.core.errors import Forbidden, Invalid, NotFound
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "cases.read": frozenset({"admin", "soc_analyst", "customer", "provider", "authority"}),
@@ -102,7 +102,7 @@ class Scope:
             return true()
         if not self.tenant_ids:
             return false()
-        return column.in_(sorted(self.tenant_ids))
+        return cast(ColumnElement[bool], column.in_(sorted(self.tenant_ids)))
 
     @property
     def home_tenant_id(self) -> int | None:
@@ -156,6 +156,25 @@ class Principal:
     def visible_tenant_ids(self) -> frozenset[int] | None:
         """The visible tenant ids, or None for every tenant."""
         return None if self.scope.is_all else self.scope.tenant_ids
+
+    def acting_tenant(self, tenant_id: int | None = None) -> TenantRef:
+        """The tenant this principal acts for, checked once: the one named (NotFound unless
+        visible) or else its own (Invalid when it has none, e.g. an unscoped user)."""
+        if tenant_id is None:
+            tenant_id = self.tenant_id
+            if tenant_id is None:
+                raise Invalid("name the tenant: this principal acts for no single tenant")
+        if not self.sees_tenant(tenant_id):
+            raise NotFound(f"tenant {tenant_id} not found")
+        return TenantRef(tenant_id)
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    """A tenant id already checked against the acting principal (`Principal.acting_tenant`):
+    what travels down the ingest pipeline instead of a bare int that someone must re-check."""
+
+    id: int
 
 
 SYSTEM = Principal(actor="system", role="admin")

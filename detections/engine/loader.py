@@ -10,7 +10,7 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
 from detections.correlation import CorrelationRule
-from detections.engine import CompiledRule, RuleLoadError
+from detections.engine.rule import CompiledRule, RuleLoadError
 
 RULE_SUFFIXES = (".yml", ".yaml")
 ErrorCallback = Callable[[RuleLoadError], None]

@@ -1,10 +1,83 @@
-"""Sigma logsource → Windows channel / EventID mapping and event normalisation."""
+"""Which rules an event reaches: Sigma logsource → Windows channel / EventID, or the kind of a
+non-Windows event (detections.engine.shapes: declared, known shape, unknown); and the additive
+normalisation of events before matching.
+
+A rule sees an event only when its ``logsource`` (product/category/service) can describe it:
+Windows rules see Windows events of their channels and EventIDs; rules of another product see
+the events of that product's shape or declaring that product (``logsource.product``); an event
+of unknown shape reaches only the rules without a product.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from detections.engine.shapes import (
+    AUDITD_TYPES,
+    AWS,
+    AZURE,
+    DECLARED,
+    DECLARED_FIELD,
+    GCP,
+    GITHUB,
+    LINUX_AUDITD,
+    LINUX_KINDS,
+    LINUX_SYSLOG,
+    LINUX_SYSMON,
+    LINUX_SYSMON_CATEGORIES,
+    LINUX_SYSMON_KIND,
+    M365,
+    NON_WINDOWS,
+    OKTA,
+    PRODUCT_SHAPES,
+    SHAPE_KINDS,
+    SHAPES,
+    WEB,
+    WEB_CATEGORIES,
+    WEB_SERVICES,
+    WINDOWS,
+    Condition,
+    EndsWith,
+    OneOf,
+    Present,
+    condition_holds,
+    declared_logsource,
+    declared_parts,
+    event_shape,
+)
+
+__all__ = [
+    "AUDITD_TYPES",
+    "AWS",
+    "AZURE",
+    "DECLARED",
+    "DECLARED_FIELD",
+    "GCP",
+    "GITHUB",
+    "LINUX_AUDITD",
+    "LINUX_SYSLOG",
+    "M365",
+    "OKTA",
+    "SHAPE_KINDS",
+    "SHAPES",
+    "WEB",
+    "LINUX_SYSMON",
+    "LINUX_SYSMON_KIND",
+    "NON_WINDOWS",
+    "WINDOWS",
+    "Condition",
+    "EndsWith",
+    "EventKey",
+    "LogsourceFilter",
+    "OneOf",
+    "Present",
+    "condition_holds",
+    "event_key",
+    "logsource_filter",
+    "normalise_event",
+]
 
 SYSMON = "microsoft-windows-sysmon/operational"
 PS_OPERATIONAL = "microsoft-windows-powershell/operational"
@@ -130,267 +203,6 @@ PROCESS_CREATION_4688_ALIASES = {
     "NewProcessId": "ProcessId",
 }
 
-WINDOWS = "windows"
-NON_WINDOWS = "other"  # a non-Windows event of unknown shape (and the rules' non-Windows kind)
-
-# Non-Windows event kinds recognised from the event's shape (see SHAPES).
-LINUX_SYSMON = "linux-sysmon/operational"
-LINUX_SYSMON_KIND = "linux-sysmon"
-LINUX_AUDITD = "linux-auditd"
-LINUX_SYSLOG = "linux-syslog"
-WEB = "web"
-AWS = "aws"
-AZURE = "azure"
-GCP = "gcp"
-OKTA = "okta"
-M365 = "m365"
-GITHUB = "github"
-
-# Sysmon for Linux (Windows-shaped events on the "Linux-Sysmon/Operational" channel).
-LINUX_SYSMON_CATEGORIES: dict[str, frozenset[int]] = {
-    "process_creation": frozenset({1}),
-    "network_connection": frozenset({3}),
-    "process_termination": frozenset({5}),
-    "raw_access_thread": frozenset({9}),
-    "file_event": frozenset({11}),
-    "file_delete": frozenset({23}),
-}
-
-AUDITD_TYPES = frozenset(
-    t.lower()
-    for t in [
-        "SYSCALL",
-        "EXECVE",
-        "PATH",
-        "CWD",
-        "PROCTITLE",
-        "SOCKADDR",
-        "CONFIG_CHANGE",
-        "USER_AUTH",
-        "USER_ACCT",
-        "USER_START",
-        "USER_END",
-        "USER_LOGIN",
-        "USER_LOGOUT",
-        "USER_CMD",
-        "USER_CHAUTHTOK",
-        "USER_ERR",
-        "USER_MGMT",
-        "USER_ROLE_CHANGE",
-        "USER_AVC",
-        "USER_TTY",
-        "TTY",
-        "CRED_ACQ",
-        "CRED_DISP",
-        "CRED_REFR",
-        "LOGIN",
-        "SERVICE_START",
-        "SERVICE_STOP",
-        "ADD_USER",
-        "DEL_USER",
-        "ADD_GROUP",
-        "DEL_GROUP",
-        "GRP_MGMT",
-        "ACCT_LOCK",
-        "ACCT_UNLOCK",
-        "AVC",
-        "SELINUX_ERR",
-        "MAC_STATUS",
-        "MAC_POLICY_LOAD",
-        "NETFILTER_CFG",
-        "BPRM_FCAPS",
-        "KERN_MODULE",
-        "DAEMON_START",
-        "DAEMON_END",
-        "DAEMON_ABORT",
-        "ANOM_ABEND",
-        "ANOM_PROMISCUOUS",
-        "ANOM_LOGIN_FAILURES",
-        "ANOM_EXEC",
-        "MMAP",
-        "FD_PAIR",
-        "IPC",
-        "OBJ_PID",
-        "SECCOMP",
-        "SYSTEM_BOOT",
-        "SYSTEM_SHUTDOWN",
-        "SYSTEM_RUNLEVEL",
-        "INTEGRITY_RULE",
-        "TIME_INJOFFSET",
-    ]
-)
-
-
-@dataclass(frozen=True)
-class Present:
-    """The field holds a value (not null, not an empty list or object), as OpenSearch `exists`."""
-
-    field: str
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """The field is a string equal (case-insensitively) to one of ``values`` (lower case)."""
-
-    field: str
-    values: frozenset[str]
-
-
-@dataclass(frozen=True)
-class EndsWith:
-    """The field is a string ending (case-insensitively) with ``suffix`` (lower case)."""
-
-    field: str
-    suffix: str
-
-
-Condition = Present | OneOf | EndsWith
-# kind -> alternatives, each a conjunction of conditions; the first kind that holds wins.
-# Field names are exact (case-sensitive, as in the store); a near miss leaves the event of
-# unknown shape, which every non-Windows rule still sees.
-WEB_FIELDS = [
-    "cs-method",
-    "c-uri",
-    "cs-uri-query",
-    "sc-status",
-    "c-useragent",
-    "cs-user-agent",
-    "cs-host",
-    "r-dns",
-    "cs-uri-stem",
-    "cs-uri",
-    "cs-referer",
-    "c-uri-query",
-    "c-uri-extension",
-]
-SHAPES: tuple[tuple[str, tuple[tuple[Condition, ...], ...]], ...] = (
-    (AWS, ((EndsWith("eventSource", "amazonaws.com"), Present("eventName")),)),
-    (
-        GCP,
-        (
-            (Present("protoPayload"),),
-            (Present("data.protoPayload"),),
-        ),
-    ),
-    (OKTA, ((Present("eventType"), Present("displayMessage")),)),
-    (M365, ((Present("Workload"), Present("Operation")),)),
-    (GITHUB, ((Present("action"), Present("org")), (Present("action"), Present("business")))),
-    (
-        AZURE,
-        tuple(
-            (Present(op), Present(other))
-            for op in ("operationName", "OperationName", "OperationNameValue")
-            for other in (
-                "category",
-                "Category",
-                "CategoryValue",
-                "resultType",
-                "ResultType",
-                "resourceId",
-                "ResourceId",
-            )
-        ),
-    ),
-    (WEB, tuple((Present(f),) for f in WEB_FIELDS)),
-    (
-        LINUX_AUDITD,
-        (
-            (OneOf("type", AUDITD_TYPES),),
-            (Present("syscall"), Present("exe")),
-            (Present("syscall"), Present("a0")),
-        ),
-    ),
-    (
-        LINUX_SYSLOG,
-        (
-            (Present("SYSLOG_IDENTIFIER"),),
-            (Present("facility"), Present("program")),
-            (Present("facility"), Present("appname")),
-        ),
-    ),
-)
-SHAPE_KINDS = tuple(kind for kind, _ in SHAPES)
-LINUX_KINDS = frozenset({LINUX_AUDITD, LINUX_SYSLOG, LINUX_SYSMON_KIND})
-PRODUCT_SHAPES = {"aws": AWS, "azure": AZURE, "gcp": GCP, "okta": OKTA, "m365": M365}
-PRODUCT_SHAPES["github"] = GITHUB
-WEB_CATEGORIES = frozenset({"webserver", "proxy"})
-WEB_SERVICES = frozenset({"apache", "nginx"})
-
-
-def _has_value(value: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, list):
-        return any(_has_value(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_value(v) for v in value.values())
-    return True
-
-
-def _values_at(obj: dict[str, Any], path: str) -> list[Any]:
-    """Values at a dotted path, through nested objects and dotted keys (as the store maps them)."""
-    out: list[Any] = []
-    if path in obj:
-        out.append(obj[path])
-    prefix = path + "."
-    if any(isinstance(k, str) and k.startswith(prefix) for k in obj):
-        out.append({k: v for k, v in obj.items() if isinstance(k, str) and k.startswith(prefix)})
-    if "." in path:
-        parts = path.split(".")
-        for i in range(1, len(parts)):
-            sub = obj.get(".".join(parts[:i]))
-            if isinstance(sub, dict):
-                out.extend(_values_at(sub, ".".join(parts[i:])))
-    return out
-
-
-def _strings(values: list[Any]) -> list[str]:
-    out: list[str] = []
-    for value in values:
-        for item in value if isinstance(value, list) else (value,):
-            if isinstance(item, str):
-                out.append(item.lower())
-    return out
-
-
-def condition_holds(cond: Condition, event: dict[str, Any], dotted: bool = True) -> bool:
-    """``dotted``: the event may have dotted keys (False allows a plain key look-up)."""
-    if dotted or "." in cond.field:
-        values = _values_at(event, cond.field)
-    else:
-        values = [event[cond.field]] if cond.field in event else []
-    if isinstance(cond, Present):
-        return any(_has_value(v) for v in values)
-    if isinstance(cond, OneOf):
-        return any(s in cond.values for s in _strings(values))
-    return any(s.endswith(cond.suffix) for s in _strings(values))
-
-
-# First path segments of every shape field: an event with none of them has no known shape.
-SHAPE_ROOTS = frozenset(
-    c.field.split(".")[0] for _, alternatives in SHAPES for conds in alternatives for c in conds
-)
-
-_SHAPE_FIELDS = tuple(
-    (kind, tuple((frozenset(c.field.split(".")[0] for c in conds), conds) for conds in alts))
-    for kind, alts in SHAPES
-)
-
-
-def event_shape(event: dict[str, Any]) -> str:
-    """Kind of a non-Windows event from its shape (SHAPES), or NON_WINDOWS if unknown."""
-    dotted = any(isinstance(k, str) and "." in k for k in event)
-    if not dotted and SHAPE_ROOTS.isdisjoint(event):
-        return NON_WINDOWS
-    keys = event.keys()
-    for kind, alternatives in _SHAPE_FIELDS:
-        for roots, conditions in alternatives:
-            if not dotted and not keys >= roots:
-                continue
-            if all(condition_holds(c, event, dotted) for c in conditions):
-                return kind
-    return NON_WINDOWS
-
 
 def is_windows_flat(event: dict[str, Any]) -> bool:
     """True if a (flattened) event looks like a Windows event log record."""
@@ -437,13 +249,25 @@ Predicate = Callable[[EventKey, dict[str, Any]], bool]
 
 
 def event_key(event: dict[str, Any]) -> EventKey:
-    """Key used to select candidate rules: (kind, channel, EventID)."""
+    """Key used to select candidate rules: (kind, channel, EventID); for a declared log
+    source, (DECLARED, its declared_logsource string, None)."""
     if is_windows_flat(event):
         channel = event_channel(event)
         if channel == LINUX_SYSMON:
             return (LINUX_SYSMON_KIND, channel, event_id(event))
         return (WINDOWS, channel, event_id(event))
+    if DECLARED_FIELD in event or DECLARED_FIELD + ".product" in event:
+        declared = declared_logsource(event)
+        if declared is not None:
+            return (DECLARED, declared, None)
     return (event_shape(event), "", None)
+
+
+Logsource = tuple[str | None, str | None, str | None]  # (product, category, service)
+
+
+def _agrees(want: str | None, declared: str) -> bool:
+    return want is None or not declared or want == declared
 
 
 @dataclass(frozen=True)
@@ -454,7 +278,9 @@ class LogsourceFilter:
     ``pairs``: allowed (channel, EventIDs-or-None) combinations (None = any Windows event; for
     "other", the Sysmon for Linux events accepted, None = all of them).
     ``shapes``: for "other", the known event shapes accepted (None = every shape but Sysmon for
-    Linux, as for a logsource we cannot place). Events of unknown shape are always accepted.
+    Linux, for a logsource without a product; empty for a product without a known shape).
+    ``logsource``: for "other", the rule's (product, category, service): events of unknown shape
+    are accepted when it has no product; declared ones when it agrees with their declaration.
     """
 
     kind: str
@@ -462,15 +288,18 @@ class LogsourceFilter:
     exclude_channels: frozenset[str] = frozenset()
     registry_types: frozenset[str] | None = None
     shapes: frozenset[str] | None = None
+    logsource: Logsource = (None, None, None)
 
     def accepts_key(self, key: EventKey) -> bool:
         """Static (cacheable) check on the event key."""
         kind, channel, eid = key
         if self.kind == "any":
             return True
+        if kind == DECLARED:
+            return self.kind == NON_WINDOWS and self.accepts_declared(channel)
         if self.kind == NON_WINDOWS and kind != WINDOWS:
             if kind == NON_WINDOWS:
-                return True
+                return self.logsource[0] is None
             if kind == LINUX_SYSMON_KIND:
                 if self.shapes is None or kind not in self.shapes:
                     return False
@@ -483,6 +312,14 @@ class LogsourceFilter:
         if self.pairs is None:
             return True
         return any(ch == channel and (ids is None or eid in ids) for ch, ids in self.pairs)
+
+    def accepts_declared(self, declared: str) -> bool:
+        """True if an event declaring ``declared`` (declared_logsource) is for this rule."""
+        product, category, service = declared_parts(declared)
+        want_product, want_category, want_service = self.logsource
+        if want_product is not None and want_product != product:
+            return False
+        return _agrees(want_category, category) and _agrees(want_service, service)
 
     def accepts_event(self, event: dict[str, Any]) -> bool:
         """Dynamic per-event check (registry EventType refinement)."""
@@ -527,16 +364,22 @@ def logsource_filter(
 def non_windows_filter(
     product: str | None, category: str | None, service: str | None
 ) -> LogsourceFilter:
-    """The event shapes a non-Windows logsource can match (lower-case arguments)."""
+    """The event shapes a non-Windows logsource can match (lower-case arguments); a product
+    without a known shape matches only the events declaring it."""
+    ls = (product, category, service)
     if product == "linux":
         if service == "auditd":
-            return LogsourceFilter(NON_WINDOWS, shapes=frozenset({LINUX_AUDITD}))
+            return LogsourceFilter(NON_WINDOWS, shapes=frozenset({LINUX_AUDITD}), logsource=ls)
         if category in LINUX_SYSMON_CATEGORIES:
             pairs = ((LINUX_SYSMON, LINUX_SYSMON_CATEGORIES[category]),)
-            return LogsourceFilter(NON_WINDOWS, pairs, shapes=frozenset({LINUX_SYSMON_KIND}))
-        return LogsourceFilter(NON_WINDOWS, shapes=LINUX_KINDS)
+            kinds = frozenset({LINUX_SYSMON_KIND})
+            return LogsourceFilter(NON_WINDOWS, pairs, shapes=kinds, logsource=ls)
+        return LogsourceFilter(NON_WINDOWS, shapes=LINUX_KINDS, logsource=ls)
     if product in PRODUCT_SHAPES:
-        return LogsourceFilter(NON_WINDOWS, shapes=frozenset({PRODUCT_SHAPES[product]}))
+        kinds = frozenset({PRODUCT_SHAPES[product]})
+        return LogsourceFilter(NON_WINDOWS, shapes=kinds, logsource=ls)
     if product is None and (category in WEB_CATEGORIES or service in WEB_SERVICES):
-        return LogsourceFilter(NON_WINDOWS, shapes=frozenset({WEB}))
-    return LogsourceFilter(NON_WINDOWS)
+        return LogsourceFilter(NON_WINDOWS, shapes=frozenset({WEB}), logsource=ls)
+    if product is None:
+        return LogsourceFilter(NON_WINDOWS, logsource=ls)
+    return LogsourceFilter(NON_WINDOWS, shapes=frozenset(), logsource=ls)

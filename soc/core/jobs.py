@@ -19,7 +19,7 @@ import uuid
 import weakref
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
@@ -27,12 +27,24 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from soc.db import Base, Database, UTCDateTime, utcnow
-from soc.errors import DomainError, NotFound, Unavailable
-from tenants.principal import Principal
+from soc.core.db import Base, Database, UTCDateTime, utcnow
+from soc.core.errors import DomainError, NotFound, Unavailable
+from soc.core.principal import Principal
+from soc.core.settings import Settings
 
-if TYPE_CHECKING:
-    from soc.services import Services
+
+class JobHost(Protocol):
+    """What runs jobs: the database, the settings, and a queue for production mode (the
+    shell's services implement it; a job's handler gets the host it runs on)."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def enqueue_job(self, job_id: int) -> None: ...
+
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,10 +52,10 @@ T = TypeVar("T")
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 FINISHED = frozenset({DONE, FAILED})
 # kind -> (permission to start and read it, "module:function" that runs it). The function
-# takes (services, job) and returns the result to store; imported when a job runs, so this
+# takes (host, job) and returns the result to store; imported when a job runs, so this
 # module needs no domain imports.
 KINDS: dict[str, tuple[str, str]] = {
-    "retro_hunt": ("rules.manage", "detections.retrohunt:run_hunt_job"),
+    "retro_hunt": ("rules.manage", "soc.pipeline:run_hunt_job"),
 }
 
 
@@ -181,10 +193,10 @@ def report_progress(db: Database, job_id: int, done: int, total: int | None) -> 
     write_with_retry(db, update)
 
 
-def run_job(services: Services, job_id: int, runner: str | None = None) -> None:
+def run_job(host: JobHost, job_id: int, runner: str | None = None) -> None:
     """Run one job to its end, recording running → done (with its result) or failed (with the
     reason). A job already finished is left alone (a redelivered task)."""
-    db = services.db
+    db = host.db
 
     def start(session: Session) -> tuple[str, str] | None:
         job = session.get(Job, job_id)
@@ -205,7 +217,7 @@ def run_job(services: Services, job_id: int, runner: str | None = None) -> None:
             job = session.get(Job, job_id)
             assert job is not None
             session.expunge(job)
-        result = handler(services, job)
+        result = handler(host, job)
     except Exception as exc:  # noqa: BLE001 - any failure is the job's outcome, shown to the caller
         if not isinstance(exc, DomainError):
             log.exception("job %s (%s) failed", job_id, kind)
@@ -238,16 +250,15 @@ _slots: weakref.WeakKeyDictionary[Database, threading.BoundedSemaphore] = (
 _slots_lock = threading.Lock()
 
 
-def submit(services: Services, job_id: int) -> None:
-    """Start a committed job: a Celery task when detection runs in workers, else a thread."""
-    if services.settings.detection_async:
+def submit(host: JobHost, job_id: int) -> None:
+    """Start a committed job: on the host's queue when detection runs in workers, else in a
+    thread of this process."""
+    if host.settings.detection_async:
         try:
-            from soc.tasks import run_job as run_job_task
-
-            run_job_task.delay(job_id)
+            host.enqueue_job(job_id)
         except Exception as exc:  # noqa: BLE001 - broker down: the job cannot start
             log.exception("could not queue job %s", job_id)
-            _finish(services.db, job_id, FAILED, error=f"could not be queued: {exc}")
+            _finish(host.db, job_id, FAILED, error=f"could not be queued: {exc}")
             raise Unavailable("the job queue is unreachable; try again shortly", 30) from exc
         return
     runner = _this_process()
@@ -257,16 +268,14 @@ def submit(services: Services, job_id: int) -> None:
         if job is not None and job.runner is None:
             job.runner = runner
 
-    write_with_retry(services.db, claim)
+    write_with_retry(host.db, claim)
     with _slots_lock:
-        slots = _slots.setdefault(
-            services.db, threading.BoundedSemaphore(services.settings.job_workers)
-        )
+        slots = _slots.setdefault(host.db, threading.BoundedSemaphore(host.settings.job_workers))
 
     def work() -> None:
         with slots:
             try:
-                run_job(services, job_id, runner)
+                run_job(host, job_id, runner)
             except Exception:  # the database itself failed: nothing more to record
                 log.exception("job %s could not be run", job_id)
 

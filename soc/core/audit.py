@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import Integer, String, Text, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from soc.db import Base, UTCDateTime, utcnow
+from soc.core.db import Base, UTCDateTime, utcnow
 
 GENESIS = "0" * 64
 

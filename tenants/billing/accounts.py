@@ -1,0 +1,177 @@
+"""Billing accounts: start of service, contract ceiling, plan decisions (audited), and the
+customers' notices."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from soc.core import audit
+from soc.core.db import utcnow
+from soc.core.errors import Conflict, Invalid
+from soc.core.principal import Principal
+from tenants.billing import rules
+from tenants.billing.models import BillingAccount, Invoice, Notification, PlanDecision
+from tenants.billing.months import closed_months, month_of
+from tenants.billing.rules import dec
+from tenants.models import Tenant
+from tenants.tenancy import get_tenant, list_tenants
+
+
+@dataclass
+class Account:
+    tenant: Tenant
+    service_start: str
+    ceiling: Decimal | None
+    plans: list[tuple[str, str]]  # (effective month, plan), default standard first
+    decisions: list[PlanDecision] = field(default_factory=list)
+
+
+def accounts_of(session: Session, tenants: Sequence[Tenant]) -> dict[int, Account]:
+    ids = [t.id for t in tenants]
+    stored = {a.tenant_id: a for a in session.scalars(select(BillingAccount))} if ids else {}
+    decisions: dict[int, list[PlanDecision]] = defaultdict(list)
+    for d in session.scalars(select(PlanDecision).order_by(PlanDecision.effective_month)):
+        decisions[d.tenant_id].append(d)
+    accounts = {}
+    for tenant in tenants:
+        row = stored.get(tenant.id)
+        start = row.service_start if row else month_of(tenant.created_at.date())
+        plans = [(start, "standard")] + [(d.effective_month, d.plan) for d in decisions[tenant.id]]
+        accounts[tenant.id] = Account(
+            tenant, start, row.ceiling if row else None, plans, decisions[tenant.id]
+        )
+    return accounts
+
+
+def account(session: Session, actor: Principal, tenant: str) -> Account:
+    """A customer's billing account: start of service, ceiling, plan decisions."""
+    actor.require("billing.read")
+    target = get_tenant(session, actor, tenant)
+    return accounts_of(session, [target])[target.id]
+
+
+def set_account(
+    session: Session,
+    actor: Principal,
+    tenant: str,
+    service_start: str | None = None,
+    ceiling: Decimal | None = None,
+    clear_ceiling: bool = False,
+) -> Account:
+    """Set the first month of service and/or the contract ceiling (EUR per month)."""
+    actor.require("billing.manage")
+    target = get_tenant(session, actor, tenant)
+    row = session.get(BillingAccount, target.id)
+    before = (
+        {
+            "service_start": row.service_start,
+            "ceiling": None if row.ceiling is None else dec(row.ceiling),
+        }
+        if row
+        else {}
+    )
+    if row is None:
+        row = BillingAccount(
+            tenant_id=target.id, service_start=month_of(target.created_at.date()), ceiling=None
+        )
+        session.add(row)
+    if service_start is not None:
+        rules.check_month(service_start)
+        invoiced = session.scalar(
+            select(func.count()).select_from(Invoice).where(Invoice.tenant_id == target.id)
+        )
+        if invoiced:
+            raise Conflict(f"'{target.slug}' already has invoices; its start of service is fixed")
+        row.service_start = service_start
+    if ceiling is not None:
+        if ceiling <= 0:
+            raise Invalid("a ceiling must be a positive amount")
+        row.ceiling = rules.money(ceiling)
+    if clear_ceiling:
+        row.ceiling = None
+    row.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="billing.account_set",
+        object_type="billing_account",
+        object_id=target.slug,
+        tenant_id=target.id,
+        detail={
+            "before": before,
+            "service_start": row.service_start,
+            "ceiling": None if row.ceiling is None else dec(row.ceiling),
+        },
+    )
+    return accounts_of(session, [target])[target.id]
+
+
+def decide_plan(
+    session: Session,
+    actor: Principal,
+    tenant: str,
+    plan: str,
+    effective_month: str,
+    note: str = "",
+) -> PlanDecision:
+    """Record a move to `plan` from `effective_month` (an open month: closed ones are frozen)."""
+    actor.require("billing.manage")
+    target = get_tenant(session, actor, tenant)
+    rules.check_month(effective_month)
+    if plan not in rules.PLANS:
+        raise Invalid(f"plan must be one of {', '.join(rules.PLANS)}")
+    if effective_month in closed_months(session):
+        raise Conflict(f"{effective_month} is closed; a plan change takes effect in an open month")
+    start = accounts_of(session, [target])[target.id].service_start
+    if effective_month < start:
+        raise Invalid(f"'{target.slug}' starts service in {start}; {effective_month} is before")
+    row = session.scalar(
+        select(PlanDecision).where(
+            PlanDecision.tenant_id == target.id, PlanDecision.effective_month == effective_month
+        )
+    )
+    previous = row.plan if row else None
+    if row is None:
+        row = PlanDecision(tenant_id=target.id, effective_month=effective_month)
+        session.add(row)
+    row.plan, row.note, row.decided_by, row.decided_at = plan, note, actor.actor, utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="billing.plan_decided",
+        object_type="billing_plan",
+        object_id=row.id,
+        tenant_id=target.id,
+        detail={
+            "plan": plan,
+            "effective_month": effective_month,
+            "previous": previous,
+            "note": note,
+        },
+    )
+    return row
+
+
+def visible_tenants(session: Session, actor: Principal) -> list[Tenant]:
+    actor.require("billing.read")
+    return list_tenants(session, actor)
+
+
+def notifications(session: Session, actor: Principal, tenant: str) -> list[Notification]:
+    actor.require("billing.read")
+    target = get_tenant(session, actor, tenant)
+    return list(
+        session.scalars(
+            select(Notification)
+            .where(Notification.tenant_id == target.id)
+            .order_by(Notification.month, Notification.id)
+        )
+    )

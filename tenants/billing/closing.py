@@ -1,0 +1,323 @@
+"""The monthly close: freeze the month's usage and issue one invoice per customer in service,
+with the open corrections billed in it and the 'enterprise_eligible' notices it starts.
+
+A closed month is immutable: re-running the close returns the same invoices and only retries
+those blocked for want of a contractual tier (with the current price table).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import Session
+
+from soc.core import audit
+from soc.core.db import Base, utcnow
+from soc.core.errors import Invalid
+from soc.core.principal import SYSTEM, Principal
+from tenants.billing import months, rules
+from tenants.billing.models import ClosedMonth, Correction, Invoice, InvoiceLineRow, Notification
+from tenants.billing.months import load_prices, month_of
+from tenants.billing.rules import MonthBill, PriceTable, dec
+from tenants.billing.usage import bill_for, billable_tenants, usage_history
+from tenants.models import Tenant
+
+Bills = list[tuple[Tenant, MonthBill]]
+
+
+@dataclass
+class CloseResult:
+    month: str
+    issued: int
+    blocked: list[str]
+    already_closed: bool
+    total: Decimal
+    notified: list[str]
+
+    def summary(self) -> str:
+        state = "already closed" if self.already_closed else "closed"
+        return (
+            f"{self.month} {state}: {self.issued} invoice(s) issued, total {self.total}, "
+            f"{len(self.blocked)} blocked, {len(self.notified)} customer(s) notified"
+        )
+
+
+def _digest(session: Session, month: str) -> str:
+    lines: dict[int, list[Any]] = defaultdict(list)
+    for row in session.execute(
+        select(
+            InvoiceLineRow.invoice_id,
+            InvoiceLineRow.kind,
+            InvoiceLineRow.quantity,
+            InvoiceLineRow.unit_price,
+            InvoiceLineRow.amount,
+        )
+        .join(Invoice, Invoice.id == InvoiceLineRow.invoice_id)
+        .where(Invoice.month == month)
+        .order_by(InvoiceLineRow.invoice_id, InvoiceLineRow.position)
+    ):
+        lines[row[0]].append([str(v) for v in row[1:]])
+    body = [
+        [tid, status, plan, size, cases, str(total), lines[iid]]
+        for iid, tid, status, plan, size, cases, total in session.execute(
+            select(
+                Invoice.id,
+                Invoice.tenant_id,
+                Invoice.status,
+                Invoice.plan,
+                Invoice.bytes,
+                Invoice.cases,
+                Invoice.total,
+            )
+            .where(Invoice.month == month)
+            .order_by(Invoice.tenant_id)
+        )
+    ]
+    return hashlib.sha256(orjson.dumps(body)).hexdigest()
+
+
+def close_month(
+    session: Session,
+    month: str,
+    prices: PriceTable | None = None,
+    actor: Principal = SYSTEM,
+    today: date | None = None,
+) -> CloseResult:
+    """Freeze the month's usage and produce an invoice per customer in service.
+
+    Re-running returns the same invoices; only invoices blocked for want of a contractual
+    tier are retried (with the current price table). The Celery beat task calls this too.
+    """
+    actor.require("billing.close")
+    rules.check_month(month)
+    if month >= month_of(today or months.today_utc()):
+        raise Invalid(f"{month} is not over yet; a month closes from the 1st of the next month")
+    prices = prices or load_prices()
+    closed = session.get(ClosedMonth, month)
+    was_closed = closed is not None
+    bills = _bill_customers(session, month, prices, retry_only=was_closed)
+    corrections = _open_corrections(session, month)
+    issued_total = _store_invoices(session, month, bills, corrections, prices.currency)
+    notified = _notify_eligible(session, month, [(t, b) for t, b in bills if b.notify])
+    session.flush()
+    digest = _digest(session, month)
+    if closed is None:
+        closed = ClosedMonth(
+            month=month,
+            closed_by=actor.actor,
+            prices=orjson.dumps(prices.as_json()).decode(),
+            digest=digest,
+        )
+        session.add(closed)
+    else:
+        closed.digest = digest
+    blocked = [b.error for _, b in bills if b.error]
+    if bills or not was_closed:
+        audit.record(
+            session,
+            actor=actor.actor,
+            action="billing.month_reclosed" if was_closed else "billing.month_closed",
+            object_type="billing_month",
+            object_id=month,
+            detail={
+                "issued": len(bills) - len(blocked),
+                "blocked": blocked,
+                "total": dec(issued_total),
+                "notified": notified,
+                "digest": digest,
+                "prices": prices.as_json(),
+            },
+        )
+    session.flush()
+    return _result(session, month, was_closed and not bills, notified)
+
+
+def _bill_customers(session: Session, month: str, prices: PriceTable, retry_only: bool) -> Bills:
+    """Bill every customer in service that has no invoice yet (all of them at the first close,
+    only the blocked ones when `retry_only`); a blocked invoice retried is deleted here, to be
+    replaced as a whole (it has no lines)."""
+    tenants, accounts = billable_tenants(session, month)
+    existing = {
+        inv.tenant_id: inv for inv in session.scalars(select(Invoice).where(Invoice.month == month))
+    }
+    todo = [t for t in tenants if t.id not in existing or existing[t.id].status == "blocked"]
+    if retry_only:
+        todo = [t for t in todo if t.id in existing]
+    span = rules.month_range(rules.add_months(month, -3), month)
+    history = usage_history(session, span, [t.id for t in todo] if retry_only else None)
+    bills = [(t, bill_for(accounts[t.id], month, history.get(t.id, {}), prices)) for t in todo]
+    for tenant, _ in bills:
+        if tenant.id in existing:
+            session.delete(existing[tenant.id])
+    session.flush()
+    return bills
+
+
+def _open_corrections(session: Session, month: str) -> defaultdict[int, list[Correction]]:
+    """The corrections billed in `month` and not on an invoice yet, per tenant."""
+    corrections: defaultdict[int, list[Correction]] = defaultdict(list)
+    for corr in session.scalars(
+        select(Correction)
+        .where(Correction.month == month, Correction.invoice_id.is_(None))
+        .order_by(Correction.id)
+    ):
+        corrections[corr.tenant_id].append(corr)
+    return corrections
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _store_invoices(
+    session: Session,
+    month: str,
+    bills: Bills,
+    corrections: defaultdict[int, list[Correction]],
+    currency: str,
+) -> Decimal:
+    """Insert the invoices and their lines (the bill's, then the corrections', which now point
+    at their invoice) in two plain executemany statements, fast on both backends. Returns the
+    total issued."""
+    rows = []
+    issued_total = Decimal("0.00")
+    for tenant, bill in bills:
+        total = bill.total
+        if total is not None:
+            total += sum((c.amount for c in corrections[tenant.id]), Decimal("0.00"))
+            issued_total += total
+        rows.append(_invoice_row(tenant, month, bill, total, currency))
+    if rows:
+        session.execute(insert(_table(Invoice)), rows)
+    ids = _invoice_ids(session, month, [t.id for t, _ in bills])
+    line_rows = []
+    for tenant, bill in bills:
+        if bill.error:
+            continue
+        invoice_id = ids[tenant.id]
+        for pos, line in enumerate(bill.lines, start=1):
+            line_rows.append(_line_row(invoice_id, pos, line))
+        for pos, corr in enumerate(corrections[tenant.id], start=len(bill.lines) + 1):
+            line_rows.append(_correction_row(invoice_id, pos, corr))
+            corr.invoice_id = invoice_id
+    if line_rows:
+        session.execute(insert(_table(InvoiceLineRow)), line_rows)
+    return issued_total
+
+
+def _invoice_row(
+    tenant: Tenant, month: str, bill: MonthBill, total: Decimal | None, currency: str
+) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant.id,
+        "month": month,
+        "status": "blocked" if bill.error else "issued",
+        "plan": bill.plan,
+        "events": bill.usage.events,
+        "bytes": bill.usage.bytes,
+        "cases": bill.usage.cases,
+        "months_in_average": bill.months_in_average,
+        "avg_gb_3m": bill.avg_gb_3m,
+        "avg_cases_3m": bill.avg_cases_3m,
+        "enterprise_eligible": bill.enterprise_eligible,
+        "notify": bill.notify,
+        "case_tier": bill.case_tier,
+        "currency": currency,
+        "total": total,
+        "error": bill.error,
+        "created_at": utcnow(),
+    }
+
+
+def _invoice_ids(session: Session, month: str, tenant_ids: Sequence[int]) -> dict[int, int]:
+    """The month's invoice id per tenant (read back after the executemany)."""
+    query = select(Invoice.tenant_id, Invoice.id).where(Invoice.month == month)
+    if len(tenant_ids) < 500:
+        query = query.where(Invoice.tenant_id.in_(list(tenant_ids)))
+    return {tid: iid for tid, iid in session.execute(query)}
+
+
+def _correction_row(invoice_id: int, position: int, corr: Correction) -> dict[str, Any]:
+    return {
+        "invoice_id": invoice_id,
+        "position": position,
+        "kind": "correction",
+        "description": f"Correction for {corr.refers_to}: {corr.reason}",
+        "quantity": Decimal(1),
+        "unit_price": corr.amount,
+        "amount": corr.amount,
+    }
+
+
+def _result(session: Session, month: str, already_closed: bool, notified: list[str]) -> CloseResult:
+    """The month's state after the close: every invoice issued so far, those still blocked."""
+    issued, total, still_blocked = 0, Decimal("0.00"), []
+    for status, amount, error in session.execute(
+        select(Invoice.status, Invoice.total, Invoice.error).where(Invoice.month == month)
+    ):
+        if status == "issued":
+            issued += 1
+            total += amount if amount is not None else Decimal("0.00")
+        elif error:
+            still_blocked.append(error)
+    return CloseResult(
+        month=month,
+        issued=issued,
+        blocked=still_blocked,
+        already_closed=already_closed,
+        total=total,
+        notified=notified,
+    )
+
+
+def _line_row(invoice_id: int, position: int, line: rules.InvoiceLine) -> dict[str, Any]:
+    return {
+        "invoice_id": invoice_id,
+        "position": position,
+        "kind": line.kind,
+        "description": line.description,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "amount": line.amount,
+    }
+
+
+def _notify_eligible(
+    session: Session, month: str, bills: Sequence[tuple[Tenant, MonthBill]]
+) -> list[str]:
+    """Record an 'enterprise_eligible' notice for each customer starting an episode."""
+    if not bills:
+        return []
+    done = set(
+        session.scalars(
+            select(Notification.tenant_id).where(
+                Notification.month == month, Notification.kind == "enterprise_eligible"
+            )
+        )
+    )
+    rows = [
+        {
+            "tenant_id": tenant.id,
+            "month": month,
+            "kind": "enterprise_eligible",
+            "detail": orjson.dumps(
+                {"avg_gb_3m": dec(bill.avg_gb_3m), "avg_cases_3m": dec(bill.avg_cases_3m)}
+            ).decode(),
+            "created_at": utcnow(),
+        }
+        for tenant, bill in bills
+        if tenant.id not in done
+    ]
+    if rows:
+        session.execute(insert(_table(Notification)), rows)
+    return [tenant.slug for tenant, _ in bills if tenant.id not in done]
