@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.windows import flatten_windows_event, is_windows_event
+from ingest.windows import despace_flat_windows, flatten_windows_event, is_windows_event
 
 TIME_FIELDS = ("@timestamp", "timestamp", "TimeCreated", "UtcTime", "EventTime", "time", "ts")
 HOST_FIELDS = ("Computer", "hostname", "host_name", "Hostname", "ComputerName", "host")
@@ -85,7 +85,7 @@ def clean_text(value: str) -> str:
 def normalise(obj: dict[str, Any], raw: bytes, tenant_id: int, received_at: datetime) -> Event:
     """A stored event. Its id derives from tenant and raw bytes only: a shipper's own `_id`
     never names it, so two different events can never share an id and hide one another."""
-    data = flatten_windows_event(obj) if is_windows_event(obj) else obj
+    data = flatten_windows_event(obj) if is_windows_event(obj) else despace_flat_windows(obj)
     return Event(
         id=stable_id(tenant_id, raw),
         tenant_id=tenant_id,

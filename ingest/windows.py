@@ -115,6 +115,15 @@ def _field_name(name: str) -> str:
     return name.replace(" ", "") or name
 
 
+def despace_flat_windows(obj: dict[str, Any]) -> dict[str, Any]:
+    """A Windows event a shipper already flattened (`Channel` and `EventID` at the top, e.g.
+    NXLog or a script) with its data names as Windows renders them: the same names without
+    spaces. Other events, and those without a spaced name, come back as they are."""
+    if "Channel" not in obj or "EventID" not in obj or not any(" " in k for k in obj):
+        return obj
+    return {_field_name(key): value for key, value in obj.items()}
+
+
 def _flatten_data(data: Any, out: dict[str, Any], section: str) -> None:
     """Flatten an EventData-like dict (named fields, Data lists, #text) into ``out``."""
     if data is None:

@@ -5,7 +5,8 @@ Layers (each imports only those below it): ``ruleset`` (RuleSet: the per-event p
 trees to closures) > ``patterns`` (string patterns), ``safe_regex`` (linear-time regexes) >
 ``fields`` (per-event context); beside them ``index`` (candidate rules per event key) over
 ``prefilter`` (rule requirements) and ``scanner`` (multi-literal scan), and ``logsources``
-(which rules an event reaches).
+over ``shapes`` (which rules an event reaches: Windows channel and EventID, a declared
+``logsource``, a known shape, or none: then only the rules without a product).
 """
 
 from __future__ import annotations

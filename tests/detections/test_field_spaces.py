@@ -109,3 +109,15 @@ def test_names_without_spaces_are_unchanged() -> None:
     raw = defender_event(1116, {"NewValue": "x", "Old Value": "y"}, as_list=True)
     flat = flatten_windows_event(raw)
     assert flat["NewValue"] == "x" and flat["OldValue"] == "y" and flat["EventID"] == 1116
+
+
+def test_a_flat_windows_event_with_spaced_names_matches() -> None:
+    """Shipped already flat (Channel and EventID at the top), the names lose their spaces too;
+    a non-Windows event keeps its names."""
+    amsi = ruleset(AMSI_RULE)
+    flat = {"Channel": CHANNEL, "EventID": 1116, **detection(1116, "AMSI", POWERSHELL)}
+    event = stored(flat)
+    assert [r.title for r in amsi.match(event)] == [amsi.rules[0].title]
+    assert "Threat Name" not in event and event["ThreatName"].startswith("Trojan:")
+    web = {"User Agent": "curl/8.5", "status": 200}
+    assert stored(web) == web
