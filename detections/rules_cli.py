@@ -20,9 +20,9 @@ from detections import service as mgmt
 from detections.sources import load_ruleset
 from detections.tenant_view import TenantViews
 from detections.validation import ValidationReport, validate_paths
+from soc.core.cli import cli_database, fail
 from soc.core.db import Database
 from soc.core.errors import DomainError
-from soc.core.migrate import upgrade
 from soc.core.principal import Principal
 from soc.core.settings import get_settings
 
@@ -48,17 +48,12 @@ class RulesContext:
 @contextmanager
 def _context() -> Iterator[tuple[RulesContext, Session]]:
     """Migrated database and rules as the server has them; one transaction."""
-    settings = get_settings()
-    upgrade(settings.sqlalchemy_url)
-    db = Database(settings.sqlalchemy_url)
-    try:
-        with db.session() as session:
-            yield RulesContext(db, TenantViews(load_ruleset(settings))), session
-    except DomainError as exc:
-        typer.secho(f"error: {exc.message}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
-    finally:
-        db.engine.dispose()
+    with cli_database() as db:
+        try:
+            with db.session() as session:
+                yield RulesContext(db, TenantViews(load_ruleset(get_settings()))), session
+        except DomainError as exc:
+            fail(exc.message)
 
 
 def _print_report(report: ValidationReport, as_json: bool, verbose: bool) -> None:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import NoReturn
-
 import typer
-from sqlalchemy.orm import Session
 
 from detections.cli import detect, rules_app
 from soc.core import audit
-from soc.core.db import Database
-from soc.core.errors import DomainError
+from soc.core.cli import cli_session, fail
 from soc.core.migrate import upgrade
 from soc.core.principal import Principal
 from soc.core.settings import get_settings
@@ -42,26 +36,6 @@ app.add_typer(rules_app, name="rules")
 app.command("detect")(detect)
 
 CLI_ACTOR = Principal(actor="cli", role="admin")
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def cli_session() -> Iterator[Session]:
-    """A migrated database session; domain errors become a one-line message and exit 1."""
-    settings = get_settings()
-    upgrade(settings.sqlalchemy_url)
-    db = Database(settings.sqlalchemy_url)
-    try:
-        with db.session() as session:
-            yield session
-    except DomainError as exc:
-        fail(exc.message)
-    finally:
-        db.engine.dispose()
 
 
 @app.command()

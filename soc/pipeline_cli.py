@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from detections.retrohunt import HuntProgress
 from detections.rules_cli import CLI_ACTOR, TENANT, rule_arg
+from soc.core.cli import fail
 from soc.core.errors import DomainError
 from soc.core.migrate import upgrade
 from soc.core.settings import get_settings
@@ -54,8 +55,7 @@ def hunt(
 
             result = services.pipeline.hunt(CLI_ACTOR, tenant, days, rule_id, yaml, progress)
     except DomainError as exc:
-        typer.secho(f"error: {exc.message}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
+        fail(exc.message)
     finally:
         services.close()
     typer.echo(orjson.dumps(result.as_dict()).decode())

@@ -4,48 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import NoReturn
 
 import orjson
 import typer
-from sqlalchemy.orm import Session
 
-from soc.core.db import Database
+from soc.core.cli import cli_session, fail
 from soc.core.errors import DomainError
-from soc.core.migrate import upgrade
 from soc.core.principal import Principal
-from soc.core.settings import get_settings
 
 app = typer.Typer(
     help="SIEM/SOC billing: metering, monthly close, invoices (1 GB = 10^9 bytes).",
     no_args_is_help=True,
 )
 CLI_ACTOR = Principal(actor="cli", role="admin")
-
-
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(1)
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    """A session on the configured database, migrated first, in one transaction; a domain
-    error becomes a one-line message and exit 1."""
-    settings = get_settings()
-    upgrade(settings.sqlalchemy_url)
-    db = Database(settings.sqlalchemy_url)
-    try:
-        with db.session() as session:
-            yield session
-    except DomainError as exc:
-        _fail(exc.message)
-    finally:
-        db.engine.dispose()
 
 
 @app.command()
@@ -64,20 +37,20 @@ def simulate(
         text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
         data = json.loads(text, parse_float=Decimal)
     except OSError as exc:
-        _fail(f"cannot read {file}: {exc.strerror}")
+        fail(f"cannot read {file}: {exc.strerror}")
     except ValueError as exc:
-        _fail(f"{file} is not valid JSON: {exc}")
+        fail(f"{file} is not valid JSON: {exc}")
     try:
         bills = rules.simulate(data)
     except DomainError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     option = orjson.OPT_INDENT_2 if pretty else 0
     typer.echo(orjson.dumps([b.as_json() for b in bills], option=option).decode())
     problems = rules.errors_of(bills)
     if problems:
         for problem in problems[:-1]:
             typer.secho(f"error: {problem}", err=True, fg=typer.colors.RED)
-        _fail(problems[-1])
+        fail(problems[-1])
 
 
 @app.command()
@@ -87,13 +60,13 @@ def close(
     """Close a month: freeze usage, issue one invoice per customer (re-running is harmless)."""
     from tenants.billing import service
 
-    with _session() as session:
+    with cli_session() as session:
         result = service.close_month(session, month, actor=CLI_ACTOR)
     typer.echo(result.summary())
     if result.blocked:
         for problem in result.blocked[:-1]:
             typer.secho(f"error: {problem}", err=True, fg=typer.colors.RED)
-        _fail(result.blocked[-1])
+        fail(result.blocked[-1])
 
 
 @app.command()
@@ -104,7 +77,7 @@ def usage(
     """Month-to-date usage and projected invoice total per customer."""
     from tenants.billing import rules, service
 
-    with _session() as session:
+    with cli_session() as session:
         found = service.running_usage(session, CLI_ACTOR, month, tenant, with_hosts=False)
     typer.echo("customer\tmonth\tplan\tGB\tcases\tevents\tprojected_GB\tprojected_total")
     for u in found:
@@ -125,7 +98,7 @@ def plan(
     """Record a plan decision for a customer from a month on."""
     from tenants.billing import service
 
-    with _session() as session:
+    with cli_session() as session:
         service.decide_plan(session, CLI_ACTOR, tenant, plan_name, effective, note)
     typer.echo(f"{tenant}: {plan_name} from {effective}")
 
@@ -145,8 +118,8 @@ def account(
         try:
             amount = Decimal(ceiling)
         except InvalidOperation:
-            _fail(f"'{ceiling}' is not an amount")
-    with _session() as session:
+            fail(f"'{ceiling}' is not an amount")
+    with cli_session() as session:
         if service_start or amount is not None or clear_ceiling:
             found = service.set_account(
                 session, CLI_ACTOR, tenant, service_start, amount, clear_ceiling
@@ -172,8 +145,8 @@ def correct(
     try:
         value = Decimal(amount)
     except InvalidOperation:
-        _fail(f"'{amount}' is not an amount")
-    with _session() as session:
+        fail(f"'{amount}' is not an amount")
+    with cli_session() as session:
         row = service.add_correction(session, CLI_ACTOR, tenant, refers_to, value, reason, month)
         typer.echo(f"correction {row.id}: {value} for {refers_to}, billed in {month}")
 
@@ -188,10 +161,10 @@ def export(
     """Write the month's finance export (CSV/XLSX) or the customers' PDF invoices."""
     from tenants.billing import exports, months, rules, service
 
-    with _session() as session:
+    with cli_session() as session:
         rules.check_month(month)
         if not months.is_closed(session, month):
-            _fail(f"{month} is not closed; run `soc billing close --month {month}` first")
+            fail(f"{month} is not closed; run `soc billing close --month {month}` first")
         views = service.invoices(session, CLI_ACTOR, month)
     if fmt == "csv":
         out.write_text(exports.to_csv(views), encoding="utf-8")
@@ -201,11 +174,11 @@ def export(
         out.mkdir(parents=True, exist_ok=True)
         chosen = [v for v in views if tenant is None or v.tenant.slug == tenant]
         if tenant and not chosen:
-            _fail(f"no invoice for '{tenant}' in {month}")
+            fail(f"no invoice for '{tenant}' in {month}")
         for view in chosen:
             (out / f"invoice-{view.tenant.slug}-{month}.pdf").write_bytes(exports.to_pdf(view))
     else:
-        _fail(f"unknown format '{fmt}'; use csv, xlsx or pdf")
+        fail(f"unknown format '{fmt}'; use csv, xlsx or pdf")
     typer.echo(f"{len(views)} customer(s) written to {out}")
 
 
@@ -216,7 +189,7 @@ def check_ceilings(
     """Alert customers whose projected spend this month passes their contract ceiling."""
     from tenants.billing import service
 
-    with _session() as session:
+    with cli_session() as session:
         found = service.check_ceilings(session, CLI_ACTOR, month)
         for u in found:
             typer.echo(f"{u.tenant.slug}: projected {u.projected_total} > ceiling {u.ceiling}")
