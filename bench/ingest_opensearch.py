@@ -90,7 +90,7 @@ def main() -> None:
             "_op_type": "create",
             "_index": f"{prefix}-1-{e.event_time:%Y.%m.%d}",
             "_id": e.id,
-            "_source": OpenSearchEventStore._source(e),
+            "_source": OpenSearchEventStore._source(e, None),
         }
         for e in events
     ]
