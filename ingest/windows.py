@@ -144,12 +144,15 @@ def _flatten_data(data: Any, out: dict[str, Any], section: str) -> None:
             for item in items:
                 name = _attrs(item).get("Name")
                 if name:
-                    _put(out, _field_name(str(name)), _unwrap(item), section)
+                    name = str(name)
+                    name = name.replace(" ", "") or name if " " in name else name
+                    _put(out, name, _unwrap(item), section)
                 else:
                     val = _unwrap(item)
                     unnamed.extend(val if isinstance(val, list) else [val])
             continue
-        _put(out, _field_name(key), _unwrap(node), section)
+        # Inline, not _field_name(): this runs for every data field of every event.
+        _put(out, key.replace(" ", "") or key if " " in key else key, _unwrap(node), section)
     if unnamed:
         _put(out, "Data", unnamed[0] if len(unnamed) == 1 else unnamed, section)
 
