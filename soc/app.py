@@ -27,6 +27,9 @@ from ingest.es_api import router as es_router
 from soc.cases.api import extra_router as cases_extra_router
 from soc.cases.api import router as cases_router
 from soc.cases.connector import deliver_until
+from soc.cmdb.api import router as ops_router
+from soc.cmdb.inventory_api import router as cmdb_router
+from soc.cmdb.status_api import router as status_router
 from soc.core import audit
 from soc.core.deps import PrincipalDep, SessionDep
 from soc.core.errors import DomainError
@@ -297,6 +300,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         billing_router,
         rules_router,
         jobs_router,
+        cmdb_router,
+        ops_router,
+        status_router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(web_router)

@@ -11,6 +11,26 @@ from detections.models import (
 )
 from ingest.models import IngestBatch
 from soc.cases.models import Asset, Case, CaseEvent, Evidence, InboundNonce, OutboxMessage, Problem
+from soc.cmdb.models import (
+    ActiveAlert,
+    CIChange,
+    CIName,
+    CIStatus,
+    CITenant,
+    CmdbMapEntry,
+    ConfigurationItem,
+    ExternalId,
+    Maintenance,
+    OpsEvent,
+    OpsIncident,
+    OutageNotice,
+    Relation,
+    SharePolicy,
+    StatusChange,
+    StatusNotification,
+    Subscription,
+    TopologyRevision,
+)
 from soc.core.audit import AuditEntry
 from soc.core.db import Base
 from soc.core.jobs import Job
@@ -26,6 +46,24 @@ from tenants.billing.models import (
 from tenants.models import ApiKey, AuthToken, Provider, Tenant, UsageDaily, UsageHostDaily, User
 
 __all__ = [
+    "ActiveAlert",
+    "CIChange",
+    "CIName",
+    "CIStatus",
+    "CITenant",
+    "CmdbMapEntry",
+    "ConfigurationItem",
+    "ExternalId",
+    "Maintenance",
+    "OpsEvent",
+    "OpsIncident",
+    "OutageNotice",
+    "Relation",
+    "SharePolicy",
+    "StatusChange",
+    "StatusNotification",
+    "Subscription",
+    "TopologyRevision",
     "Alert",
     "CorrelationWindow",
     "ApiKey",

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from detections.engine import RuleSet
 from detections.matcher import Detector
 from detections.sources import BUILTIN_RULES, load_ruleset, rule_dirs
@@ -15,6 +17,9 @@ from ingest.gate import IngestGate
 from ingest.service import Ingestor, RecoveryReport
 from ingest.store.base import EventStore
 from ingest.store.factory import build_store
+from soc.cases.problems import open_incident_problem
+from soc.cmdb.engine import StatusEngine
+from soc.cmdb.models import OpsIncident
 from soc.core.db import Database
 from soc.core.settings import Settings
 from soc.pipeline import Pipeline
@@ -37,6 +42,8 @@ class Services:
     login_guard: LoginGuard = field(init=False)
     # Ingest admission (a few requests at once, the rest wait or are refused with Retry-After).
     ingest_gate: IngestGate = field(init=False)
+    # The CMDB graph and computed status of this process (loaded on first use).
+    cmdb_engine: StatusEngine = field(init=False)
 
     def __post_init__(self) -> None:
         self.login_guard = LoginGuard.from_settings(self.settings)
@@ -44,6 +51,13 @@ class Services:
         self.ingest_gate = IngestGate(
             s.ingest_slots, s.ingest_queue, s.ingest_wait_seconds, s.busy_retry_after_seconds
         )
+        self.cmdb_engine = StatusEngine(self.db, self.open_incident_problem)
+
+    def open_incident_problem(self, session: Session, incident: OpsIncident) -> int:
+        """A resolved critical operational incident opens a problem record (soc.cases)."""
+        names = ", ".join(str(ci) for ci in incident.root_causes[:5])
+        title = f"Problem: operational incident {incident.id} (root causes {names})"
+        return open_incident_problem(session, self.settings, incident, title).id
 
     def publish(self, state: Any) -> None:
         """Put what the routers' dependencies read on `app.state` (see soc.core.deps)."""
@@ -53,6 +67,7 @@ class Services:
         state.login_guard, state.ingest_gate = self.login_guard, self.ingest_gate
         state.authenticator = TenantAuthenticator()
         state.job_host = self
+        state.cmdb_engine = self.cmdb_engine
 
     def recover_ingest(self) -> RecoveryReport:
         """Meter and detect the events of ingest batches whose request died after storing

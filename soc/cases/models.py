@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -129,13 +130,16 @@ class Evidence(Base):
 
 
 class Problem(Base):
-    """The follow-up problem record a resolved critical (P1) case opens."""
+    """The follow-up problem record a resolved critical (P1) case or a resolved critical
+    operational incident opens (an incident's tenants are listed; it has no case)."""
 
     __tablename__ = "problems"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    ops_incident_id: Mapped[int | None] = mapped_column(Integer)
+    tenants: Mapped[list[int] | None] = mapped_column(JSON)
     title: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16), default="open")
     root_cause_due: Mapped[datetime] = mapped_column(UTCDateTime())

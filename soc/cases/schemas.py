@@ -130,8 +130,10 @@ class EvidenceOut(ORMModel):
 
 class ProblemOut(ORMModel):
     id: int
-    tenant_id: int
-    case_id: int
+    tenant_id: int | None
+    case_id: int | None
+    ops_incident_id: int | None = None
+    tenants: list[int] | None = None
     title: str
     status: str
     root_cause_due: datetime

@@ -374,13 +374,23 @@ def escalate(
 
 
 def open_problems(session: Session, actor: Principal, limit: int = 100) -> list[Problem]:
-    """Problem records of the cases the actor may see."""
+    """Problem records of the cases the actor may see, and of the operational incidents
+    that touched one of its tenants."""
     visible = _visible(actor).with_only_columns(Case.id)
-    return list(
-        session.scalars(
-            select(Problem)
-            .where(Problem.case_id.in_(visible))
-            .order_by(Problem.id.desc())
-            .limit(limit)
-        )
+    from_cases = (
+        select(Problem).where(Problem.case_id.in_(visible)).order_by(Problem.id.desc()).limit(limit)
     )
+    found = list(session.scalars(from_cases))
+    incident_problems = session.scalars(
+        select(Problem)
+        .where(Problem.ops_incident_id.is_not(None))
+        .order_by(Problem.id.desc())
+        .limit(limit)
+    )
+    found += [
+        p
+        for p in incident_problems
+        if actor.is_global or any(actor.sees_tenant(t) for t in p.tenants or [])
+    ]
+    found.sort(key=lambda p: p.id, reverse=True)
+    return found[:limit]

@@ -43,6 +43,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "rules.read": frozenset({"admin", "soc_analyst", "customer"}),
     "rules.manage": frozenset({"admin", "soc_analyst"}),
     "ingest.write": frozenset({"ingest_key"}),
+    # CMDB and status (issue 11): everyone with a workspace reads status in their scope; the
+    # integrator (admin, analysts) and providers edit CIs; only the integrator relates CIs of
+    # different providers, publishes outage notices and sets share policies.
+    "cmdb.read": frozenset({"admin", "soc_analyst", "customer", "provider", "authority"}),
+    "cmdb.manage": frozenset({"admin", "soc_analyst", "provider"}),
+    "cmdb.relate_cross": frozenset({"admin", "soc_analyst"}),
+    "cmdb.policy": frozenset({"admin", "soc_analyst"}),
+    "ops.events.write": frozenset({"admin", "soc_analyst", "provider"}),
+    "ops.events.read": frozenset({"admin", "soc_analyst", "provider", "authority"}),
+    "status.publish": frozenset({"admin", "soc_analyst"}),
+    "status.subscribe": frozenset({"admin", "soc_analyst", "customer", "provider", "authority"}),
 }
 
 

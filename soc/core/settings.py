@@ -247,6 +247,33 @@ class Settings(BaseSettings):
     itsm_webhook_max_skew_seconds: int = 300
     itsm_poll_seconds: float = 5.0
 
+    # CMDB and operational status (seed 000 §3.1.1.2.2; A12 availability rules).
+    cmdb_flap_changes: int = Field(
+        default=4, ge=2, description="state changes of one fingerprint that make it flapping"
+    )
+    cmdb_flap_minutes: int = Field(default=10, ge=1, description="... within this many minutes")
+    cmdb_default_min_severity: str = Field(
+        default="info",
+        description="share policy of a provider without one: events at or above this are central",
+    )
+    availability_target_pct: float = Field(default=99.9, ge=0, le=100)
+    availability_max_planned_minutes: int = Field(
+        default=960, ge=0, description="planned weekend downtime excluded per month (16 h)"
+    )
+    availability_max_planned_weekends: int = Field(
+        default=9, ge=0, description="weekends a year whose planned downtime may be excluded"
+    )
+    status_refresh_seconds: int = Field(default=15, ge=2, description="status pages reload")
+    smtp_host: str | None = Field(default=None, description="SMTP relay for status e-mails")
+    smtp_port: int = 25
+    smtp_from: str = "soc-status@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    status_webhook_timeout_seconds: float = 5.0
+    status_notify_max_attempts: int = Field(default=8, ge=1)
+    status_notify_poll_seconds: float = 2.0
+
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'soc.db').as_posix()}"

@@ -1,0 +1,1 @@
+"""CMDB, providers' operational events correlated over the dependency graph, and status."""
