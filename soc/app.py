@@ -30,6 +30,7 @@ from soc.cases.connector import deliver_until
 from soc.cmdb.api import router as ops_router
 from soc.cmdb.inventory_api import router as cmdb_router
 from soc.cmdb.status_api import router as status_router
+from soc.cmdb.upkeep import upkeep_until
 from soc.core import audit
 from soc.core.deps import PrincipalDep, SessionDep
 from soc.core.errors import DomainError
@@ -193,6 +194,14 @@ def background_threads(services: Services, stop: threading.Event) -> list[thread
             target=recover_ingest_until, daemon=True, args=(services, stop), name="ingest-recovery"
         ),
     ]
+    threads.append(
+        threading.Thread(
+            target=upkeep_until,
+            daemon=True,
+            args=(services.db, services.settings, services.cmdb_engine, stop),
+            name="status-upkeep",
+        )
+    )
     if services.settings.itsm_url:
         threads.append(
             threading.Thread(
@@ -306,4 +315,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(web_router)
+    from soc.web.status_pages import router as status_pages_router  # the status pages
+
+    app.include_router(status_pages_router)
     return app

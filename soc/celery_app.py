@@ -38,6 +38,8 @@ def make_celery() -> Celery:
                 "task": "soc.tasks.expire_correlation_windows",
                 "schedule": 300.0,
             },
+            # Maintenance windows opening/closing and flapping settling (no event marks them).
+            "status-upkeep": {"task": "soc.tasks.status_upkeep", "schedule": 20.0},
             "billing-close-monthly": {
                 "task": "soc.tasks.close_previous_month",
                 "schedule": crontab(day_of_month=1, hour=3, minute=0),

@@ -15,6 +15,7 @@ from ingest.parse import Parsed
 from soc.core.db import utcnow
 from soc.core.principal import SYSTEM, TenantRef
 from soc.core.settings import Settings
+from soc.demo_cmdb import load_demo_cmdb
 from soc.services import build_services
 from tenants import scope as scope_service
 from tenants import service as tenant_service
@@ -40,6 +41,7 @@ class DemoInfo:
     users: list[tuple[str, str, str, str | None]] = field(default_factory=list)
     api_key: str | None = None
     events: int = 0
+    cis: int = 0
 
 
 def _windows_event(
@@ -182,6 +184,9 @@ def load_demo(settings: Settings) -> DemoInfo:
                 items = [Parsed(i + 1, orjson.dumps(e), e) for i, e in enumerate(demo_events())]
                 batch = services.ingestor.accept_objects(session, TenantRef(demo_id), items)
                 info.events = len(batch.events)
+            info.cis = load_demo_cmdb(
+                session, settings, services.cmdb_engine, demo_id, DEMO_PROVIDER
+            )
     finally:
         services.close()
     return info
@@ -192,6 +197,8 @@ def print_demo(info: DemoInfo, host: str, port: int) -> None:
     typer.echo(f"\nsoc is starting on {url}  (API docs: {url}/docs)")
     if info.events:
         typer.echo(f"demo tenant '{DEMO_TENANT}' loaded with {info.events} Windows events")
+    if info.cis:
+        typer.echo(f"demo CMDB loaded with {info.cis} CIs: status dashboard at {url}/status")
     typer.echo("demo logins (username / password):")
     for username, role, password, secret in info.users:
         extra = (

@@ -5,6 +5,7 @@ publish them on `app.state`, where the routers' typed dependencies read them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,9 +19,11 @@ from ingest.service import Ingestor, RecoveryReport
 from ingest.store.base import EventStore
 from ingest.store.factory import build_store
 from soc.cases.problems import open_incident_problem
+from soc.cases.service import cases_on_hosts
 from soc.cmdb.engine import StatusEngine
 from soc.cmdb.models import OpsIncident
 from soc.core.db import Database
+from soc.core.principal import Principal
 from soc.core.settings import Settings
 from soc.pipeline import Pipeline
 from tenants.authenticator import TenantAuthenticator
@@ -51,7 +54,21 @@ class Services:
         self.ingest_gate = IngestGate(
             s.ingest_slots, s.ingest_queue, s.ingest_wait_seconds, s.busy_retry_after_seconds
         )
-        self.cmdb_engine = StatusEngine(self.db, self.open_incident_problem)
+        self.cmdb_engine = StatusEngine(self.db, self.open_incident_problem, self.cases_on_hosts)
+
+    @staticmethod
+    def cases_on_hosts(
+        session: Session, principal: Principal, hosts: list[str]
+    ) -> list[tuple[datetime, str, dict[str, Any]]]:
+        """Security cases on a CI's host names, for the CI's timeline (soc.cases)."""
+        return [
+            (
+                case.first_seen,
+                f"{case.priority} {case.title}",
+                {"case_id": case.id, "status": case.status, "host": case.host},
+            )
+            for case in cases_on_hosts(session, principal, hosts)
+        ]
 
     def open_incident_problem(self, session: Session, incident: OpsIncident) -> int:
         """A resolved critical operational incident opens a problem record (soc.cases)."""

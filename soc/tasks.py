@@ -129,6 +129,15 @@ def itsm_deliver() -> dict[str, int]:
     return deliver_due(services.db, services.settings)
 
 
+@celery_app.task(name="soc.tasks.status_upkeep")
+def status_upkeep() -> int:
+    """Open and close maintenance windows, settle flapping fingerprints."""
+    from soc.cmdb.upkeep import run_upkeep
+
+    services = worker_services()
+    return run_upkeep(services.db, services.settings, services.cmdb_engine)
+
+
 @celery_app.task(
     name="soc.tasks.run_job",
     bind=True,

@@ -87,6 +87,18 @@ def _visible(actor: Principal) -> Select[Case]:
     return query.where(actor.tenant_filter(Case.tenant_id))
 
 
+def cases_on_hosts(
+    session: Session, actor: Principal, hosts: list[str], limit: int = 50
+) -> list[Case]:
+    """The security cases the actor may see whose host is one of these names (a CI's host
+    names and aliases: the CI timeline puts them beside its operational events)."""
+    if not hosts or not actor.can("cases.read"):
+        return []
+    names = sorted({h.lower() for h in hosts})
+    query = _visible(actor).where(func.lower(Case.host).in_(names))
+    return list(session.scalars(query.order_by(Case.first_seen.desc()).limit(limit)))
+
+
 def list_cases(
     session: Session, actor: Principal, filters: CaseFilter, limit: int = 50, offset: int = 0
 ) -> tuple[int, list[Case]]:

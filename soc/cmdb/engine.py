@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,10 +34,16 @@ from soc.cmdb.models import (
 )
 from soc.cmdb.rules import OPERATIONAL, Change, Correlator
 from soc.core.db import Database, utcnow
+from soc.core.principal import Principal
 
 # Called when a critical incident resolves: (session, incident) → problem id. The shell wires
 # it to the problem records of soc.cases (this domain may not import it).
 IncidentResolvedHook = Callable[[Session, OpsIncident], int | None]
+# Security cases on a CI's host names, for its timeline: (session, principal, names) →
+# (time, title, detail) entries. Wired by the shell to soc.cases (see `IncidentResolvedHook`).
+CaseTimelineHook = Callable[
+    [Session, Principal, list[str]], list[tuple[datetime, str, dict[str, Any]]]
+]
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,15 @@ def current_revision(session: Session) -> int:
 
 
 class StatusEngine:
-    def __init__(self, db: Database, on_incident_resolved: IncidentResolvedHook | None = None):
+    def __init__(
+        self,
+        db: Database,
+        on_incident_resolved: IncidentResolvedHook | None = None,
+        cases_on_hosts: CaseTimelineHook | None = None,
+    ):
         self.db = db
         self.on_incident_resolved = on_incident_resolved
+        self.cases_on_hosts = cases_on_hosts
         self.corr: Correlator[int] = Correlator()
         self.revision = -1
         self.seen_event_id = 0

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from soc.cmdb.availability import AvailabilityRules, intervals_from_changes, monthly_availability
 from soc.cmdb.engine import StatusEngine
-from soc.cmdb.models import CIStatus, ConfigurationItem, OpsEvent, OpsIncident, StatusChange
+from soc.cmdb.models import CIName, CIStatus, ConfigurationItem, OpsEvent, OpsIncident, StatusChange
 from soc.cmdb.rules import IMPAIRED, OPERATIONAL, STATE_RANK, Correlator
 from soc.cmdb.schemas import (
     ApplicationStatus,
@@ -141,14 +141,29 @@ def ci_status(
         root_causes=_root_causes(corr, names, ci_id, visible),
         dependencies=[names.ref(d) for d in sorted(deps)],
         dependents=[names.ref(d) for d in sorted(users)],
-        timeline=timeline(session, ci_id),
+        timeline=timeline(session, ci_id, security_cases(session, principal, engine, ci_id)),
     )
 
 
-def timeline(session: Session, ci_id: int, limit: int = 200) -> list[TimelineEntry]:
-    """The CI's operational events and state changes, newest first (the shell adds the
-    security cases on the CI, which this domain does not know)."""
-    entries = [
+def security_cases(
+    session: Session, principal: Principal, engine: StatusEngine, ci_id: int
+) -> list[TimelineEntry]:
+    """SIEM security cases on the CI's host names and aliases (the principal's own view)."""
+    if engine.cases_on_hosts is None:
+        return []
+    hosts = list(session.scalars(select(CIName.name).where(CIName.ci_id == ci_id)))
+    return [
+        TimelineEntry(at=at, kind="case", text=text, detail=detail)
+        for at, text, detail in engine.cases_on_hosts(session, principal, hosts)
+    ]
+
+
+def timeline(
+    session: Session, ci_id: int, cases: list[TimelineEntry] | None = None, limit: int = 200
+) -> list[TimelineEntry]:
+    """The CI's operational events, state changes and security cases, newest first."""
+    entries = list(cases or [])
+    entries += [
         TimelineEntry(
             at=e.occurred_at,
             kind="event",

@@ -264,6 +264,9 @@ class Settings(BaseSettings):
         default=9, ge=0, description="weekends a year whose planned downtime may be excluded"
     )
     status_refresh_seconds: int = Field(default=15, ge=2, description="status pages reload")
+    status_upkeep_seconds: float = Field(
+        default=20.0, gt=0, description="how often maintenance windows and flapping are checked"
+    )
     smtp_host: str | None = Field(default=None, description="SMTP relay for status e-mails")
     smtp_port: int = 25
     smtp_from: str = "soc-status@localhost"

@@ -16,6 +16,7 @@ from soc.cmdb import events, views
 from soc.cmdb.engine import StatusEngine
 from soc.cmdb.events import EventInput
 from soc.cmdb.models import Maintenance, OpsEvent, OpsIncident, StatusChange
+from soc.cmdb.upkeep import run_upkeep
 from soc.core.principal import SYSTEM, Principal, Scope
 from soc.services import Services
 from tenants import service as tenant_service
@@ -191,8 +192,7 @@ def test_maintenance_window_opens_and_closes_on_the_tick(services: Services, ta1
     assert app_view(services, SYSTEM)["Payroll"] == ("down", ["fw-1"])
     fire(services, ta1.provider("P4"), "fw-1", T0 + timedelta(minutes=3), state="resolved")
     assert app_view(services, SYSTEM)["Payroll"] == ("maintenance", [])
-    with services.db.session() as s:
-        engine.tick(s, T0 + timedelta(hours=1))
+    assert run_upkeep(services.db, services.settings, engine, T0 + timedelta(hours=1)) == 2
     assert app_view(services, SYSTEM)["Payroll"] == ("operational", [])
 
 
