@@ -215,3 +215,58 @@ def test_customers_and_finance_may_not_send_events(
             "/api/v1/ops/events", json=event("core-fw"), headers=world[who].headers
         )
         assert response.status_code == 403, who
+
+
+def test_maintenance_list_cancel_and_availability_stay_within_scope(
+    client: TestClient, world: World, topo: dict[str, int]
+) -> None:
+    now = datetime.now(UTC)
+    body = {
+        "ci_id": topo["db-b"],
+        "starts_at": (now + timedelta(days=1)).isoformat(),
+        "ends_at": (now + timedelta(days=1, hours=2)).isoformat(),
+    }
+    url = "/api/v1/cmdb/maintenance"
+    made = client.post(url, json=body, headers=world["provider-prov-b"].headers).json()
+    listed = {
+        who: [w["ci_id"] for w in client.get(url, headers=world[who].headers).json()]
+        for who in ("admin", "customer-beta", "customer-alpha", "provider-prov-a")
+    }
+    assert listed == {
+        "admin": [topo["db-b"]],
+        "customer-beta": [topo["db-b"]],
+        "customer-alpha": [],
+        "provider-prov-a": [],
+    }
+    for who, status in (("provider-prov-a", 404), ("customer-beta", 403), ("admin", 204)):
+        answer = client.delete(f"{url}/{made['id']}", headers=world[who].headers)
+        assert answer.status_code == status, who
+    month = now.strftime("%Y-%m")
+    seen = client.get(
+        f"/api/v1/status/availability?month={month}", headers=world["customer-alpha"].headers
+    )
+    assert [row["application"]["name"] for row in seen.json()] == ["Alpha Portal"]
+    foreign = client.get(
+        f"/api/v1/status/availability?month={month}&ci_id={topo['beta-app']}",
+        headers=world["customer-alpha"].headers,
+    )
+    assert foreign.status_code == 404
+    bad = client.get("/api/v1/status/availability?month=2026-13", headers=world["admin"].headers)
+    assert bad.status_code == 422
+
+
+# Tenant isolation and roles of these routes are tested in this module.
+ISOLATION_COVERED = {
+    ("POST", "/api/v1/ops/events"),
+    ("GET", "/api/v1/ops/events"),
+    ("POST", "/api/v1/ops/alertmanager"),
+    ("GET", "/api/v1/ops/share-policies"),
+    ("PUT", "/api/v1/ops/share-policies/{provider}"),
+    ("GET", "/api/v1/ops/incidents"),
+    ("POST", "/api/v1/cmdb/maintenance"),
+    ("GET", "/api/v1/cmdb/maintenance"),
+    ("DELETE", "/api/v1/cmdb/maintenance/{window_id}"),
+    ("GET", "/api/v1/status"),
+    ("GET", "/api/v1/status/cis/{ci_id}"),
+    ("GET", "/api/v1/status/availability"),
+}

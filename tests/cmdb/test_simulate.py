@@ -337,3 +337,12 @@ def test_cli_prints_json_reports_cycles_and_fails_clearly(tmp_path: Path) -> Non
     path.write_text("{not json")
     result = runner.invoke(app, ["cmdb", "simulate", str(path)])
     assert result.exit_code == 2 and "not valid JSON" in result.stderr
+
+
+def test_the_readme_example_is_what_simulate_prints() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    cmdb = readme.split("## CMDB, operational events and status", 1)[1]
+    section = cmdb.split("### Simulate (what-if, no database)", 1)[1].split("\n### ", 1)[0]
+    blocks = section.split("```json\n")[1:3]
+    given, expected = (json.loads(block.split("```", 1)[0]) for block in blocks)
+    assert simulate(given) == expected
