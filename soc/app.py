@@ -29,6 +29,7 @@ from soc.cases.api import router as cases_router
 from soc.cases.connector import deliver_until
 from soc.cmdb.api import router as ops_router
 from soc.cmdb.inventory_api import router as cmdb_router
+from soc.cmdb.notify import deliver_until as deliver_status_until
 from soc.cmdb.status_api import router as status_router
 from soc.cmdb.upkeep import upkeep_until
 from soc.core import audit
@@ -200,6 +201,14 @@ def background_threads(services: Services, stop: threading.Event) -> list[thread
             daemon=True,
             args=(services.db, services.settings, services.cmdb_engine, stop),
             name="status-upkeep",
+        )
+    )
+    threads.append(
+        threading.Thread(
+            target=deliver_status_until,
+            daemon=True,
+            args=(services.db, services.settings, stop),
+            name="status-notify",
         )
     )
     if services.settings.itsm_url:

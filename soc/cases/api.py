@@ -17,8 +17,9 @@ from ingest.deps import StoreDep
 from ingest.schemas import EventOut
 from soc.cases import assets as assets_svc
 from soc.cases import connector, evidence, merging, metrics, sla
+from soc.cases import problems as problem_svc
 from soc.cases import service as svc
-from soc.cases.models import Case
+from soc.cases.models import Case, Problem
 from soc.cases.schemas import (
     AlertOut,
     AssetIn,
@@ -357,7 +358,30 @@ def case_metrics(
 @extra_router.get("/problems", response_model=list[ProblemOut])
 def problems(session: SessionDep, principal: PrincipalDep) -> list[ProblemOut]:
     """Problem records opened by resolved critical cases, within the caller's scope."""
-    return [ProblemOut.model_validate(p) for p in svc.open_problems(session, principal)]
+    return [problem_out(principal, p) for p in svc.open_problems(session, principal)]
+
+
+def problem_out(principal: PrincipalDep, problem: Problem) -> ProblemOut:
+    """A problem as the caller may see it: an incident's other tenants are not named."""
+    out = ProblemOut.model_validate(problem)
+    if out.tenants is not None and not principal.is_global:
+        out.tenants = [t for t in out.tenants if principal.sees_tenant(t)]
+    return out
+
+
+@extra_router.post("/problems/{problem_id}/root-cause", response_model=ProblemOut)
+def problem_root_cause(
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    problem_id: RowId,
+    body: RootCauseIn,
+) -> ProblemOut:
+    """Record a problem's root cause (analysts): `root_cause_on_time` says whether it came
+    within `case_root_cause_working_days` working days of the resolution."""
+    problem = svc.get_problem(session, principal, problem_id)
+    problem_svc.record_root_cause(session, settings, principal, problem, body.text, utcnow())
+    return problem_out(principal, problem)
 
 
 @extra_router.get("/tenants/{tenant}/assets", response_model=list[AssetOut])

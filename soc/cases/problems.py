@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from soc.cases.models import Problem
+from soc.core.errors import Invalid
+from soc.core.principal import Principal
 from soc.core.settings import Settings
 
 
@@ -82,5 +84,27 @@ def open_incident_problem(
         created_at=resolved,
     )
     session.add(problem)
+    session.flush()
+    return problem
+
+
+def record_root_cause(
+    session: Session,
+    settings: Settings,
+    actor: Principal,
+    problem: Problem,
+    text: str,
+    at: datetime,
+) -> Problem:
+    """The root cause of a problem, and whether it came within the working days allowed
+    after the resolution (the problem's creation time, A10 / TA5)."""
+    actor.require("cases.manage")
+    if problem.root_cause is not None:
+        raise Invalid(f"problem {problem.id} already has its root cause")
+    if not text.strip():
+        raise Invalid("a root cause needs a description")
+    problem.root_cause, problem.root_cause_at = text.strip(), at
+    problem.root_cause_on_time = root_cause_on_time(settings, problem.created_at, at)
+    problem.status = "root_cause_found"
     session.flush()
     return problem

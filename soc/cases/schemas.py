@@ -134,6 +134,9 @@ class ProblemOut(ORMModel):
     case_id: int | None
     ops_incident_id: int | None = None
     tenants: list[int] | None = None
+    root_cause: str | None = None
+    root_cause_at: datetime | None = None
+    root_cause_on_time: bool | None = None
     title: str
     status: str
     root_cause_due: datetime

@@ -406,3 +406,17 @@ def open_problems(session: Session, actor: Principal, limit: int = 100) -> list[
     ]
     found.sort(key=lambda p: p.id, reverse=True)
     return found[:limit]
+
+
+def get_problem(session: Session, actor: Principal, problem_id: int) -> Problem:
+    """One problem record the actor may see (another tenant's is a NotFound)."""
+    problem = session.get(Problem, problem_id)
+    if problem is not None:
+        if problem.case_id is not None:
+            visible = _visible(actor).where(Case.id == problem.case_id)
+            if session.scalar(visible.with_only_columns(Case.id)) is not None:
+                return problem
+        elif actor.is_global or any(actor.sees_tenant(t) for t in problem.tenants or []):
+            actor.require("cases.read")
+            return problem
+    raise NotFound(f"no problem {problem_id}")

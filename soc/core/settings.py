@@ -274,6 +274,10 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     status_webhook_timeout_seconds: float = 5.0
+    status_webhook_allow_private: bool = Field(
+        default=False,
+        description="let status webhooks reach loopback/private addresses (tests, closed networks)",
+    )
     status_notify_max_attempts: int = Field(default=8, ge=1)
     status_notify_poll_seconds: float = 2.0
 

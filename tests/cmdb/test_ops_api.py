@@ -269,4 +269,34 @@ ISOLATION_COVERED = {
     ("GET", "/api/v1/status"),
     ("GET", "/api/v1/status/cis/{ci_id}"),
     ("GET", "/api/v1/status/availability"),
+    ("POST", "/api/v1/problems/{problem_id}/root-cause"),
 }
+
+
+def test_resolved_critical_incident_problem_and_its_root_cause(
+    client: TestClient, world: World, topo: dict[str, int]
+) -> None:
+    post(client, world, "provider-prov-a", event("core-fw", fingerprint="fw"))
+    post(
+        client,
+        world,
+        "provider-prov-a",
+        event("core-fw", state="resolved", fingerprint="fw", time=datetime.now(UTC)),
+    )
+    problems = client.get("/api/v1/problems", headers=world["admin"].headers).json()
+    (problem,) = [p for p in problems if p["ops_incident_id"] is not None]
+    assert sorted(problem["tenants"]) == [1, 2] and problem["case_id"] is None
+    alpha = client.get("/api/v1/problems", headers=world["customer-alpha"].headers).json()
+    assert [p["tenants"] for p in alpha if p["ops_incident_id"]] == [[1]]  # beta not named
+    url = f"/api/v1/problems/{problem['id']}/root-cause"
+    body = {"text": "firmware bug in the firewall cluster"}
+    assert client.post(url, json=body, headers=world["customer-alpha"].headers).status_code == 403
+    done = client.post(url, json=body, headers=world["soc_analyst"].headers)
+    assert done.status_code == 200, done.text
+    assert done.json()["root_cause_on_time"] is True
+    again = client.post(url, json=body, headers=world["soc_analyst"].headers)
+    assert again.status_code == 422
+    missing = client.post(
+        "/api/v1/problems/999/root-cause", json=body, headers=world["admin"].headers
+    )
+    assert missing.status_code == 404

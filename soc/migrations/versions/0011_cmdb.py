@@ -256,11 +256,15 @@ def upgrade() -> None:
         batch.alter_column("tenant_id", existing_type=sa.Integer(), nullable=True)
         batch.add_column(sa.Column("ops_incident_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("tenants", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("root_cause", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("root_cause_at", UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("root_cause_on_time", sa.Boolean(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("problems") as batch:
-        batch.drop_column("tenants")
+        for column in ("root_cause_on_time", "root_cause_at", "root_cause", "tenants"):
+            batch.drop_column(column)
         batch.drop_column("ops_incident_id")
     for table in TABLES:
         op.drop_table(table)
