@@ -43,6 +43,7 @@ from soc.jobs_api import router as jobs_router
 from soc.services import Services, build_services
 from soc.shell_deps import ServicesDep
 from soc.web.pages import router as web_router
+from soc.web.status_pages import router as status_pages_router
 from tenants.api import router as tenants_router
 from tenants.billing.api import router as billing_router
 
@@ -324,7 +325,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(web_router)
-    from soc.web.status_pages import router as status_pages_router  # the status pages
-
     app.include_router(status_pages_router)
     return app

@@ -221,8 +221,9 @@ class StatusEngine:
         self, session: Session, changes: list[Change[int]], at: datetime
     ) -> list[StatusChange]:
         rows = []
+        persisted = _statuses(session, [change.ci for change in changes])
         for change in changes:
-            current = session.get(CIStatus, change.ci)
+            current = persisted.get(change.ci)
             if change.state == OPERATIONAL:
                 if current is not None:
                     session.delete(current)
@@ -298,6 +299,16 @@ def _in_maintenance(session: Session, now: datetime) -> set[int]:
             select(Maintenance.ci_id).where(Maintenance.starts_at <= now, Maintenance.ends_at > now)
         )
     )
+
+
+def _statuses(session: Session, cis: list[int]) -> dict[int, CIStatus]:
+    """The status rows of these CIs in a few queries: a `get` per change would autoflush and
+    select once per CI (a shared component's outage changes thousands)."""
+    found: dict[int, CIStatus] = {}
+    for i in range(0, len(cis), 5000):
+        rows = session.scalars(select(CIStatus).where(CIStatus.ci_id.in_(cis[i : i + 5000])))
+        found.update((row.ci_id, row) for row in rows)
+    return found
 
 
 def _persisted(session: Session) -> dict[int, str]:

@@ -27,6 +27,7 @@ from soc.core.principal import Principal
 from soc.core.schemas import parse_id
 from soc.services import Services
 from soc.shell_deps import get_services
+from soc.web.chrome import chrome, remember
 from soc.web.matched import matched_fields, rule_values
 from soc.web.texts import TEXT
 from tenants import service as tenant_service
@@ -176,9 +177,10 @@ def logout_form(
 def _signed_in(request: Request, session: Session) -> Principal | None:
     token = request.cookies.get(SESSION_COOKIE)
     try:
-        return tenant_service.principal_from_token(session, token or "")
+        principal = tenant_service.principal_from_token(session, token or "")
     except DomainError:
         return None
+    return remember(request, session, principal)  # for the page's nav and outage banner
 
 
 def _to_login() -> Response:
@@ -191,7 +193,7 @@ def _page(request: Request, name: str, context: dict[str, Any]) -> Response:
     lang = _lang(request)
     csrf = form_token(request.cookies.get(SESSION_COOKIE) or "")
     response = templates.TemplateResponse(
-        request, name, {"t": TEXT[lang], "lang": lang, "csrf": csrf, **context}
+        request, name, {"t": TEXT[lang], "lang": lang, "csrf": csrf, **chrome(request), **context}
     )
     if request.query_params.get("lang") in TEXT:
         response.set_cookie("lang", lang, samesite="strict")
