@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from soc.cmdb.engine import StatusEngine, lock_revision
-from soc.cmdb.lookup import resolve_ci
+from soc.cmdb.inventory import resolve_ci
 from soc.cmdb.models import ActiveAlert, OpsEvent, SharePolicy, StatusChange
 from soc.cmdb.rules import SEVERITY_RANK
 from soc.core.db import utcnow

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from soc.cmdb.events import EventInput
 from soc.core.db import utcnow
 
 Severity = Literal["critical", "major", "minor", "warning", "info"]
 State = Literal["operational", "degraded", "down", "maintenance"]
+
+
+def _iso_only(value: object) -> object:
+    """JSON times are ISO 8601 strings: a bare number is refused, not read as epoch seconds."""
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError("a time must be an ISO 8601 string")
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
 
 
 def _aware(value: datetime) -> datetime:
@@ -31,7 +41,7 @@ class EventIn(BaseModel):
     fingerprint: str | None = Field(
         default=None, max_length=200, description="default: ci + event type + source"
     )
-    time: datetime | None = Field(default=None, description="when it happened; default now")
+    time: IsoDateTime | None = Field(default=None, description="when it happened; default now")
     event_type: str = Field(default="", max_length=100)
     source: str = Field(default="", max_length=100)
     summary: str = Field(default="", max_length=4000)
@@ -83,8 +93,8 @@ class AlertmanagerAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime | None = None  # noqa: N815 - Alertmanager's field names
-    endsAt: datetime | None = None  # noqa: N815
+    startsAt: IsoDateTime | None = None  # noqa: N815 - Alertmanager's field names
+    endsAt: IsoDateTime | None = None  # noqa: N815
     fingerprint: str | None = None
 
     def to_input(self) -> EventInput:
@@ -175,8 +185,8 @@ class SharePolicyOut(BaseModel):
 
 class MaintenanceIn(BaseModel):
     ci_id: int
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: IsoDateTime
+    ends_at: IsoDateTime
     title: str = Field(default="", max_length=300)
 
 

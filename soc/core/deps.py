@@ -81,7 +81,10 @@ def db_session(request: Request, db: DatabaseDep) -> Iterator[Session]:
             yield session
 
 
-SessionDep = Annotated[Session, Depends(db_session)]
+# scope="function": the transaction commits before the answer leaves, so a client that
+# follows a redirect or reads right after a write sees it (the default "request" scope would
+# commit after the response is sent: a race a loaded machine loses).
+SessionDep = Annotated[Session, Depends(db_session, scope="function")]
 
 
 def client_ip(request: Request) -> str | None:

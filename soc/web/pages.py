@@ -162,7 +162,9 @@ def login_form(
 
 @router.post("/logout")
 def logout_form(
-    request: Request, csrf: str = Form(default=""), session: Session = Depends(db_session)
+    request: Request,
+    csrf: str = Form(default=""),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token and not _same_token(form_token(token), csrf):
@@ -205,7 +207,9 @@ QUEUE_FILTERS = ("status", "priority", "q", "tenant_id")
 
 @router.get("/cases", response_class=HTMLResponse)
 def case_queue(
-    request: Request, settings: SettingsDep, session: Session = Depends(db_session)
+    request: Request,
+    settings: SettingsDep,
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     """The queue: filters, priority, SLA countdown (newest first)."""
     principal = _signed_in(request, session)
@@ -240,7 +244,7 @@ def case_detail(
     request: Request,
     settings: SettingsDep,
     error: str | None = None,
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
     services: Services = Depends(get_services),
 ) -> Response:
     """One case: SLA, asset, alerts, matching events with matched fields, timeline, triage."""
@@ -323,7 +327,7 @@ def assign_form(
     assignee: str = Form(default=""),
     provider: str = Form(default=""),
     csrf: str = Form(default=""),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     return _act(
         request,
@@ -345,7 +349,7 @@ def status_form(
     note: str = Form(default=""),
     root_cause: str = Form(default=""),
     csrf: str = Form(default=""),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     return _act(
         request,
@@ -365,7 +369,7 @@ def comment_form(
     settings: SettingsDep,
     text: str = Form(...),
     csrf: str = Form(default=""),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     return _act(
         request,
@@ -385,7 +389,7 @@ def priority_form(
     urgency: str = Form(default=""),
     reason: str = Form(default=""),
     csrf: str = Form(default=""),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     return _act(
         request,
@@ -405,7 +409,7 @@ def escalate_form(
     settings: SettingsDep,
     reason: str = Form(default=""),
     csrf: str = Form(default=""),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     return _act(
         request,
@@ -417,7 +421,9 @@ def escalate_form(
 
 
 @router.get("/usage", response_class=HTMLResponse)
-def usage_page(request: Request, session: Session = Depends(db_session)) -> Response:
+def usage_page(
+    request: Request, session: Session = Depends(db_session, scope="function")
+) -> Response:
     """Month-to-date SIEM usage and the projected invoice: a customer sees its own, finance
     and admins every customer (the same service as GET /api/v1/billing/usage)."""
     from tenants.billing.service import running_usage

@@ -142,7 +142,7 @@ def status_page(
     request: Request,
     settings: SettingsDep,
     engine: CmdbEngineDep,
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     """The dashboard: applications worst first, causes, incidents; the desk's notice form."""
     principal = signed_in(request, session)
@@ -167,7 +167,7 @@ def status_block(
     request: Request,
     settings: SettingsDep,
     engine: CmdbEngineDep,
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     """The dashboard's status block alone, for the page's self-refresh (never cached)."""
     principal = signed_in(request, session)
@@ -211,7 +211,7 @@ def publish_form(
     incident: str = Form(default=""),
     applications: list[str] = Form(default=[]),
     csrf: str = Form(default=""),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     """Publish an outage notice: the affected customers see it as a banner on their pages."""
     app_ids = [i for i in (parse_id(a) for a in applications[:1000]) if i is not None]
@@ -232,7 +232,7 @@ def close_form(
     notice_ref: str,
     request: Request,
     csrf: str = Form(default=""),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     notice_id = parse_id(notice_ref)
 
@@ -251,7 +251,7 @@ def subscribe_form(
     ci_id: str = Form(default=""),
     email: str = Form(default=""),
     csrf: str = Form(default=""),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     """Follow an application by e-mail (one message per status change, soc.cmdb.notify)."""
     ci = parse_id(ci_id)
@@ -271,7 +271,7 @@ def unsubscribe_form(
     request: Request,
     subscription_id: str = Form(default=""),
     csrf: str = Form(default=""),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     sub = parse_id(subscription_id)
 
@@ -288,7 +288,7 @@ def ci_page(
     ci_ref: str,
     request: Request,
     engine: CmdbEngineDep,
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     """One CI: state, own or impacted, causes with their path, neighbours, timeline. A CI the
     reader may not see is the same 404 as one that does not exist."""
@@ -317,7 +317,7 @@ def availability_page(
     request: Request,
     settings: SettingsDep,
     engine: CmdbEngineDep,
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     """Monthly availability and MTTR per visible application against the target."""
     principal = signed_in(request, session)

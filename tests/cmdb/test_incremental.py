@@ -77,4 +77,6 @@ def test_incremental_equals_full_recompute(case: tuple[list, list, list, list]) 
         assert all(c.previous != c.state for c in changes)
         for app in live.applications():
             assert live.root_causes(app) == fresh.root_causes(app)
+        for ci in live.ci_type:  # the memoised walk and the path search agree
+            assert live.root_causes(ci) == sorted(live.root_paths(ci))
         assert live.incidents() == fresh.incidents()
