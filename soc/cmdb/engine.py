@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from soc.cmdb import notify
@@ -32,7 +32,7 @@ from soc.cmdb.models import (
     StatusChange,
     TopologyRevision,
 )
-from soc.cmdb.rules import OPERATIONAL, Change, Correlator
+from soc.cmdb.rules import IMPAIRED, OPERATIONAL, Change, Correlator
 from soc.core.db import Database, utcnow
 from soc.core.principal import Principal
 
@@ -44,6 +44,16 @@ IncidentResolvedHook = Callable[[Session, OpsIncident], int | None]
 CaseTimelineHook = Callable[
     [Session, Principal, list[str]], list[tuple[datetime, str, dict[str, Any]]]
 ]
+
+
+@dataclass(frozen=True)
+class RecordedChange:
+    """One recorded change of a CI's computed state."""
+
+    ci_id: int
+    state: str
+    previous: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -169,7 +179,7 @@ class StatusEngine:
 
     def apply_alerts(
         self, session: Session, alerts: Iterable[ActiveAlert], now: datetime | None = None
-    ) -> list[StatusChange]:
+    ) -> list[RecordedChange]:
         """Put the alerts' latest states into the graph and record what changed. The caller
         holds the revision lock and has caught up (see `events.receive`)."""
         with self._lock:
@@ -181,13 +191,15 @@ class StatusEngine:
                             _alert_key(row), row.ci_id, row.severity, alert_is_firing(row)
                         )
                     )
+            roots = set(self.corr.roots)
             changes = self.corr.update(touched)
             self.seen_event_id = max(
                 self.seen_event_id, int(session.scalar(select(func.max(OpsEvent.id))) or 0)
             )
-            return self.record(session, changes, now or utcnow())
+            regroup = self._regroup(roots, touched, changes)
+            return self.record(session, changes, now or utcnow(), incidents=regroup)
 
-    def tick(self, session: Session, now: datetime | None = None) -> list[StatusChange]:
+    def tick(self, session: Session, now: datetime | None = None) -> list[RecordedChange]:
         """Open and close maintenance windows whose time came (no event marks it)."""
         now = now or utcnow()
         lock_revision(session)
@@ -197,9 +209,12 @@ class StatusEngine:
             touched = active ^ self.corr.maintenance
             for ci in touched:
                 self.corr.set_maintenance(ci, ci in active)
-            return self.record(session, self.corr.update(touched), now)
+            roots = set(self.corr.roots)
+            changes = self.corr.update(touched)
+            regroup = self._regroup(roots, touched, changes)
+            return self.record(session, changes, now, incidents=regroup)
 
-    def reload(self, session: Session, now: datetime | None = None) -> list[StatusChange]:
+    def reload(self, session: Session, now: datetime | None = None) -> list[RecordedChange]:
         """After a topology change in this transaction: rebuild and record the differences."""
         with self._lock:
             lock_revision(session)
@@ -217,41 +232,55 @@ class StatusEngine:
             ]
             return self.record(session, changes, now or utcnow())
 
+    def _regroup(self, roots: set[int], touched: set[int], changes: list[Change[int]]) -> bool:
+        """Whether the incidents may have changed: the root causes, a root's own alerts (its
+        severity), or which CIs are impaired (what reaches what). A change between degraded
+        and down alone moves no CI into or out of an incident."""
+        if self.corr.roots != roots or touched & (roots | self.corr.roots):
+            return True
+        return any((c.previous in IMPAIRED) != (c.state in IMPAIRED) for c in changes)
+
     def record(
-        self, session: Session, changes: list[Change[int]], at: datetime
-    ) -> list[StatusChange]:
-        rows = []
-        persisted = _statuses(session, [change.ci for change in changes])
-        for change in changes:
-            current = persisted.get(change.ci)
-            if change.state == OPERATIONAL:
-                if current is not None:
-                    session.delete(current)
-            elif current is None:
-                session.add(
-                    CIStatus(
-                        ci_id=change.ci,
-                        state=change.state,
-                        own=self.corr.is_own(change.ci),
-                        since=at,
-                    )
-                )
-            else:
-                current.state, current.own, current.since = (
-                    change.state,
-                    self.corr.is_own(change.ci),
-                    at,
-                )
-            row = StatusChange(ci_id=change.ci, state=change.state, previous=change.previous, at=at)
-            session.add(row)
-            rows.append(row)
+        self,
+        session: Session,
+        changes: list[Change[int]],
+        at: datetime,
+        *,
+        incidents: bool = True,
+    ) -> list[RecordedChange]:
+        """Persist the changes: status rows replaced and history appended in bulk (a shared
+        component's outage changes thousands of CIs), applications' changes as rows with ids
+        for their subscribers; then incidents."""
+        if not changes:
+            return []
+        corr = self.corr
+        ids = [c.ci for c in changes]
+        for i in range(0, len(ids), 5000):
+            session.execute(delete(CIStatus).where(CIStatus.ci_id.in_(ids[i : i + 5000])))
+        current = [
+            {"ci_id": c.ci, "state": c.state, "own": corr.is_own(c.ci), "since": at}
+            for c in changes
+            if c.state != OPERATIONAL
+        ]
+        if current:
+            session.execute(insert(CIStatus), current)
+        apps = [c for c in changes if corr.ci_type.get(c.ci) == "application"]
+        others = [
+            {"ci_id": c.ci, "state": c.state, "previous": c.previous, "at": at}
+            for c in changes
+            if corr.ci_type.get(c.ci) != "application"
+        ]
+        if others:
+            session.execute(insert(StatusChange), others)
+        app_rows = [
+            StatusChange(ci_id=c.ci, state=c.state, previous=c.previous, at=at) for c in apps
+        ]
+        session.add_all(app_rows)
         session.flush()
-        if changes:
+        if incidents:
             self.sync_incidents(session, at)
-            notify.enqueue(
-                session, [r for r in rows if self.corr.ci_type.get(r.ci_id) == "application"]
-            )
-        return rows
+        notify.enqueue(session, app_rows)
+        return [RecordedChange(c.ci, c.state, c.previous, at) for c in changes]
 
     def sync_incidents(self, session: Session, at: datetime) -> None:
         """Open an incident per new root-cause group, update the ones that persist, resolve the
@@ -299,16 +328,6 @@ def _in_maintenance(session: Session, now: datetime) -> set[int]:
             select(Maintenance.ci_id).where(Maintenance.starts_at <= now, Maintenance.ends_at > now)
         )
     )
-
-
-def _statuses(session: Session, cis: list[int]) -> dict[int, CIStatus]:
-    """The status rows of these CIs in a few queries: a `get` per change would autoflush and
-    select once per CI (a shared component's outage changes thousands)."""
-    found: dict[int, CIStatus] = {}
-    for i in range(0, len(cis), 5000):
-        rows = session.scalars(select(CIStatus).where(CIStatus.ci_id.in_(cis[i : i + 5000])))
-        found.update((row.ci_id, row) for row in rows)
-    return found
 
 
 def _persisted(session: Session) -> dict[int, str]:

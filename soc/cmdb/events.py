@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from soc.cmdb.engine import StatusEngine, lock_revision
+from soc.cmdb.engine import RecordedChange, StatusEngine, lock_revision
 from soc.cmdb.inventory import resolve_ci
-from soc.cmdb.models import ActiveAlert, OpsEvent, SharePolicy, StatusChange
+from soc.cmdb.models import ActiveAlert, OpsEvent, SharePolicy
 from soc.cmdb.rules import SEVERITY_RANK
 from soc.core.db import utcnow
 from soc.core.errors import Invalid
@@ -51,7 +51,7 @@ class Outcome:
 @dataclass
 class Received:
     outcomes: list[Outcome] = field(default_factory=list)
-    changes: list[StatusChange] = field(default_factory=list)
+    changes: list[RecordedChange] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ def set_policy(
 
 def settle_flapping(
     session: Session, settings: Settings, engine: StatusEngine, now: datetime | None = None
-) -> list[StatusChange]:
+) -> list[RecordedChange]:
     """Fingerprints quiet for the flap window stop flapping and take their latest state."""
     now = now or utcnow()
     lock_revision(session)

@@ -84,7 +84,11 @@ class ExternalId(Base):
     """A CI's id in a source CMDB; the key that keeps ids stable across re-imports."""
 
     __tablename__ = "cmdb_external_ids"
-    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_cmdb_external_id"),)
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_cmdb_external_id"),
+        # An event naming a bare external id (no source) is looked up by it alone.
+        Index("ix_cmdb_external_ids_external_id", "external_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ci_id: Mapped[int] = mapped_column(ForeignKey("cmdb_cis.id"), index=True)

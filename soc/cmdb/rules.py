@@ -107,6 +107,11 @@ class Correlator(Generic[Node]):
     # node → its reads' edge data: networkx's own dicts (`adjacency()`), set by `finalize`;
     # `graph.adj[node]` builds a view per call, a third of a full recompute.
     _reads: dict[Node, dict[Node, dict[str, bool]]] = field(default_factory=dict)
+    # Each impaired application's roots as a mask over `_bits`, kept between `incidents`
+    # calls; `update` marks dirty the applications above what it changed (None: all).
+    _app_roots: dict[Node, int] = field(default_factory=dict)
+    _bits: dict[Node, int] = field(default_factory=dict)
+    _dirty: set[Node] | None = None
 
     # --- building ---------------------------------------------------------------------------
 
@@ -158,6 +163,7 @@ class Correlator(Generic[Node]):
         self._members.clear()
         self.cycles = []
         self._reads = dict(self.graph.adjacency())
+        self._app_roots, self._bits, self._dirty = {}, {}, None
         # Tarjan's order yields a component after every component it reads: deps first.
         for rank, members in enumerate(_components_deps_first(self._reads)):
             self._members[rank] = members
@@ -214,7 +220,10 @@ class Correlator(Generic[Node]):
             comp = heapq.heappop(heap)
             members = self._members[comp]
             old = {n: self.state[n] for n in members}
-            self._solve(comp)
+            if len(members) == 1:  # most components are one CI: no fixpoint to solve
+                self.state[members[0]] = self._compute(members[0])
+            else:
+                self._solve(comp)
             for node in members:
                 if self.state[node] == old[node]:
                     continue
@@ -226,12 +235,32 @@ class Correlator(Generic[Node]):
                     if rc not in queued:
                         queued.add(rc)
                         heapq.heappush(heap, rc)
+        flipped: list[Node] = []
         for node in recheck:
+            was_root = node in self.roots
             if self._is_root(node):
                 self.roots.add(node)
             else:
                 self.roots.discard(node)
+            if was_root != (node in self.roots):
+                flipped.append(node)
+        self._mark_dirty([*before, *flipped])
         return [Change(n, was, self.state[n]) for n, was in before.items() if self.state[n] != was]
+
+    def _mark_dirty(self, changed: list[Node]) -> None:
+        """The applications above these CIs may have other roots now."""
+        if self._dirty is None or not changed:
+            return
+        seen = set(changed)
+        frontier = list(changed)
+        while frontier:
+            node = frontier.pop()
+            if self.ci_type.get(node) == APPLICATION:
+                self._dirty.add(node)
+            for reader in self.graph.predecessors(node):
+                if reader not in seen:
+                    seen.add(reader)
+                    frontier.append(reader)
 
     # --- the rules --------------------------------------------------------------------------
 
@@ -251,14 +280,17 @@ class Correlator(Generic[Node]):
         return ci not in self.maintenance and self.event_state(ci) in IMPAIRED
 
     def _compute(self, node: Node) -> str:
-        state = self.own_state(node)
+        # Ranks, not `worst`: this runs once per CI a change reaches (the hot loop).
+        rank = STATE_RANK[self.own_state(node)]
         members: list[str] = []
+        state_of = self.state.get
         for dep, data in self._reads[node].items():
-            dep_state = self.state.get(dep, OPERATIONAL)
-            if data["dep"]:
-                state = worst(state, dep_state)
+            dep_state = state_of(dep, OPERATIONAL)
+            if data["dep"] and STATE_RANK[dep_state] > rank:
+                rank = STATE_RANK[dep_state]
             if data["member"]:
                 members.append(dep_state)
+        state = STATES[rank]
         if members:
             state = worst(state, cluster_state(members, self.min_healthy.get(node, 1)))
         return state
@@ -315,17 +347,19 @@ class Correlator(Generic[Node]):
     def root_causes_of(self, cis: Iterable[Node]) -> dict[Node, list[Node]]:
         """`root_causes` of many CIs at once: what lies under a shared component is found
         once, not once per application above it (a core outage impairs thousands)."""
-        memo: dict[Node, frozenset[Node]] = {}
-        return {
-            ci: sorted(self._roots_below(ci, memo), key=_sort_key)
-            if self.state.get(ci) in IMPAIRED
-            else []
-            for ci in cis
-        }
+        memo: dict[Node, int] = {}
+        bits: dict[Node, int] = {}  # root → its bit in the masks
+        found: dict[Node, list[Node]] = {}
+        for ci in cis:
+            mask = self._roots_below(ci, memo, bits) if self.state.get(ci) in IMPAIRED else 0
+            order = list(bits) if mask else []
+            roots = [order[i] for i in range(mask.bit_length()) if mask >> i & 1]
+            found[ci] = sorted(roots, key=_sort_key)
+        return found
 
-    def _roots_below(self, start: Node, memo: dict[Node, frozenset[Node]]) -> frozenset[Node]:
-        """The roots reachable from an impaired CI through impaired CIs (iterative, memoised
-        per CI; inside a cycle by a walk of its component, whose exits are memoised)."""
+    def _roots_below(self, start: Node, memo: dict[Node, int], bits: dict[Node, int]) -> int:
+        """The roots reachable from an impaired CI through impaired CIs, as a bit mask
+        (iterative, memoised per CI; inside a cycle by a walk of its component)."""
         stack = [start]
         while stack:
             node = stack[-1]
@@ -345,10 +379,13 @@ class Correlator(Generic[Node]):
                 stack.extend(pending)
                 continue
             stack.pop()
-            found = {member for member in inside if member in self.roots}
+            mask = 0
+            for member in inside:
+                if member in self.roots:
+                    mask |= 1 << bits.setdefault(member, len(bits))
             for dep in exits:
-                found |= memo[dep]
-            memo[node] = frozenset(found)
+                mask |= memo[dep]
+            memo[node] = mask
         return memo[start]
 
     def _reach_in(self, node: Node, comp: int) -> list[Node]:
@@ -365,15 +402,39 @@ class Correlator(Generic[Node]):
         return sorted((n for n, t in self.ci_type.items() if t == APPLICATION), key=_sort_key)
 
     def incidents(self) -> list[Incident[Node]]:
-        """One per connected group of root causes and the impaired applications above them."""
-        groups: nx.Graph[Any] = nx.Graph()
-        for app, roots in self.root_causes_of(self.applications()).items():
-            for root in roots:
-                groups.add_edge(("app", app), ("root", root))
+        """One per connected group of root causes and the impaired applications above them.
+        Groups merge on shared roots as bit masks: a graph of every (application, root) pair
+        is most of a request's time when a shared outage impairs thousands of applications."""
+        if len(self._bits) > 100_000:  # masks grow with every root ever seen: start over
+            self._app_roots, self._bits, self._dirty = {}, {}, None
+        bits = self._bits
+        targets = self.applications() if self._dirty is None else list(self._dirty)
+        memo: dict[Node, int] = {}
+        for app in targets:
+            mask = self._roots_below(app, memo, bits) if self.state.get(app) in IMPAIRED else 0
+            if mask:
+                self._app_roots[app] = mask
+            else:
+                self._app_roots.pop(app, None)
+        self._dirty = set()
+        groups: list[tuple[int, list[Node]]] = []  # (mask of roots, applications)
+        for app, mask in self._app_roots.items():
+            merged: list[Node] = [app]
+            kept: list[tuple[int, list[Node]]] = []
+            for group_mask, group_apps in groups:
+                if group_mask & mask:
+                    mask |= group_mask
+                    merged += group_apps
+                else:
+                    kept.append((group_mask, group_apps))
+            groups = [*kept, (mask, merged)]
+        order = list(bits)
         incidents: list[Incident[Node]] = []
-        for component in nx.connected_components(groups):
-            apps = sorted((n for kind, n in component if kind == "app"), key=_sort_key)
-            roots = sorted((n for kind, n in component if kind == "root"), key=_sort_key)
+        for mask, members in groups:
+            apps = sorted(members, key=_sort_key)
+            roots = sorted(
+                (order[i] for i in range(mask.bit_length()) if mask >> i & 1), key=_sort_key
+            )
             tenants = sorted({t for app in apps for t in self.tenants.get(app, ())}, key=_sort_key)
             critical = any(self.event_state(r) == DOWN for r in roots)
             incidents.append(Incident(tuple(roots), tuple(apps), tuple(tenants), critical))

@@ -6,7 +6,15 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 from soc.cmdb.events import EventInput
 from soc.core.db import utcnow
@@ -35,7 +43,7 @@ class EventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ci: str | int | None = Field(default=None, description="the CI the event is about")
+    ci: StrictStr | StrictInt | None = Field(default=None, description="the CI the event is about")
     severity: Severity
     state: Literal["firing", "resolved"] = "firing"
     fingerprint: str | None = Field(

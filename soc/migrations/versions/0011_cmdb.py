@@ -212,6 +212,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("source", "external_id", name="uq_cmdb_external_id"),
     )
     op.create_index("ix_cmdb_external_ids_ci_id", "cmdb_external_ids", ["ci_id"])
+    op.create_index("ix_cmdb_external_ids_external_id", "cmdb_external_ids", ["external_id"])
     op.create_table(
         "cmdb_maintenance",
         sa.Column("id", sa.Integer(), primary_key=True),
