@@ -53,7 +53,7 @@ class OfficeHours:
         """Open windows (UTC) from the local day of `start` onwards."""
         day = start.astimezone(self.tz).date()
         for _ in range(MAX_DAYS):
-            if self._works(day):
+            if self.works(day):
                 begin = datetime.combine(day, self.opens, self.tz).astimezone(UTC)
                 end = datetime.combine(day, self.closes, self.tz).astimezone(UTC)
                 yield begin, end
@@ -82,13 +82,14 @@ class OfficeHours:
             datetime.combine(first, self.closes) - datetime.combine(first, self.opens)
         ).total_seconds()
         middle = sum(
-            daily for n in range(1, (last - first).days) if self._works(first + timedelta(days=n))
+            daily for n in range(1, (last - first).days) if self.works(first + timedelta(days=n))
         )
         return (
             self._elapsed_windows(start, head_end) + middle + self._elapsed_windows(tail_start, end)
         )
 
-    def _works(self, day: date) -> bool:
+    def works(self, day: date) -> bool:
+        """A working day (weekday in the calendar, not a holiday)."""
         return day.weekday() in self.working_days and day not in self.holidays
 
     def _elapsed_windows(self, start: datetime, end: datetime) -> float:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from soc.cases.calendar import office_hours
 from soc.cases.models import Problem
 from soc.core.errors import Invalid
 from soc.core.principal import Principal
@@ -29,21 +30,16 @@ class ResolvedIncident(Protocol):
 
 def working_days_between(settings: Settings, start: date, end: date) -> int:
     """Working days after `start` up to and including `end` (0 when end <= start)."""
-    holidays, workdays = set(settings.case_holidays), set(settings.case_working_days)
-    count, day = 0, start
-    while day < end:
-        day += timedelta(days=1)
-        if day.weekday() in workdays and day not in holidays:
-            count += 1
-    return count
+    hours = office_hours(settings)
+    return sum(1 for n in range(1, (end - start).days + 1) if hours.works(start + timedelta(n)))
 
 
 def nth_working_day_after(settings: Settings, start: date, n: int) -> date:
-    holidays, workdays = set(settings.case_holidays), set(settings.case_working_days)
+    hours = office_hours(settings)
     day, left = start, n
     while left > 0:
         day += timedelta(days=1)
-        if day.weekday() in workdays and day not in holidays:
+        if hours.works(day):
             left -= 1
     return day
 

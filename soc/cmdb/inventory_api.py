@@ -20,16 +20,14 @@ from soc.cmdb.inventory_schemas import (
     CIIn,
     CIOut,
     CIPatch,
-    CIType,
     ImportIn,
     ImportPlanOut,
     MapEntryIO,
     RelationBrief,
     RelationCreatedOut,
     RelationIn,
-    RelType,
 )
-from soc.cmdb.models import ConfigurationItem
+from soc.cmdb.models import CIType, ConfigurationItem, RelType
 from soc.cmdb.visibility import visible_cis
 from soc.core.deps import PrincipalDep, SessionDep
 from soc.core.principal import Principal

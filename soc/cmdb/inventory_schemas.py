@@ -12,29 +12,12 @@ from soc.cmdb.cmdb_map import MapEntry
 from soc.cmdb.import_formats import RowError
 from soc.cmdb.import_plan import CIItem, ImportPlan, RelationItem
 from soc.cmdb.inventory import ChangeView, CIDetail
-from soc.cmdb.models import ConfigurationItem, Relation
+from soc.cmdb.models import CIType, CMDBSource, ConfigurationItem, Relation, RelType
 from soc.core.principal import Principal
 from soc.core.schemas import Id
 
 Slug = str
-RelType = Literal["depends_on", "runs_on", "hosted_in", "member_of", "connects_to"]
-CIType = Literal[
-    "application",
-    "service",
-    "application_component",
-    "server",
-    "vm",
-    "container",
-    "database",
-    "network_device",
-    "firewall",
-    "load_balancer",
-    "storage",
-    "cloud_resource",
-    "cluster",
-]
 Criticality = Literal["low", "medium", "high", "critical"]
-CMDBSource = Literal["cmdb2", "gos", "provider"]
 
 
 class ExternalIdIO(BaseModel):

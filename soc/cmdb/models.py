@@ -5,7 +5,7 @@ history, operational incidents; outage notices and status subscriptions."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from soc.core.db import Base, UTCDateTime, utcnow
 
-CI_TYPES = (
+CIType = Literal[
     "application",
     "service",
     "application_component",
@@ -35,9 +35,12 @@ CI_TYPES = (
     "storage",
     "cloud_resource",
     "cluster",
-)
-RELATION_TYPES = ("depends_on", "runs_on", "hosted_in", "member_of", "connects_to")
-CMDB_SOURCES = ("cmdb2", "gos", "provider")
+]
+RelType = Literal["depends_on", "runs_on", "hosted_in", "member_of", "connects_to"]
+CMDBSource = Literal["cmdb2", "gos", "provider"]
+CI_TYPES: tuple[str, ...] = get_args(CIType)
+RELATION_TYPES: tuple[str, ...] = get_args(RelType)
+CMDB_SOURCES: tuple[str, ...] = get_args(CMDBSource)
 
 
 class ConfigurationItem(Base):
