@@ -10,6 +10,21 @@ from detections.models import (
     TenantRule,
 )
 from ingest.models import IngestBatch
+from risk.models import (
+    Risk,
+    RiskAcceptance,
+    RiskAction,
+    RiskActionEvidence,
+    RiskActionNote,
+    RiskChange,
+    RiskDeadlineChange,
+    RiskFollowUp,
+    RiskLink,
+    RiskNonConformity,
+    RiskNotification,
+    RiskProvider,
+    RiskTenant,
+)
 from soc.cases.models import Asset, Case, CaseEvent, Evidence, InboundNonce, OutboxMessage, Problem
 from soc.cmdb.models import (
     ActiveAlert,
@@ -46,6 +61,19 @@ from tenants.billing.models import (
 from tenants.models import ApiKey, AuthToken, Provider, Tenant, UsageDaily, UsageHostDaily, User
 
 __all__ = [
+    "Risk",
+    "RiskAcceptance",
+    "RiskAction",
+    "RiskActionEvidence",
+    "RiskActionNote",
+    "RiskChange",
+    "RiskDeadlineChange",
+    "RiskFollowUp",
+    "RiskLink",
+    "RiskNonConformity",
+    "RiskNotification",
+    "RiskProvider",
+    "RiskTenant",
     "ActiveAlert",
     "CIChange",
     "CIName",

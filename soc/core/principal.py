@@ -54,6 +54,25 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "ops.events.read": frozenset({"admin", "soc_analyst", "provider", "authority"}),
     "status.publish": frozenset({"admin", "soc_analyst"}),
     "status.subscribe": frozenset({"admin", "soc_analyst", "customer", "provider", "authority"}),
+    # Risk register (issue 12): open to providers, the authority and customers; only the
+    # authority accepts risks and confirms alignment; customers read aligned risks and decide
+    # proposals of their services, risk owners update their risks and actions.
+    "risk.read": frozenset(
+        {"admin", "soc_analyst", "customer", "risk_owner", "provider", "authority"}
+    ),
+    "risk.write": frozenset({"admin", "soc_analyst", "provider", "authority", "risk_owner"}),
+    "risk.align": frozenset({"authority"}),
+    "risk.accept": frozenset({"authority", "customer"}),
+    "actions.read": frozenset(
+        {"admin", "soc_analyst", "customer", "risk_owner", "provider", "authority"}
+    ),
+    "actions.write": frozenset({"admin", "soc_analyst", "provider", "authority", "risk_owner"}),
+    "actions.propose": frozenset(
+        {"admin", "soc_analyst", "provider", "authority", "risk_owner", "customer"}
+    ),
+    "actions.decide": frozenset({"authority", "customer"}),
+    "nc.write": frozenset({"admin", "soc_analyst", "authority"}),
+    "risk.import": frozenset({"admin", "soc_analyst"}),
 }
 
 

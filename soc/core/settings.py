@@ -263,6 +263,56 @@ class Settings(BaseSettings):
     availability_max_planned_weekends: int = Field(
         default=9, ge=0, description="weekends a year whose planned downtime may be excluded"
     )
+    # Risk register and action registers (seed 000 §3.1.4.1; WAVE2 part b).
+    risk_matrix_likelihood: list[dict[str, str]] = Field(
+        default_factory=lambda: [
+            {"en": "Rare", "nl": "Zeldzaam"},
+            {"en": "Unlikely", "nl": "Onwaarschijnlijk"},
+            {"en": "Possible", "nl": "Mogelijk"},
+            {"en": "Likely", "nl": "Waarschijnlijk"},
+            {"en": "Almost certain", "nl": "Vrijwel zeker"},
+        ],
+        min_length=2,
+        max_length=10,
+        description="likelihood levels, lowest first, labels per language",
+    )
+    risk_matrix_impact: list[dict[str, str]] = Field(
+        default_factory=lambda: [
+            {"en": "Negligible", "nl": "Verwaarloosbaar"},
+            {"en": "Minor", "nl": "Beperkt"},
+            {"en": "Moderate", "nl": "Matig"},
+            {"en": "Major", "nl": "Groot"},
+            {"en": "Severe", "nl": "Zeer groot"},
+        ],
+        min_length=2,
+        max_length=10,
+        description="impact levels, lowest first, labels per language",
+    )
+    risk_matrix_bands: list[int] = Field(
+        default_factory=lambda: [5, 10, 15],
+        min_length=3,
+        max_length=3,
+        description="lowest likelihood x impact score of medium, high, critical",
+    )
+    risk_acceptance_by: Literal["authority", "authority_and_customer"] = Field(
+        default="authority",
+        description="who accepts a specific risk (a common one: always the authority alone)",
+    )
+    risk_acceptance_max_days: int = Field(
+        default=365, ge=1, description="an acceptance expires at the latest after this many days"
+    )
+    risk_early_warning_working_days: int = Field(
+        default=5, ge=0, le=60, description="early warning this many working days before due"
+    )
+    risk_extra_closing_days: list[date] = Field(
+        default_factory=list, description="closing days on top of Belgian public holidays"
+    )
+    risk_on_time_target_pct: float = Field(
+        default=90.0, ge=0, le=100, description="share of items handled on time, per period"
+    )
+    risk_review_reminder_days: int = Field(
+        default=7, ge=0, description="remind the owner this many days before a risk's review"
+    )
     status_refresh_seconds: int = Field(default=15, ge=2, description="status pages reload")
     status_upkeep_seconds: float = Field(
         default=20.0, gt=0, description="how often maintenance windows and flapping are checked"

@@ -1,0 +1,41 @@
+"""`soc risk ...`: simulate the deadline rules, import and export registers, run the
+early-warning sweep and the monthly follow-up (thin: the work is in the services)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import orjson
+import typer
+
+from risk.simulate import SimulationError, simulate
+from soc.core.cli import fail
+
+app = typer.Typer(
+    help="Risk register and action registers: risks, acceptance, actions, deadlines.",
+    no_args_is_help=True,
+)
+
+
+@app.command("simulate")
+def simulate_command(
+    file: Path = typer.Argument(..., help="JSON {as_of, items, ...}; '-' reads stdin."),
+    pretty: bool = typer.Option(False, "--pretty", help="Indent the JSON output."),
+) -> None:
+    """Apply the deadline rules (early warning, status, approver, on-time share) to items
+    without a database. Prints {items, period} (schema in the README); bad input exits 2
+    naming the field."""
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        doc = orjson.loads(text)
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}", 2)
+    except orjson.JSONDecodeError as exc:
+        fail(f"{file} is not valid JSON: {exc}", 2)
+    try:
+        result = simulate(doc)
+    except SimulationError as exc:
+        fail(str(exc), 2)
+    option = orjson.OPT_INDENT_2 if pretty else 0
+    typer.echo(orjson.dumps(result, option=option).decode())
