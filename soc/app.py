@@ -24,6 +24,9 @@ from detections.api import router as rules_router
 from detections.windows import expire_correlation_windows
 from ingest.api import router as ingest_router
 from ingest.es_api import router as es_router
+from risk.actions_api import router as actions_router
+from risk.api import router as risk_router
+from risk.nc_api import router as nc_router
 from soc.cases.api import extra_router as cases_extra_router
 from soc.cases.api import router as cases_router
 from soc.cases.connector import deliver_until
@@ -43,6 +46,7 @@ from soc.jobs_api import router as jobs_router
 from soc.services import Services, build_services
 from soc.shell_deps import ServicesDep
 from soc.web.pages import router as web_router
+from soc.web.risk_pages import router as risk_pages_router
 from soc.web.status_pages import router as status_pages_router
 from tenants.api import router as tenants_router
 from tenants.billing.api import router as billing_router
@@ -322,8 +326,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         cmdb_router,
         ops_router,
         status_router,
+        risk_router,
+        actions_router,
+        nc_router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(web_router)
     app.include_router(status_pages_router)
+    app.include_router(risk_pages_router)
     return app

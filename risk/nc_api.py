@@ -1,0 +1,7 @@
+"""Router (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["nonconformities"])
