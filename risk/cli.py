@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import typer
 
+from risk import actions_cli, io_cli
 from risk.simulate import SimulationError, simulate
 from soc.core.cli import fail
 
@@ -16,6 +17,8 @@ app = typer.Typer(
     help="Risk register and action registers: risks, acceptance, actions, deadlines.",
     no_args_is_help=True,
 )
+io_cli.register(app)
+actions_cli.register(app)
 
 
 @app.command("simulate")

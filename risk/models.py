@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from soc.core.db import Base, UTCDateTime, utcnow
@@ -73,6 +73,8 @@ class Risk(Base):
     advice: Mapped[str] = mapped_column(Text, default="")
     # "accepted" while an acceptance holds; "review" when a material change or expiry ended it.
     acceptance_state: Mapped[str] = mapped_column(String(16), default="none")
+    # The id a risk had in the register it was imported from (re-imports are duplicates).
+    external_ref: Mapped[str | None] = mapped_column(String(200), index=True)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -289,7 +291,18 @@ class RiskFollowUp(Base):
     action), archived as generated: never updated, its hash also in the audit chain."""
 
     __tablename__ = "risk_followups"
-    __table_args__ = (Index("ix_risk_followups_month_tenant", "month", "tenant_id", unique=True),)
+    # Unique per tenant and month; NULLs are distinct in a unique index, so the common
+    # report (no tenant) has a partial index of its own.
+    __table_args__ = (
+        Index("ix_risk_followups_month_tenant", "month", "tenant_id", unique=True),
+        Index(
+            "ix_risk_followups_common_month",
+            "month",
+            unique=True,
+            sqlite_where=text("tenant_id IS NULL"),
+            postgresql_where=text("tenant_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     month: Mapped[str] = mapped_column(String(7))

@@ -27,6 +27,7 @@ from ingest.es_api import router as es_router
 from risk.actions_api import router as actions_router
 from risk.api import router as risk_router
 from risk.nc_api import router as nc_router
+from risk.upkeep import upkeep_until as risk_upkeep_until
 from soc.cases.api import extra_router as cases_extra_router
 from soc.cases.api import router as cases_router
 from soc.cases.connector import deliver_until
@@ -46,6 +47,7 @@ from soc.jobs_api import router as jobs_router
 from soc.services import Services, build_services
 from soc.shell_deps import ServicesDep
 from soc.web.pages import router as web_router
+from soc.web.risk_forms import router as risk_forms_router
 from soc.web.risk_pages import router as risk_pages_router
 from soc.web.status_pages import router as status_pages_router
 from tenants.api import router as tenants_router
@@ -210,6 +212,14 @@ def background_threads(services: Services, stop: threading.Event) -> list[thread
     )
     threads.append(
         threading.Thread(
+            target=risk_upkeep_until,
+            daemon=True,
+            args=(services.db, services.settings, stop),
+            name="risk-upkeep",
+        )
+    )
+    threads.append(
+        threading.Thread(
             target=deliver_status_until,
             daemon=True,
             args=(services.db, services.settings, stop),
@@ -334,4 +344,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(web_router)
     app.include_router(status_pages_router)
     app.include_router(risk_pages_router)
+    app.include_router(risk_forms_router)
     return app

@@ -40,6 +40,8 @@ def make_celery() -> Celery:
             },
             # Maintenance windows opening/closing and flapping settling (no event marks them).
             "status-upkeep": {"task": "soc.tasks.status_upkeep", "schedule": 20.0},
+            # Risk register: early warnings, reviews, expiries, the monthly follow-up.
+            "risk-upkeep": {"task": "soc.tasks.risk_upkeep", "schedule": 900.0},
             "billing-close-monthly": {
                 "task": "soc.tasks.close_previous_month",
                 "schedule": crontab(day_of_month=1, hour=3, minute=0),

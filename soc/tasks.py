@@ -138,6 +138,16 @@ def status_upkeep() -> int:
     return run_upkeep(services.db, services.settings, services.cmdb_engine)
 
 
+@celery_app.task(name="soc.tasks.risk_upkeep")
+def risk_upkeep() -> dict[str, int]:
+    """Risk register: expired acceptances, review reminders, early warnings, and the monthly
+    follow-up of audit findings (each pass idempotent)."""
+    from risk.upkeep import run_upkeep
+
+    services = worker_services()
+    return vars(run_upkeep(services.db, services.settings))
+
+
 @celery_app.task(
     name="soc.tasks.run_job",
     bind=True,

@@ -310,6 +310,9 @@ class Settings(BaseSettings):
     risk_on_time_target_pct: float = Field(
         default=90.0, ge=0, le=100, description="share of items handled on time, per period"
     )
+    risk_upkeep_seconds: float = Field(
+        default=900.0, gt=0, description="how often warnings, reviews and expiries are checked"
+    )
     risk_review_reminder_days: int = Field(
         default=7, ge=0, description="remind the owner this many days before a risk's review"
     )

@@ -1,5 +1,6 @@
 """What every signed-in page carries besides its own content: the Status link for the roles
-that read the CMDB, and the outage banner with the open notices that concern the reader.
+that read the CMDB, the Risks link for the roles that read the risk register, and the outage
+banner with the open notices that concern the reader.
 
 Also the sign-in helpers the status pages share with `soc.web.pages`: a router may not import
 another router (import-linter contract 3), so they live here; `form_token` must stay the
@@ -64,14 +65,25 @@ def chrome(request: Request) -> dict[str, Any]:
     see, so provider-scoped users get no banner rather than other applications' names."""
     viewer: tuple[Session, Principal] | None = getattr(request.state, "soc_viewer", None)
     if viewer is None:
-        return {"nav_status": False, "notices": []}
+        return {"nav_status": False, "notices": [], **risk_chrome(None)}
     session, principal = viewer
     if not principal.can("cmdb.read"):
-        return {"nav_status": False, "notices": []}
+        return {"nav_status": False, "notices": [], **risk_chrome(principal)}
     shown: list[Any] = []
     if principal.provider_id is None:
         try:
             shown = list(notices.active_notices_for(session, principal))
         except DomainError:
             shown = []
-    return {"nav_status": True, "notices": shown}
+    return {"nav_status": True, "notices": shown, **risk_chrome(principal)}
+
+
+def risk_chrome(principal: Principal | None) -> dict[str, bool]:
+    """`nav_risk`: the Risks link (roles that read the register); `can_raise_risk`: the
+    "raise a risk" button on a security case (roles that write risks)."""
+    if principal is None:
+        return {"nav_risk": False, "can_raise_risk": False}
+    return {
+        "nav_risk": principal.can("risk.read"),
+        "can_raise_risk": principal.can("risk.write"),
+    }

@@ -34,6 +34,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("risk_followups", schema=None) as batch_op:
         batch_op.create_index("ix_risk_followups_month_tenant", ["month", "tenant_id"], unique=True)
+        batch_op.create_index(
+            "ix_risk_followups_common_month",
+            ["month"],
+            unique=True,
+            sqlite_where=sa.text("tenant_id IS NULL"),
+            postgresql_where=sa.text("tenant_id IS NULL"),
+        )
 
     op.create_table(
         "risk_nonconformities",
@@ -127,6 +134,7 @@ def upgrade() -> None:
         sa.Column("aligned_by", sa.String(length=200), nullable=True),
         sa.Column("advice", sa.Text(), nullable=False),
         sa.Column("acceptance_state", sa.String(length=16), nullable=False),
+        sa.Column("external_ref", sa.String(length=200), nullable=True),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.Column("created_at", soc.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", soc.core.db.UTCDateTime(timezone=True), nullable=False),
@@ -143,6 +151,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("risks", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_risks_category"), ["category"], unique=False)
+        batch_op.create_index(batch_op.f("ix_risks_external_ref"), ["external_ref"], unique=False)
         batch_op.create_index(batch_op.f("ix_risks_owner_user_id"), ["owner_user_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_risks_owning_provider_id"), ["owning_provider_id"], unique=False
@@ -437,6 +446,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_risks_owning_provider_id"))
         batch_op.drop_index(batch_op.f("ix_risks_owner_user_id"))
         batch_op.drop_index(batch_op.f("ix_risks_category"))
+        batch_op.drop_index(batch_op.f("ix_risks_external_ref"))
 
     op.drop_table("risks")
     with op.batch_alter_table("risk_notifications", schema=None) as batch_op:
@@ -450,6 +460,7 @@ def downgrade() -> None:
 
     op.drop_table("risk_nonconformities")
     with op.batch_alter_table("risk_followups", schema=None) as batch_op:
+        batch_op.drop_index("ix_risk_followups_common_month")
         batch_op.drop_index("ix_risk_followups_month_tenant")
 
     op.drop_table("risk_followups")
