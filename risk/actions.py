@@ -177,10 +177,9 @@ def may_update(session: Session, principal: Principal, action_id: int) -> RiskAc
     return action
 
 
-def create_action(
-    session: Session, principal: Principal, settings: Settings, data: ActionCreate, today: date
-) -> RiskAction:
-    principal.require("actions.propose" if data.register_ in PROPOSALS else "actions.write")
+def _anchor(session: Session, principal: Principal, data: ActionCreate) -> int | None:
+    """The item's tenant (None for a common item), after checking what it hangs on: a
+    mitigation's risk, a corrective action's or proposal's non-conformity."""
     risk: Risk | None = None
     if data.register_ == "mitigation":
         if data.risk_id is None:
@@ -210,6 +209,14 @@ def create_action(
         nc = visible_nc(session, principal, data.nc_id)
         if nc.scope == "specific" and nc.tenant_id != tenant_id:
             raise Invalid("the item's tenant is not the non-conformity's")
+    return tenant_id
+
+
+def create_action(
+    session: Session, principal: Principal, settings: Settings, data: ActionCreate, today: date
+) -> RiskAction:
+    principal.require("actions.propose" if data.register_ in PROPOSALS else "actions.write")
+    tenant_id = _anchor(session, principal, data)
     _check_window(data.window_start, data.window_end)
     provider_id = _provider(session, data.owner_provider).id if data.owner_provider else None
     owner = _user(session, principal, data.owner_user) if data.owner_user else None

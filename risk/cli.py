@@ -26,9 +26,12 @@ def simulate_command(
     file: Path = typer.Argument(..., help="JSON {as_of, items, ...}; '-' reads stdin."),
     pretty: bool = typer.Option(False, "--pretty", help="Indent the JSON output."),
 ) -> None:
-    """Apply the deadline rules (early warning, status, approver, on-time share) to items
-    without a database. Prints {items, period} (schema in the README); bad input exits 2
-    naming the field."""
+    """Apply the deadline rules to items without a database (what-if).
+
+    Prints {items, period}: each item's early-warning day, warning state, status and deadline
+    approver, and the period's on-time share (schema in the README). Bad input exits 2 naming
+    the field.
+    """
     try:
         text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
         doc = orjson.loads(text)

@@ -16,6 +16,7 @@ from soc.core.db import utcnow
 from soc.core.principal import SYSTEM, TenantRef
 from soc.core.settings import Settings
 from soc.demo_cmdb import load_demo_cmdb
+from soc.demo_risk import load_demo_risk
 from soc.services import build_services
 from tenants import scope as scope_service
 from tenants import service as tenant_service
@@ -42,6 +43,7 @@ class DemoInfo:
     api_key: str | None = None
     events: int = 0
     cis: int = 0
+    risks: int = 0
 
 
 def _windows_event(
@@ -187,6 +189,7 @@ def load_demo(settings: Settings) -> DemoInfo:
             info.cis = load_demo_cmdb(
                 session, settings, services.cmdb_engine, demo_id, DEMO_PROVIDER
             )
+            info.risks = load_demo_risk(session, settings, DEMO_TENANT, DEMO_PROVIDER)
     finally:
         services.close()
     return info
@@ -199,6 +202,8 @@ def print_demo(info: DemoInfo, host: str, port: int) -> None:
         typer.echo(f"demo tenant '{DEMO_TENANT}' loaded with {info.events} Windows events")
     if info.cis:
         typer.echo(f"demo CMDB loaded with {info.cis} CIs: status dashboard at {url}/status")
+    if info.risks:
+        typer.echo(f"demo risk register loaded: {url}/risk (authority queue: {url}/risk/authority)")
     typer.echo("demo logins (username / password):")
     for username, role, password, secret in info.users:
         extra = (

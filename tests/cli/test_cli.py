@@ -115,6 +115,16 @@ def test_demo_is_idempotent(data_dir: Path) -> None:
     assert sql("SELECT count(*) FROM tenants")[0][0] == 1
     assert sql("SELECT count(*) FROM cases")[0][0] >= 3
     assert sql("SELECT count(*) FROM provider_tenants")[0][0] == 1  # its provider serves it
+    # The risk register for every role: risks (one not yet aligned), actions of each kind,
+    # an acceptance awaiting the authority, a deadline change awaiting the customer, and the
+    # early warning of the action due within five working days already sent.
+    assert sql("SELECT count(*) FROM risks")[0][0] == 3
+    assert sql("SELECT count(*) FROM risks WHERE aligned_at IS NULL")[0][0] == 1
+    assert sql("SELECT status FROM risk_acceptances") == [("requested",)]
+    assert sql("SELECT status, approver FROM risk_deadline_changes") == [("pending", "customer")]
+    registers = {r for (r,) in sql("SELECT register FROM risk_actions")}
+    assert registers == {"mitigation", "improvement_proposal", "audit_finding"}
+    assert sql("SELECT count(*) FROM risk_actions WHERE warned_on IS NOT NULL")[0][0] >= 1
 
 
 def test_providers_serve_unserve_and_list(data_dir: Path) -> None:
