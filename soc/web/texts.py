@@ -262,6 +262,21 @@ TEXT = {
             "rk_kind_risk_accepted": "Risk accepted",
             "rk_kind_acceptance_rejected": "Acceptance rejected",
             "rk_kind_deadline_decided": "Deadline change decided",
+            "rk_nt_early_warning": "Early warning: '{title}' ({register}) is due {due}.",
+            "rk_nt_early_warning_late": (
+                "Early warning: '{title}' ({register}) is due {due}; the warning was sent late."
+            ),
+            "rk_nt_review_due": "Risk '{title}' is due for review on {due}.",
+            "rk_nt_review_due_late": "Risk '{title}' was due for review on {due}.",
+            "rk_nt_risk_aligned": "Risk '{title}' was aligned with the authority. Advice: {advice}",
+            "rk_nt_acceptance_requested": "Acceptance of risk #{id} '{title}' was requested.",
+            "rk_nt_risk_accepted": "Risk '{title}' was accepted until {until}.",
+            "rk_nt_acceptance_rejected": "The acceptance of risk '{title}' was rejected.",
+            "rk_nt_acceptance_review": (
+                "The acceptance of risk '{title}' ended: the risk is back to review."
+            ),
+            "rk_nt_deadline_change": "Deadline change requested for '{title}': {old} → {new}.",
+            "rk_nt_proposal_decided": "Proposal '{title}' was {decision}.",
             "rk_mine_title": "My risks and actions",
             "rk_my_risks": "Risks I own",
             "rk_my_actions": "My actions",
@@ -558,6 +573,27 @@ TEXT = {
             "rk_kind_risk_accepted": "Risico aanvaard",
             "rk_kind_acceptance_rejected": "Aanvaarding geweigerd",
             "rk_kind_deadline_decided": "Termijnwijziging beslist",
+            "rk_nt_early_warning": (
+                "Vroegtijdige waarschuwing: '{title}' ({register}) vervalt op {due}."
+            ),
+            "rk_nt_early_warning_late": (
+                "Vroegtijdige waarschuwing: '{title}' ({register}) vervalt op {due};"
+                " de waarschuwing werd laattijdig verstuurd."
+            ),
+            "rk_nt_review_due": "Risico '{title}' moet herzien worden op {due}.",
+            "rk_nt_review_due_late": "Risico '{title}' moest herzien worden op {due}.",
+            "rk_nt_risk_aligned": (
+                "Risico '{title}' is afgestemd met de autoriteit. Advies: {advice}"
+            ),
+            "rk_nt_acceptance_requested": "Aanvaarding van risico #{id} '{title}' is aangevraagd.",
+            "rk_nt_risk_accepted": "Risico '{title}' is aanvaard tot {until}.",
+            "rk_nt_acceptance_rejected": "De aanvaarding van risico '{title}' is geweigerd.",
+            "rk_nt_acceptance_review": (
+                "De aanvaarding van risico '{title}' is beëindigd: het risico wordt opnieuw"
+                " beoordeeld."
+            ),
+            "rk_nt_deadline_change": "Termijnwijziging aangevraagd voor '{title}': {old} → {new}.",
+            "rk_nt_proposal_decided": "Voorstel '{title}' is {decision}.",
             "rk_mine_title": "Mijn risico's en acties",
             "rk_my_risks": "Risico's waarvan ik eigenaar ben",
             "rk_my_actions": "Mijn acties",

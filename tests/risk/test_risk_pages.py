@@ -345,6 +345,54 @@ def test_the_early_warning_shows_to_the_owner_and_the_customer(
     assert f"warned {TODAY.isoformat()}" in row.split("</tr>")[0]
 
 
+def test_a_dutch_page_shows_the_notices_in_dutch_once_each(
+    client: TestClient, world: World, services: Services, register: Register
+) -> None:
+    """The services store English; a Dutch page writes the notice again from its kind, subject
+    and lateness (an unknown kind keeps its stored text); the owner, also a customer's user,
+    gets the early warning as owner and as customer but sees it once."""
+    from risk.notifications import Notice, notify
+    from tenants.models import Tenant
+
+    due = (TODAY + timedelta(days=3)).isoformat()  # inside the 5 working days: warned late
+    with services.db.session() as session:
+        warnings.send_due_warnings(session, services.settings, TODAY)
+        alpha_tenant = session.scalars(select(Tenant.id).where(Tenant.slug == "alpha")).one()
+        notify(
+            session,
+            [
+                Notice(
+                    "customer",
+                    "brand_new_kind",
+                    "risk",
+                    register.alpha,
+                    "Stored English words",
+                    tenant_id=alpha_tenant,
+                )
+            ],
+        )
+    as_user(client, world, "risk_owner-alpha")
+    box = client.get("/risk/mine?lang=nl").text.split('id="notifications"')[1]
+    box = box.split("</section>")[0]
+    dutch = (
+        "Vroegtijdige waarschuwing: &#39;Patch the VPN&#39; (Beperkende actie) vervalt op"
+        f" {due}; de waarschuwing werd laattijdig verstuurd."
+    )
+    assert box.count(dutch) == 1, box
+    assert box.count('data-kind="early_warning"') == 1
+    assert "Early warning:" not in box and "Stored English words" in box
+    english = client.get("/risk/mine?lang=en").text.split('id="notifications"')[1]
+    assert f"Early warning: &#39;Patch the VPN&#39; (Mitigation) is due {due}; the" in english
+    as_user(client, world, "customer-alpha")
+    box = client.get("/risk/customer?lang=nl").text.split('id="notifications"')[1]
+    box = box.split("</section>")[0]
+    assert (
+        f"Risico &#39;{ALPHA_RISK}&#39; is afgestemd met de autoriteit. Advies: "
+        f"Advice for {register.alpha}: patch it"
+    ) in box
+    assert BETA_RISK not in box and "was aligned" not in box
+
+
 def test_the_provider_sees_its_assigned_actions(
     client: TestClient, world: World, register: Register
 ) -> None:
@@ -504,3 +552,65 @@ def test_the_risks_link_and_raise_button_follow_the_roles(services: Services, wo
             "can_raise_risk": write,
         }, user
     assert risk_chrome(None) == {"nav_risk": False, "can_raise_risk": False}
+
+
+def test_every_notice_kind_in_use_has_dutch_and_english_words() -> None:
+    """Each kind the services write renders from its subject in both languages; a subject
+    without the date its sentence needs keeps the stored text."""
+    from datetime import UTC, datetime
+
+    from risk.models import RiskNotification
+    from soc.web.risk_notices import ACTION_KINDS, RISK_KINDS, Subjects, render
+    from soc.web.texts import TEXT
+
+    at = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    earlier = datetime(2026, 3, 1, tzinfo=UTC)
+    risk = Risk(id=7, title="Weak TLS", review_date=date(2026, 3, 9), advice="Renew it")
+    action = RiskAction(
+        id=8, title="Renew certs", register="mitigation", due=date(2026, 4, 1), decision="approved"
+    )
+    acc = RiskAcceptance(
+        risk_id=7, status="accepted", decided_at=earlier, expires_on=date(2026, 9, 1)
+    )
+    change = RiskDeadlineChange(
+        action_id=8, old_due=date(2026, 4, 1), new_due=date(2026, 5, 1), requested_at=earlier
+    )
+    found = Subjects({7: risk}, {8: action}, {7: [acc]}, {8: [change]})
+    for kind, subject in [(k, "risk") for k in RISK_KINDS] + [(k, "action") for k in ACTION_KINDS]:
+        n = RiskNotification(
+            kind=kind,
+            subject_type=subject,
+            subject_id=7 if subject == "risk" else 8,
+            text="stored",
+            late=False,
+            at=at,
+        )
+        nl, en = render(n, found, TEXT["nl"]), render(n, found, TEXT["en"])
+        assert nl != "stored" and en != "stored" and nl != en, kind
+        assert ("Weak TLS" if subject == "risk" else "Renew certs") in nl, kind
+    accepted = RiskNotification(
+        kind="risk_accepted",
+        subject_type="risk",
+        subject_id=7,
+        text="stored",
+        late=False,
+        at=earlier,
+    )
+    assert render(accepted, Subjects({7: risk}, {}, {}, {}), TEXT["nl"]) == "stored"
+    assert "2026-09-01" in render(
+        RiskNotification(kind="risk_accepted", subject_type="risk", subject_id=7, text="", at=at),
+        found,
+        TEXT["nl"],
+    )
+    unseen = RiskNotification(
+        kind="review_due", subject_type="risk", subject_id=99, text="s", at=at
+    )
+    assert render(unseen, found, TEXT["nl"]) == "s"
+    proposal = render(
+        RiskNotification(
+            kind="proposal_decided", subject_type="action", subject_id=8, text="", at=at
+        ),
+        found,
+        TEXT["nl"],
+    )
+    assert proposal == "Voorstel 'Renew certs' is goedgekeurd."
