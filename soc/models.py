@@ -10,6 +10,7 @@ from detections.models import (
     TenantRule,
 )
 from ingest.models import IngestBatch
+from kri.models import DwhExport, KriDefinition, KriReport, KriValue
 from risk.models import (
     Risk,
     RiskAcceptance,
@@ -61,6 +62,10 @@ from tenants.billing.models import (
 from tenants.models import ApiKey, AuthToken, Provider, Tenant, UsageDaily, UsageHostDaily, User
 
 __all__ = [
+    "DwhExport",
+    "KriDefinition",
+    "KriReport",
+    "KriValue",
     "Risk",
     "RiskAcceptance",
     "RiskAction",

@@ -73,6 +73,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "actions.decide": frozenset({"authority", "customer"}),
     "nc.write": frozenset({"admin", "soc_analyst", "authority"}),
     "risk.import": frozenset({"admin", "soc_analyst"}),
+    # KRIs and reports (issue 13): customers see their own, providers submit their KRIs,
+    # the integrator computes and publishes, the authority sees everything and takes the feed.
+    "kri.read": frozenset(
+        {"admin", "soc_analyst", "customer", "risk_owner", "provider", "authority", "finance"}
+    ),
+    "kri.catalogue": frozenset({"admin"}),
+    "kri.submit": frozenset({"admin", "soc_analyst", "provider"}),
+    "kri.compute": frozenset({"admin", "soc_analyst"}),
+    "reports.read": frozenset(
+        {"admin", "soc_analyst", "customer", "risk_owner", "provider", "authority", "finance"}
+    ),
+    "reports.publish": frozenset({"admin", "soc_analyst"}),
+    "dwh.export": frozenset({"admin", "authority"}),
 }
 
 

@@ -316,6 +316,32 @@ class Settings(BaseSettings):
     risk_review_reminder_days: int = Field(
         default=7, ge=0, description="remind the owner this many days before a risk's review"
     )
+    # KRIs, monthly reports and the data-warehouse feed (seed 000 §3.1.4.2, §3.1.4.6; 004-G).
+    kri_catalogue_path: Path | None = Field(
+        default=None, description="YAML catalogue to seed from (default: kri/catalogue.yaml)"
+    )
+    kri_due_working_days_provider: int = Field(
+        default=3, ge=0, le=60, description="provider input due on this working day after"
+    )
+    kri_due_working_days_end_to_end: int = Field(
+        default=6, ge=0, le=60, description="end-to-end report due on this working day after"
+    )
+    kri_penalty_tiers: list[tuple[float, float]] = Field(
+        default_factory=lambda: [(95.0, 0.0), (90.0, 0.5), (80.0, 1.0), (0.0, 2.0)],
+        description="(lowest domain score %, penalty %), best tier first",
+    )
+    kri_on_time_target_pct: float = Field(default=100.0, ge=0, le=100)
+    kri_repeated_after: int = Field(
+        default=3, ge=2, description="consecutive misses that make an SLA failure repeated"
+    )
+    kri_repeated_target_pct: float = Field(default=5.0, ge=0, le=100)
+    kri_plan_working_days: int = Field(
+        default=10, ge=1, description="a corrective-action plan is due this many working days"
+    )
+    kri_silent_source_hours: int = Field(
+        default=24, ge=1, description="a declared log source silent this long is flagged"
+    )
+    dwh_timezone: str = Field(default="Europe/Brussels", description="the feed's day boundary")
     status_refresh_seconds: int = Field(default=15, ge=2, description="status pages reload")
     status_upkeep_seconds: float = Field(
         default=20.0, gt=0, description="how often maintenance windows and flapping are checked"
