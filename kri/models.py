@@ -84,6 +84,8 @@ class KriValue(Base):
     # The non-conformity raised in the risk register for late or missing input, if any.
     nc_id: Mapped[int | None] = mapped_column(ForeignKey("risk_nonconformities.id"))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class KriReport(Base):

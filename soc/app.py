@@ -24,6 +24,7 @@ from detections.api import router as rules_router
 from detections.windows import expire_correlation_windows
 from ingest.api import router as ingest_router
 from ingest.es_api import router as es_router
+from kri.dwh_api import router as dwh_router
 from risk.actions_api import router as actions_router
 from risk.api import router as risk_router
 from risk.nc_api import router as nc_router
@@ -339,6 +340,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         risk_router,
         actions_router,
         nc_router,
+        dwh_router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(web_router)

@@ -42,6 +42,11 @@ def make_celery() -> Celery:
             "status-upkeep": {"task": "soc.tasks.status_upkeep", "schedule": 20.0},
             # Risk register: early warnings, reviews, expiries, the monthly follow-up.
             "risk-upkeep": {"task": "soc.tasks.risk_upkeep", "schedule": 900.0},
+            # The data-warehouse feed; Celery runs in UTC, 00:30 is after midnight in Brussels.
+            "dwh-export-daily": {
+                "task": "soc.tasks.dwh_export",
+                "schedule": crontab(hour=0, minute=30),
+            },
             "billing-close-monthly": {
                 "task": "soc.tasks.close_previous_month",
                 "schedule": crontab(day_of_month=1, hour=3, minute=0),

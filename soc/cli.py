@@ -6,6 +6,7 @@ import typer
 
 from detections.cli import detect, rules_app
 from kri.cli import app as kri_app
+from kri.dwh_cli import app as dwh_app
 from risk.cli import app as risk_app
 from soc.cmdb.cli import app as cmdb_app
 from soc.core import audit
@@ -37,6 +38,7 @@ app.add_typer(billing_app, name="billing")
 app.add_typer(cmdb_app, name="cmdb")
 app.add_typer(risk_app, name="risk")
 app.add_typer(kri_app, name="kri")
+app.add_typer(dwh_app, name="dwh")
 rules_app.command("hunt")(hunt)  # raises cases: the shell adds it to the rules commands
 app.add_typer(rules_app, name="rules")
 app.command("detect")(detect)

@@ -148,6 +148,17 @@ def risk_upkeep() -> dict[str, int]:
     return vars(run_upkeep(services.db, services.settings))
 
 
+@celery_app.task(name="soc.tasks.dwh_export")
+def dwh_export() -> dict[str, Any] | None:
+    """The daily data-warehouse feed: today's (Europe/Brussels) export unless already made."""
+    from kri.dwh import export_due
+
+    services = worker_services()
+    with services.db.session() as session:
+        row = export_due(session, services.settings, utcnow())
+        return None if row is None else {"day": row.day.isoformat(), "rows": dict(row.rows)}
+
+
 @celery_app.task(
     name="soc.tasks.run_job",
     bind=True,

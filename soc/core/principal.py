@@ -92,7 +92,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 # Permissions whose actions reach beyond one tenant (creating tenants or users of any scope,
 # the ITSM outbox of every tenant, closing everyone's month): a user scoped to one tenant or
 # provider never has them, whatever the role.
-GLOBAL_ONLY = frozenset({"tenants.manage", "users.manage", "itsm.manage", "billing.close"})
+# Importing a register matches references across every tenant (duplicates), so only
+# unscoped users import.
+GLOBAL_ONLY = frozenset(
+    {"tenants.manage", "users.manage", "itsm.manage", "billing.close", "risk.import"}
+)
 
 
 ScopeKind = Literal["all", "tenants", "provider"]

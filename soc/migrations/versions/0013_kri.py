@@ -125,6 +125,8 @@ def upgrade() -> None:
         sa.Column("current", sa.Boolean(), nullable=False),
         sa.Column("nc_id", sa.Integer(), nullable=True),
         sa.Column("detail", sa.JSON(), nullable=False),
+        sa.Column("created_at", soc.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", soc.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["kri_id"], ["kri_definitions.id"], name=op.f("fk_kri_values_kri_id_kri_definitions")
         ),
