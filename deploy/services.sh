@@ -9,6 +9,7 @@ case "${1:-}" in
     "$here/redis.sh" start
     "$here/opensearch.sh" start
     "$here/browser.sh" start
+    "$here/pdf.sh" start
     echo "export SOC_TEST_DATABASE_URL=postgresql+psycopg://soc@127.0.0.1:${SOC_PG_PORT:-55432}/soc"
     echo "export SOC_TEST_REDIS_URL=redis://127.0.0.1:${SOC_REDIS_PORT:-6379}/0"
     echo "export SOC_TEST_OPENSEARCH_URL=http://127.0.0.1:${SOC_OPENSEARCH_PORT:-9200}"

@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 import typer
 
+from kri import reports_cli
 from kri.simulate import SimulationError, simulate
 from soc.core.cli import fail
 
@@ -15,6 +16,7 @@ app = typer.Typer(
     help="KRIs: catalogue, submissions, scores, monthly reports, the data-warehouse feed.",
     no_args_is_help=True,
 )
+reports_cli.register(app)
 
 
 @app.command("simulate")

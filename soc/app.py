@@ -24,7 +24,12 @@ from detections.api import router as rules_router
 from detections.windows import expire_correlation_windows
 from ingest.api import router as ingest_router
 from ingest.es_api import router as es_router
+from kri.api import router as kri_router
+from kri.catalogue import seed_catalogue
 from kri.dwh_api import router as dwh_router
+from kri.reports_api import router as kri_reports_router
+from kri.scores_api import router as kri_scores_router
+from kri.upkeep import upkeep_until as kri_upkeep_until
 from risk.actions_api import router as actions_router
 from risk.api import router as risk_router
 from risk.nc_api import router as nc_router
@@ -47,6 +52,7 @@ from soc.headers import SecurityHeaders
 from soc.jobs_api import router as jobs_router
 from soc.services import Services, build_services
 from soc.shell_deps import ServicesDep
+from soc.web.kri_pages import router as kri_pages_router
 from soc.web.pages import router as web_router
 from soc.web.risk_forms import router as risk_forms_router
 from soc.web.risk_pages import router as risk_pages_router
@@ -213,6 +219,14 @@ def background_threads(services: Services, stop: threading.Event) -> list[thread
     )
     threads.append(
         threading.Thread(
+            target=kri_upkeep_until,
+            daemon=True,
+            args=(services.db, services.settings, stop),
+            name="kri-upkeep",
+        )
+    )
+    threads.append(
+        threading.Thread(
             target=risk_upkeep_until,
             daemon=True,
             args=(services.db, services.settings, stop),
@@ -294,6 +308,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         running = services or build_services(settings)
+        with running.db.session() as session:  # the shipped KRI catalogue, never overwriting edits
+            seed_catalogue(session, running.settings)
         running.publish(app.state)
         stop = threading.Event()
         threads = background_threads(running, stop)
@@ -340,11 +356,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         risk_router,
         actions_router,
         nc_router,
+        kri_router,
         dwh_router,
+        kri_reports_router,
+        kri_scores_router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(web_router)
     app.include_router(status_pages_router)
     app.include_router(risk_pages_router)
     app.include_router(risk_forms_router)
+    app.include_router(kri_pages_router)
     return app

@@ -42,6 +42,20 @@ def make_celery() -> Celery:
             "status-upkeep": {"task": "soc.tasks.status_upkeep", "schedule": 20.0},
             # Risk register: early warnings, reviews, expiries, the monthly follow-up.
             "risk-upkeep": {"task": "soc.tasks.risk_upkeep", "schedule": 900.0},
+            # Computed KRIs and repeated SLA failures, before the feed takes them.
+            "kri-compute-daily": {
+                "task": "soc.tasks.kri_compute",
+                "schedule": crontab(hour=0, minute=15),
+            },
+            "kri-flag-missing-daily": {
+                "task": "soc.tasks.kri_flag_missing",
+                "schedule": crontab(hour=4, minute=30),
+            },
+            # Monthly KRI reports: a no-op before the end-to-end due working day.
+            "kri-reports-monthly": {
+                "task": "soc.tasks.kri_monthly_reports",
+                "schedule": crontab(hour=5, minute=0),
+            },
             # The data-warehouse feed; Celery runs in UTC, 00:30 is after midnight in Brussels.
             "dwh-export-daily": {
                 "task": "soc.tasks.dwh_export",

@@ -13,7 +13,7 @@ from soc.core import audit
 from soc.core.cli import cli_session, fail
 from soc.core.migrate import upgrade
 from soc.core.principal import Principal
-from soc.core.settings import get_settings
+from soc.core.settings import Settings, get_settings
 from soc.pipeline_cli import hunt
 from tenants import scope as scope_service
 from tenants import service as tenant_service
@@ -51,7 +51,21 @@ def migrate() -> None:
     """Create or upgrade the database schema to the newest version."""
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)
+    _seed_kri_catalogue(settings)
     typer.echo(f"database at {settings.sqlalchemy_url} is up to date")
+
+
+def _seed_kri_catalogue(settings: Settings) -> None:
+    """The shipped KRI catalogue's missing entries (API edits are never overwritten)."""
+    from kri.catalogue import seed_catalogue
+    from soc.core.db import Database
+
+    db = Database(settings.sqlalchemy_url)
+    try:
+        with db.session() as session:
+            seed_catalogue(session, settings)
+    finally:
+        db.engine.dispose()
 
 
 @app.command()
@@ -125,6 +139,7 @@ def demo_cmd() -> None:
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)
+    _seed_kri_catalogue(settings)
     print_demo(load_demo(settings), settings.host, settings.port)
 
 

@@ -27,6 +27,10 @@ def worker_services() -> Services:
     if _services is None:
         settings = get_settings().model_copy(update={"detect_in_worker": False})
         _services = build_services(settings)
+        from kri.catalogue import seed_catalogue
+
+        with _services.db.session() as session:  # the compute tasks need the catalogue
+            seed_catalogue(session, _services.settings)
     return _services
 
 
@@ -146,6 +150,40 @@ def risk_upkeep() -> dict[str, int]:
 
     services = worker_services()
     return vars(run_upkeep(services.db, services.settings))
+
+
+@celery_app.task(name="soc.tasks.kri_compute")
+def kri_compute() -> dict[str, Any]:
+    """Computed KRIs: last month and the running one, then repeated SLA failures and their
+    corrective-action plans (idempotent)."""
+    from kri.computed import compute_due
+
+    services = worker_services()
+    with services.db.session() as session:
+        return compute_due(session, services.settings, utcnow())
+
+
+@celery_app.task(name="soc.tasks.kri_flag_missing")
+def kri_flag_missing() -> int:
+    """Submitted KRI input whose due date passed with no value: a row not on time and a
+    non-conformity for its provider (idempotent)."""
+    from kri.deps import local_day
+    from kri.submissions import flag_missing
+
+    services = worker_services()
+    with services.db.session() as session:
+        today = local_day(services.settings, utcnow())
+        return len(flag_missing(session, services.settings, today))
+
+
+@celery_app.task(name="soc.tasks.kri_monthly_reports")
+def kri_monthly_reports() -> list[int]:
+    """Last month's reports not yet published, from the end-to-end due working day on."""
+    from kri.reports import publish_due
+
+    services = worker_services()
+    with services.db.session() as session:
+        return [r.id for r in publish_due(session, services.settings, utcnow(), services.store)]
 
 
 @celery_app.task(name="soc.tasks.dwh_export")

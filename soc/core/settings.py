@@ -341,6 +341,9 @@ class Settings(BaseSettings):
     kri_silent_source_hours: int = Field(
         default=24, ge=1, description="a declared log source silent this long is flagged"
     )
+    kri_upkeep_seconds: float = Field(
+        default=3600.0, gt=0, description="embedded server: how often KRI work is checked"
+    )
     dwh_timezone: str = Field(default="Europe/Brussels", description="the feed's day boundary")
     status_refresh_seconds: int = Field(default=15, ge=2, description="status pages reload")
     status_upkeep_seconds: float = Field(

@@ -1,6 +1,6 @@
 """What every signed-in page carries besides its own content: the Status link for the roles
-that read the CMDB, the Risks link for the roles that read the risk register, and the outage
-banner with the open notices that concern the reader.
+that read the CMDB, the Risks link for the roles that read the risk register, the KRI link for
+the roles that read KRIs, and the outage banner with the open notices that concern the reader.
 
 Also the sign-in helpers the status pages share with `soc.web.pages`: a router may not import
 another router (import-linter contract 3), so they live here; `form_token` must stay the
@@ -80,10 +80,12 @@ def chrome(request: Request) -> dict[str, Any]:
 
 def risk_chrome(principal: Principal | None) -> dict[str, bool]:
     """`nav_risk`: the Risks link (roles that read the register); `can_raise_risk`: the
-    "raise a risk" button on a security case (roles that write risks)."""
+    "raise a risk" button on a security case (roles that write risks); `nav_kri`: the KRI
+    link (roles that read KRIs)."""
     if principal is None:
-        return {"nav_risk": False, "can_raise_risk": False}
+        return {"nav_risk": False, "can_raise_risk": False, "nav_kri": False}
     return {
         "nav_risk": principal.can("risk.read"),
         "can_raise_risk": principal.can("risk.write"),
+        "nav_kri": principal.can("kri.read"),
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from soc.web.kri_texts import KRI_TEXT
+
 TEXT = {
     "en": {
         "usage": "Usage",
@@ -313,6 +315,7 @@ TEXT = {
             "rk_done_approved": "Approved.",
             "rk_done_rejected": "Rejected.",
         },
+        **KRI_TEXT["en"],
     },
     "nl": {
         "usage": "Verbruik",
@@ -630,5 +633,6 @@ TEXT = {
             "rk_done_approved": "Goedgekeurd.",
             "rk_done_rejected": "Geweigerd.",
         },
+        **KRI_TEXT["nl"],
     },
 }

@@ -1,0 +1,279 @@
+"""A report's content as HTML (Jinja2, kri/templates/report.html, NL or EN, self-contained
+with inline SVG charts), PDF (WeasyPrint from the same HTML, charts included), CSV (one section
+per block) and JSON (the canonical content)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from xml.sax.saxutils import escape
+
+import orjson
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from kri.report_blocks import REQUIRED_BLOCKS
+
+Lang = Literal["en", "nl"]
+TEMPLATES = Path(__file__).parent / "templates"
+
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "title.customer": "Monthly service report",
+        "title.provider": "Monthly provider report",
+        "title.end_to_end": "Monthly end-to-end report",
+        "period": "Period",
+        "as_of": "As of",
+        "generated": "Generated",
+        "subject": "Subject",
+        "kris": "Key risk indicators",
+        "slas": "SLAs of every provider",
+        "invoice": "Invoice-supporting data",
+        "events": "SIEM/SOC events per CI",
+        "open_cases": "Open security work requests",
+        "closed_cases": "Security work requests closed in the period",
+        "on_time": "KRIs reported on time",
+        "ontime": "On time",
+        "volumes": "Volumes coordinated",
+        "repeated": "Repeated SLA failures",
+        "kri": "KRI",
+        "value": "Value",
+        "norm": "Norm",
+        "rag": "RAG",
+        "achievement": "Achievement %",
+        "domain": "Domain",
+        "score": "Score %",
+        "penalty": "Penalty %",
+        "provider": "Provider",
+        "none": "None.",
+        "source": "Source",
+        "plan": "Plan",
+        "gb": "Processed GB",
+        "cases": "Cases",
+        "events_n": "Events",
+        "total": "Total",
+        "ci": "CI",
+        "per_day": "Events per day",
+        "achievement_chart": "Achievement per KRI",
+        "id": "No.",
+        "case": "Title",
+        "priority": "Priority",
+        "opened": "Opened",
+        "closed": "Closed",
+        "age_days": "Age (days)",
+        "age_wd": "Age (working days)",
+        "lead_h": "Lead time (h)",
+        "sla_met": "SLA met",
+        "yes": "yes",
+        "no": "no",
+        "due": "Due",
+        "pct": "%",
+        "target": "Target %",
+        "met": "Met",
+        "count": "Count",
+        "inexact": "From the daily meters (UTC days): no event store was available.",
+    },
+    "nl": {
+        "title.customer": "Maandelijks dienstrapport",
+        "title.provider": "Maandelijks leveranciersrapport",
+        "title.end_to_end": "Maandelijks end-to-end-rapport",
+        "period": "Periode",
+        "as_of": "Stand op",
+        "generated": "Aangemaakt",
+        "subject": "Onderwerp",
+        "kris": "Kernrisico-indicatoren",
+        "slas": "SLA's van alle leveranciers",
+        "invoice": "Factuurondersteunende gegevens",
+        "events": "SIEM/SOC-events per CI",
+        "open_cases": "Openstaande security-werkaanvragen",
+        "closed_cases": "In de periode afgesloten security-werkaanvragen",
+        "on_time": "Tijdig gerapporteerde KRI's",
+        "ontime": "Tijdig",
+        "volumes": "Gecoördineerde volumes",
+        "repeated": "Herhaalde SLA-overschrijdingen",
+        "kri": "KRI",
+        "value": "Waarde",
+        "norm": "Norm",
+        "rag": "RAG",
+        "achievement": "Realisatie %",
+        "domain": "Domein",
+        "score": "Score %",
+        "penalty": "Malus %",
+        "provider": "Leverancier",
+        "none": "Geen.",
+        "source": "Bron",
+        "plan": "Formule",
+        "gb": "Verwerkte GB",
+        "cases": "Cases",
+        "events_n": "Events",
+        "total": "Totaal",
+        "ci": "CI",
+        "per_day": "Events per dag",
+        "achievement_chart": "Realisatie per KRI",
+        "id": "Nr.",
+        "case": "Titel",
+        "priority": "Prioriteit",
+        "opened": "Geopend",
+        "closed": "Afgesloten",
+        "age_days": "Ouderdom (dagen)",
+        "age_wd": "Ouderdom (werkdagen)",
+        "lead_h": "Doorlooptijd (u)",
+        "sla_met": "SLA gehaald",
+        "yes": "ja",
+        "no": "nee",
+        "due": "Verwacht",
+        "pct": "%",
+        "target": "Doel %",
+        "met": "Gehaald",
+        "count": "Aantal",
+        "inexact": "Uit de dagmeters (UTC-dagen): er was geen eventstore beschikbaar.",
+    },
+}
+RAG_COLOURS = {"green": "#2e7d32", "amber": "#f9a825", "red": "#c62828"}
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        return 0.0
+
+
+def achievement_chart(values: list[dict[str, Any]], title: str) -> Markup:
+    """A horizontal bar per KRI: its achievement (0-100 %), coloured by RAG."""
+    rows = [v for v in values if v.get("achievement") is not None][:40]
+    height = 24 + 16 * max(1, len(rows))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="640" height="{height}" '
+        f'viewBox="0 0 640 {height}" role="img" aria-label="{escape(title)}">',
+        f'<text x="0" y="12" font-size="11" font-weight="bold">{escape(title)}</text>',
+    ]
+    for n, item in enumerate(rows):
+        y = 20 + 16 * n
+        pct = max(0.0, min(100.0, _num(item["achievement"])))
+        colour = RAG_COLOURS.get(str(item.get("rag")), "#607d8b")
+        label = escape(str(item["kri"])[:28])
+        parts.append(f'<text x="0" y="{y + 10}" font-size="9">{label}</text>')
+        parts.append(f'<rect x="180" y="{y}" width="400" height="12" fill="#eceff1"/>')
+        parts.append(f'<rect x="180" y="{y}" width="{pct * 4:.1f}" height="12" fill="{colour}"/>')
+        parts.append(f'<text x="586" y="{y + 10}" font-size="9">{pct:.1f}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def day_chart(days: list[dict[str, Any]], title: str) -> Markup:
+    """A column per local day of the month: its events."""
+    peak = max([int(d["events"]) for d in days] + [1])
+    width = max(1, len(days))
+    step = 600 / width
+    parts = [
+        '<svg xmlns="http://www.w3.org/2000/svg" width="640" height="150" '
+        f'viewBox="0 0 640 150" role="img" aria-label="{escape(title)}">',
+        f'<text x="0" y="12" font-size="11" font-weight="bold">{escape(title)}</text>',
+        '<line x1="30" y1="130" x2="630" y2="130" stroke="#90a4ae"/>',
+        f'<text x="0" y="30" font-size="8">{peak}</text>',
+    ]
+    for n, day in enumerate(days):
+        h = 100 * int(day["events"]) / peak
+        x = 30 + n * step
+        parts.append(
+            f'<rect x="{x + 1:.1f}" y="{130 - h:.1f}" width="{max(step - 2, 1):.1f}" '
+            f'height="{h:.1f}" fill="#1565c0"/>'
+        )
+        if n % 5 == 0 or n == width - 1:
+            parts.append(f'<text x="{x:.1f}" y="142" font-size="8">{str(day["day"])[8:]}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["achievement_chart"] = achievement_chart
+    env.globals["day_chart"] = day_chart
+    return env
+
+
+def block_order(content: dict[str, Any]) -> list[str]:
+    """The blocks in their report order (stored content has its keys sorted)."""
+    required = [n for n in REQUIRED_BLOCKS.get(content["kind"], ()) if n in content["blocks"]]
+    return required + sorted(n for n in content["blocks"] if n not in required)
+
+
+def headings(content: dict[str, Any], lang: Lang = "en") -> list[str]:
+    """The numbered block headings, in the report's order."""
+    t = TEXTS[lang]
+    return [f"{n}. {t.get(name, name)}" for n, name in enumerate(block_order(content), start=1)]
+
+
+def render_html(content: dict[str, Any], lang: Lang = "en") -> str:
+    t = TEXTS[lang]
+    template = _environment().get_template("report.html")
+    return template.render(
+        c=content,
+        b={name: content["blocks"][name] for name in block_order(content)},
+        t=t,
+        lang=lang,
+        title=t[f"title.{content['kind']}"],
+        headings=dict(zip(block_order(content), headings(content, lang), strict=True)),
+    )
+
+
+def render_pdf(content: dict[str, Any], lang: Lang = "en") -> bytes:
+    from weasyprint import HTML
+
+    return bytes(HTML(string=render_html(content, lang)).write_pdf())
+
+
+def to_json(content: dict[str, Any]) -> bytes:
+    return orjson.dumps(content, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict | list):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return str(value)
+
+
+def _table(writer: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+
+
+def to_csv(content: dict[str, Any]) -> str:
+    """One section per block: `# block`, its scalar figures as key,value, then each list."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["kind", content["kind"]])
+    writer.writerow(["period", content["period"]])
+    subject = content.get("tenant") or content.get("provider") or {}
+    writer.writerow(["subject", subject.get("slug", "end_to_end")])
+    for name in block_order(content):
+        block = content["blocks"][name]
+        writer.writerow([])
+        writer.writerow([f"# {name}"])
+        for key, value in block.items():
+            if not isinstance(value, list):
+                writer.writerow([key, _cell(value)])
+        for key, value in block.items():
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                writer.writerow([f"## {name}.{key}"])
+                _table(writer, value)
+    return buffer.getvalue()
