@@ -16,6 +16,7 @@ from soc.core.db import utcnow
 from soc.core.principal import SYSTEM, TenantRef
 from soc.core.settings import Settings
 from soc.demo_cmdb import load_demo_cmdb
+from soc.demo_kri import load_demo_kri
 from soc.demo_risk import load_demo_risk
 from soc.services import build_services
 from tenants import scope as scope_service
@@ -44,6 +45,7 @@ class DemoInfo:
     events: int = 0
     cis: int = 0
     risks: int = 0
+    kri_values: int = 0
 
 
 def _windows_event(
@@ -190,6 +192,7 @@ def load_demo(settings: Settings) -> DemoInfo:
                 session, settings, services.cmdb_engine, demo_id, DEMO_PROVIDER
             )
             info.risks = load_demo_risk(session, settings, DEMO_TENANT, DEMO_PROVIDER)
+            info.kri_values = load_demo_kri(session, settings, DEMO_PROVIDER)
     finally:
         services.close()
     return info
@@ -204,6 +207,8 @@ def print_demo(info: DemoInfo, host: str, port: int) -> None:
         typer.echo(f"demo CMDB loaded with {info.cis} CIs: status dashboard at {url}/status")
     if info.risks:
         typer.echo(f"demo risk register loaded: {url}/risk (authority queue: {url}/risk/authority)")
+    if info.kri_values:
+        typer.echo(f"demo KRIs loaded ({info.kri_values} values): {url}/kri, {url}/kri/authority")
     typer.echo("demo logins (username / password):")
     for username, role, password, secret in info.users:
         extra = (

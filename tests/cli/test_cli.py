@@ -125,6 +125,13 @@ def test_demo_is_idempotent(data_dir: Path) -> None:
     registers = {r for (r,) in sql("SELECT register FROM risk_actions")}
     assert registers == {"mitigation", "improvement_proposal", "audit_finding"}
     assert sql("SELECT count(*) FROM risk_actions WHERE warned_on IS NOT NULL")[0][0] >= 1
+    # KRIs: the shipped catalogue, computed values, the provider's submissions (one late,
+    # which raised a non-conformity for the provider).
+    assert sql("SELECT count(*) FROM kri_definitions")[0][0] >= 30
+    assert sql("SELECT count(*) FROM kri_values WHERE source = 'computed'")[0][0] >= 1
+    late = sql("SELECT count(*) FROM kri_values WHERE source = 'submitted' AND NOT on_time")
+    assert late[0][0] == 1
+    assert sql("SELECT count(*) FROM risk_nonconformities WHERE source = 'kri'")[0][0] == 1
 
 
 def test_providers_serve_unserve_and_list(data_dir: Path) -> None:
