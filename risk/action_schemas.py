@@ -11,9 +11,18 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+)
 
 from risk.models import ActionStatus, Register, Scope
+from risk.schemas import in_range
 from soc.core.schemas import DB_INT_MAX
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -30,12 +39,12 @@ def _iso_date(value: object) -> object:
 def parse_iso_date(value: str, name: str) -> date:
     """A `YYYY-MM-DD` query parameter (the router's pattern already checked the shape)."""
     try:
-        return date.fromisoformat(value)
+        return in_range(date.fromisoformat(value))
     except ValueError as exc:
-        raise ValueError(f"{name}: not a 'YYYY-MM-DD' date: {value!r}") from exc
+        raise ValueError(f"{name}: not a 'YYYY-MM-DD' date in range: {value!r} ({exc})") from exc
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(in_range)]
 BodyId = Annotated[StrictInt, Field(ge=1, le=DB_INT_MAX)]
 Slug = Annotated[str, Field(min_length=1, max_length=64, strict=True)]
 Username = Annotated[str, Field(min_length=1, max_length=120, strict=True)]

@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 from risk.action_schemas import ActionCreate
 from risk.deadlines import Item, ItemScope, Verdict, judge
 from risk.models import Risk, RiskAction, RiskActionNote, RiskTenant
+from risk.risk_names import nameable_user
 from risk.visibility import action_filter, visible_action, visible_nc, visible_risk
 from risk.workdays import WorkCalendar
+from risk.writing import check_writer
 from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -140,17 +142,9 @@ def _provider(session: Session, slug: str) -> Provider:
 
 
 def _user(session: Session, principal: Principal, username: str) -> User:
-    """An owner the principal may name: anyone for unscoped users, else itself, a user of a
-    tenant it sees or of its own provider (others are not found, as if unknown)."""
-    user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None or not (
-        principal.is_global
-        or user.id == principal.user_id
-        or (user.tenant_id is not None and principal.sees_tenant(user.tenant_id))
-        or (principal.provider_id is not None and user.provider_id == principal.provider_id)
-    ):
-        raise NotFound(f"user '{username}' not found")
-    return user
+    """An owner the principal may name (`risk.risk_names.nameable_user`: the same rule as
+    for a risk's owner)."""
+    return nameable_user(session, principal, username)
 
 
 def can_update(principal: Principal, action: RiskAction) -> bool:
@@ -185,6 +179,7 @@ def _anchor(session: Session, principal: Principal, data: ActionCreate) -> int |
         if data.risk_id is None:
             raise Invalid("a mitigation names its risk (risk_id)")
         risk = visible_risk(session, principal, data.risk_id)
+        check_writer(session, principal, risk)  # a mitigation changes how the risk is treated
     elif data.risk_id is not None:
         raise Invalid("only a mitigation names a risk")
     if data.nc_id is not None and data.register_ not in NC_REGISTERS:
@@ -212,10 +207,25 @@ def _anchor(session: Session, principal: Principal, data: ActionCreate) -> int |
     return tenant_id
 
 
+def may_exclude(principal: Principal) -> bool:
+    """Who may say an item is outside the ecosystem (left out of the on-time share): the
+    unscoped integrator (admin, analysts) and the authority, never the measured party."""
+    return principal.role == "authority" or (
+        principal.is_global and principal.role in {"admin", "soc_analyst"}
+    )
+
+
+def _check_exclusion(principal: Principal) -> None:
+    if not may_exclude(principal):
+        raise Forbidden("only the integrator or the authority sets outside_ecosystem")
+
+
 def create_action(
     session: Session, principal: Principal, settings: Settings, data: ActionCreate, today: date
 ) -> RiskAction:
     principal.require("actions.propose" if data.register_ in PROPOSALS else "actions.write")
+    if data.outside_ecosystem:
+        _check_exclusion(principal)
     tenant_id = _anchor(session, principal, data)
     _check_window(data.window_start, data.window_end)
     provider_id = _provider(session, data.owner_provider).id if data.owner_provider else None
@@ -287,6 +297,8 @@ def update_action(
     if "due" in changes:
         raise Invalid("the due date changes through a deadline change (approved)")
     action = may_update(session, principal, action_id)
+    if "outside_ecosystem" in changes and changes["outside_ecosystem"] != action.outside_ecosystem:
+        _check_exclusion(principal)
     diff: dict[str, dict[str, object]] = {}
     if "owner_provider" in changes:
         slug = changes.pop("owner_provider")
@@ -339,7 +351,8 @@ def add_note(
     handled_on: date | None = None,
 ) -> RiskActionNote:
     """A progress note, moving the progress and the status along: open -> in progress ->
-    handled (on `handled_on`, default today, never in the future) or cancelled."""
+    handled (on `handled_on`, default today, never in the future nor before the item was
+    created) or cancelled."""
     action = may_update(session, principal, action_id)
     if handled_on is not None and status != "handled":
         raise Invalid("handled_on goes with status handled")
@@ -352,6 +365,8 @@ def add_note(
             day = handled_on or today
             if day > today:
                 raise Invalid("handled_on is in the future")
+            if day < action.created_at.date():
+                raise Invalid("handled_on is before the item was created")
             action.handled_on = day
             if progress_pct is None:
                 progress_pct = 100

@@ -40,6 +40,7 @@ from risk.action_schemas import (
 from risk.actions import ActionFilter, ActionView
 from risk.models import ActionStatus, Register, RiskFollowUp
 from soc.cases.upload import read_upload
+from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.deps import DatabaseDep, PrincipalDep, SessionDep, SettingsDep
 from soc.core.errors import Forbidden, Invalid
@@ -316,16 +317,35 @@ def pending_deadline_changes(
 def decide_deadline_change(
     change_id: RowId,
     body: DecisionIn,
-    session: SessionDep,
+    db: DatabaseDep,
     principal: PrincipalDep,
     settings: SettingsDep,
 ) -> DeadlineChangeOut:
     """Approve (the due date moves) or reject. Only the customer of a specific item's tenant
-    or the authority for a common item may; anyone else gets 403."""
-    row = deadline_changes.decide_change(
-        session, principal, settings, change_id, body.approve, date.today()
-    )
-    return DeadlineChangeOut.model_validate(row)
+    or the authority for a common item may; anyone else gets 403, and the refusal is
+    audited."""
+    try:
+        with db.session() as session:
+            row = deadline_changes.decide_change(
+                session, principal, settings, change_id, body.approve, date.today()
+            )
+            return DeadlineChangeOut.model_validate(row)
+    except Forbidden as exc:
+        # The work session has rolled back and closed: the refusal in a second one.
+        with db.session() as second:
+            audit.record(
+                second,
+                actor=principal.actor,
+                action="risk.deadline_change.refused",
+                object_type="risk_deadline_change",
+                object_id=change_id,
+                detail={
+                    "attempt": "approve" if body.approve else "reject",
+                    "role": principal.role,
+                    "reason": exc.message,
+                },
+            )
+        raise
 
 
 @router.get("/on-time", response_model=OnTimeOut)

@@ -15,7 +15,7 @@ from risk.actions import CLOSED, calendar, may_update
 from risk.deadlines import ItemScope, deadline_approver, warning_due
 from risk.models import RiskAction, RiskDeadlineChange
 from risk.notifications import Notice, notify
-from risk.visibility import action_filter, visible_action
+from risk.visibility import action_filter, customers_see_risk_of, visible_action
 from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -55,11 +55,14 @@ def request_change(
         f"Deadline change requested for '{action.title}': {action.due.isoformat()} -> "
         f"{new_due.isoformat()} ({reason})"
     )
-    if approver == "customer":
-        notice = Notice("customer", "deadline_change", "action", action.id, text, action.tenant_id)
-    else:
-        notice = Notice("authority", "deadline_change", "action", action.id, text)
-    notify(session, [notice])
+    notices: list[Notice] = []
+    if approver == "authority":
+        notices.append(Notice("authority", "deadline_change", "action", action.id, text))
+    elif customers_see_risk_of(session, action):  # not while its risk is unaligned
+        notices.append(
+            Notice("customer", "deadline_change", "action", action.id, text, action.tenant_id)
+        )
+    notify(session, notices)
     audit.record(
         session,
         actor=principal.actor,
@@ -96,8 +99,10 @@ def decide_change(
     approve: bool,
     today: date,
 ) -> RiskDeadlineChange:
-    """Approve (apply) or reject a pending change. The early warning already sent stays
-    recorded; when the new warning deadline falls before it, it counts as late."""
+    """Approve (apply) or reject a pending change. An early warning already sent: when the
+    new warning day is still to come (an extension), the item is warned again by the next
+    sweep (the earlier notices stay); else it stays recorded, late when the new warning
+    day falls before it."""
     principal.require("actions.read")
     change = session.get(RiskDeadlineChange, change_id)
     if change is None:
@@ -131,10 +136,15 @@ def decide_change(
             new_by = warning_due(
                 calendar(settings), action.due, settings.risk_early_warning_working_days
             )
-            if action.warned_on > new_by:
-                action.warning_late = True
             detail["warned_on"] = action.warned_on.isoformat()
             detail["warning_due"] = new_by.isoformat()
+            if new_by > today:
+                # Extended: the new warning day is still to come, so the next sweep warns
+                # again (the earlier warning's notices stay, as does this audit entry).
+                action.warned_on, action.warning_late = None, False
+                detail["warning_reset"] = True
+            elif action.warned_on > new_by:
+                action.warning_late = True
             detail["warning_late"] = action.warning_late
     audit.record(
         session,

@@ -82,10 +82,13 @@ def generate_followup(
     session: Session, settings: Settings, month: str, now: datetime, actor: str = "system"
 ) -> list[RiskFollowUp]:
     """The month's reports: one per tenant with open specific audit findings and the common
-    one. Once a month is archived, its reports are returned unchanged and no more are added
-    (the schedule may call this many times a day)."""
+    one, for a month that is over (before `now`'s). Once a month is archived, its reports
+    are returned unchanged and no more are added (the schedule may call this many times a
+    day)."""
     if not MONTH.match(month):
         raise Invalid("month is 'YYYY-MM'")
+    if month >= f"{now.year:04d}-{now.month:02d}":
+        raise Invalid(f"month {month} is not over yet: a follow-up archives a past month")
     if _existing(session, month, None) is not None:
         # The month is archived (the common report always is): its set of reports is final,
         # a tenant whose findings opened later waits for the next month.

@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import and_, or_, select, true
+from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
-from risk.models import RiskNotification
+from risk.models import Risk, RiskAction, RiskNotification
+from risk.visibility import action_filter, risk_filter
 from soc.core.principal import Principal
 
 Party = Literal["owner", "customer", "authority", "provider"]
@@ -36,11 +37,25 @@ def notify(session: Session, notices: list[Notice]) -> list[RiskNotification]:
     return rows
 
 
+def _subject_visible(principal: Principal) -> ColumnElement[bool]:
+    """A notice reaches only who sees its subject now (a risk no longer aligned, an action
+    of such a risk, an item moved to another tenant: its notices are hidden too)."""
+    if principal.is_global:
+        return true()
+    risks = select(Risk.id).where(risk_filter(principal))
+    actions = select(RiskAction.id).where(action_filter(principal))
+    return or_(
+        and_(RiskNotification.subject_type == "risk", RiskNotification.subject_id.in_(risks)),
+        and_(RiskNotification.subject_type == "action", RiskNotification.subject_id.in_(actions)),
+    )
+
+
 def for_principal(
     session: Session, principal: Principal, limit: int = 50
 ) -> list[RiskNotification]:
     """The notices addressed to this principal: to them as owner, to their tenant's
-    customers, their provider, or (the authority) to the authority."""
+    customers, their provider, or (the authority) to the authority; only those whose
+    subject (risk or action) the principal sees."""
     mine = []
     if principal.user_id is not None:
         mine.append(RiskNotification.user_id == principal.user_id)
@@ -65,6 +80,9 @@ def for_principal(
     if not mine:
         return []
     query = (
-        select(RiskNotification).where(or_(*mine)).order_by(RiskNotification.id.desc()).limit(limit)
+        select(RiskNotification)
+        .where(or_(*mine), _subject_visible(principal))
+        .order_by(RiskNotification.id.desc())
+        .limit(limit)
     )
     return list(session.scalars(query))

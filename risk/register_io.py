@@ -1,5 +1,6 @@
 """Import an existing register (risks or actions) from CSV or XLSX, and export the visible
-one in the same columns, so an export re-imports.
+one in the same columns, so an export re-imports. An exported risk names only the tenants
+its reader may see (`risk.risk_answers.seen_tenant_ids`, as the API and the pages).
 
 The columns and how cells are read: `risk.register_columns`; reading and writing the files:
 `risk.register_files`. Unknown columns are ignored and listed. `external_ref` (alias `ID`)
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 from risk import actions as action_service
 from risk import risks as risk_service
 from risk.action_schemas import ActionCreate
-from risk.models import Risk, RiskAction, RiskProvider, RiskTenant
+from risk.models import Risk, RiskAction, RiskProvider
 from risk.register_columns import ACTION_COLUMNS, COLUMNS, KINDS, RISK_COLUMNS, Kind
 from risk.register_files import (
     CSV_TYPE,
@@ -41,6 +42,7 @@ from risk.register_files import (
     to_csv,
     to_xlsx,
 )
+from risk.risk_answers import seen_tenant_ids
 from risk.schemas import RiskCreate
 from risk.visibility import action_filter, risk_filter
 from soc.core.audit import record
@@ -260,18 +262,15 @@ def _usernames(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     return out
 
 
-def _by_risk(
-    session: Session,
-    model: type[RiskTenant] | type[RiskProvider],
-    ids: list[int],
-    names: dict[int, str],
+def _providers_by_risk(
+    session: Session, ids: list[int], names: dict[int, str]
 ) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
-    column = RiskTenant.tenant_id if model is RiskTenant else RiskProvider.provider_id
-    key = RiskTenant.risk_id if model is RiskTenant else RiskProvider.risk_id
+    key = RiskProvider.risk_id
     for start in range(0, len(ids), 500):
         part = ids[start : start + 500]
-        for risk_id, other in session.execute(select(key, column).where(key.in_(part))):
+        query = select(key, RiskProvider.provider_id).where(key.in_(part))
+        for risk_id, other in session.execute(query):
             out.setdefault(risk_id, []).append(names.get(other, str(other)))
     return {k: sorted(v) for k, v in out.items()}
 
@@ -290,8 +289,11 @@ def export_rows(session: Session, principal: Principal, kind: Kind) -> list[list
             )
         )
         ids = [r.id for r in risks]
-        risk_tenants = _by_risk(session, RiskTenant, ids, tenants)
-        risk_providers = _by_risk(session, RiskProvider, ids, providers)
+        risk_tenants = {
+            risk_id: sorted(tenants.get(t, str(t)) for t in seen)
+            for risk_id, seen in seen_tenant_ids(session, principal, ids).items()
+        }
+        risk_providers = _providers_by_risk(session, ids, providers)
         users = _usernames(session, (r.owner_user_id for r in risks))
         return [header] + [
             _risk_row(r, risk_tenants, risk_providers, users, providers) for r in risks

@@ -23,7 +23,9 @@ def _reminded(risk: Risk, days: int) -> bool:
     sent) falls in this date's reminder window."""
     if risk.review_reminded_on is None or risk.review_date is None:
         return False
-    return risk.review_reminded_on >= risk.review_date - timedelta(days=days)
+    # reminded_on + days, not review_date - days: a review date near year 1 does not
+    # overflow (the reminder day is a recent day).
+    return risk.review_reminded_on + timedelta(days=days) >= risk.review_date
 
 
 def remind_reviews(session: Session, settings: Settings, today: date) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from soc.core.errors import NotFound
+from soc.core.errors import Invalid, NotFound
 from soc.core.principal import Principal
 from tenants.models import Provider, Tenant, User
 
@@ -34,11 +34,26 @@ def provider_id_for(session: Session, slug: str) -> int:
     return found
 
 
-def user_id_for(session: Session, username: str) -> int:
-    found = session.scalar(select(User.id).where(User.username == username))
-    if found is None:
-        raise NotFound(f"user {username} not found")
-    return found
+def nameable_user(session: Session, principal: Principal, username: str) -> User:
+    """A user the principal may name (as an owner): anyone for unscoped principals, else
+    itself, a user of a tenant it sees or of its own provider. Others are not found, with
+    the same answer as an unknown username (no probing for who exists)."""
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None or not (
+        principal.is_global
+        or user.id == principal.user_id
+        or (user.tenant_id is not None and principal.sees_tenant(user.tenant_id))
+        or (principal.provider_id is not None and user.provider_id == principal.provider_id)
+    ):
+        raise NotFound("user not found")
+    return user
+
+
+def check_owner_tenants(user: User, tenant_ids: Iterable[int]) -> None:
+    """A tenant's user owns only risks of their tenant (a common risk: none of them), or
+    as owner they would read a risk meant for others."""
+    if user.tenant_id is not None and user.tenant_id not in set(tenant_ids):
+        raise Invalid("the owner must be a user of one of the risk's tenants (or unscoped)")
 
 
 def slugs_of(session: Session, model: type[Tenant] | type[Provider], ids: list[int]) -> list[str]:

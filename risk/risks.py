@@ -163,7 +163,11 @@ def _create(
     _check_owning_provider(principal, owning)
     if owning is None and principal.provider_id is not None:
         owning = principal.provider_id
-    owner = names.user_id_for(session, data.owner) if data.owner else None
+    owner: int | None = None
+    if data.owner:
+        owner_user = names.nameable_user(session, principal, data.owner)
+        names.check_owner_tenants(owner_user, tenant_ids)
+        owner = owner_user.id
     if owner is None and principal.role == "risk_owner":
         owner = principal.user_id
     now = utcnow()
@@ -274,8 +278,14 @@ def update_risk(
         )
     if "owner" in changes:
         risk.owner_user_id = (
-            names.user_id_for(session, changes["owner"]) if changes["owner"] else None
+            names.nameable_user(session, principal, changes["owner"]).id
+            if changes["owner"]
+            else None
         )
+    if risk.owner_user_id is not None and {"owner", "tenants", "scope"} & changes.keys():
+        owner_user = session.get(User, risk.owner_user_id)
+        if owner_user is not None:
+            names.check_owner_tenants(owner_user, tenant_ids)
     if "owning_provider" in changes:
         slug = changes["owning_provider"]
         owning = names.provider_id_for(session, slug) if slug else None
@@ -289,10 +299,28 @@ def update_risk(
     for field, (before, after) in changed.items():
         record_change(session, risk, principal.actor, field, before, after)
     risk.updated_at = utcnow()
-    audit_risk(session, principal, "risk.updated", risk, changes=changed)
+    realign = risk.aligned_at is not None and bool({"scope", "tenants"} & changed.keys())
+    if realign:
+        _clear_alignment(session, principal, risk)
+        audit_risk(session, principal, "risk.updated", risk, changes=changed, realign=True)
+    else:
+        audit_risk(session, principal, "risk.updated", risk, changes=changed)
     if risk.acceptance_state == "accepted" and acceptance.material_change(session, risk):
         acceptance.end_on_material_change(session, risk, principal.actor)
     return risk
+
+
+def _clear_alignment(session: Session, principal: Principal, risk: Risk) -> None:
+    """Whom an aligned risk concerns changed (its scope or its tenants): the alignment was
+    for the old ones, so it ends; the customers see the risk again once the authority
+    aligns it anew (and is told so)."""
+    risk.aligned_at, risk.aligned_by = None, None
+    record_change(session, risk, principal.actor, "aligned", True, False)
+    text = (
+        f"Risk '{risk.title}' changed its scope or tenants after its alignment:"
+        " align it again before its customers see it."
+    )
+    notify(session, [Notice("authority", "alignment_needed", "risk", risk.id, text)])
 
 
 def transition(

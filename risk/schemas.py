@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -50,7 +51,20 @@ def _iso_date(value: object) -> object:
     raise ValueError("a date must be a YYYY-MM-DD string")
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def in_range(value: date) -> date:
+    """A register's dates lie in 2000..2099: a year 1 or 9999 would overflow the date
+    arithmetic of reviews and working days (and is a typing error anyway)."""
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(
+            f"a date must lie between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}"
+        )
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(in_range)]
 Slug = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 Username = Annotated[StrictStr, Field(min_length=1, max_length=120)]
 Title = Annotated[StrictStr, Field(min_length=1, max_length=200)]

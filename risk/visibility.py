@@ -104,6 +104,15 @@ def nc_filter(principal: Principal) -> ColumnElement[bool]:
     return visible
 
 
+def customers_see_risk_of(session: Session, action: RiskAction) -> bool:
+    """May the customers hear of this action? Not while the risk it mitigates is not
+    aligned (the customers do not see the risk, nor its actions, until then)."""
+    if action.risk_id is None:
+        return True
+    aligned = session.scalar(select(Risk.aligned_at).where(Risk.id == action.risk_id))
+    return aligned is not None
+
+
 def visible_risk(session: Session, principal: Principal, risk_id: int) -> Risk:
     return _one(session, Risk, risk_filter(principal), risk_id, "risk")
 

@@ -1,6 +1,7 @@
 """Early warnings of the action registers: at least N working days before an item is due,
-to its owner (the person, else the owning provider) and to the customer (a specific item)
-or the authority (a common one). A warning sent after its last day is recorded as late.
+to its owner (the person, else the owning provider) and to the customer (a specific item,
+once its risk, if any, is aligned) or the authority (a common one). A warning sent after
+its last day is recorded as late.
 
 `send_due_warnings` is the sweep (`risk.upkeep`, `soc risk warn`): idempotent, as each
 item is warned once (`warned_on`). `mark_warned` records a warning given by other means.
@@ -8,6 +9,7 @@ item is warned once (`warned_on`). `mark_warned` records a warning given by othe
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -18,6 +20,7 @@ from risk.actions import calendar, may_update
 from risk.deadlines import warning_due
 from risk.models import RiskAction
 from risk.notifications import Notice, notify
+from risk.visibility import customers_see_risk_of
 from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.errors import Conflict
@@ -25,6 +28,7 @@ from soc.core.principal import Principal
 from soc.core.settings import Settings
 
 OPEN = ("open", "in_progress")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,7 +41,9 @@ class WarningRun:
     action_ids: list[int] = field(default_factory=list)
 
 
-def notices_for(action: RiskAction, by: date, late: bool) -> list[Notice]:
+def notices_for(action: RiskAction, by: date, late: bool, customers: bool = True) -> list[Notice]:
+    """The owner's (person or provider) notice, and the customer's (a specific item, when
+    `customers`: not while its risk is unaligned) or the authority's (a common item)."""
     text = (
         f"Early warning: '{action.title}' ({action.register}) is due {action.due.isoformat()};"
         f" the warning was due by {by.isoformat()}" + (" (sent late)." if late else ".")
@@ -68,6 +74,8 @@ def notices_for(action: RiskAction, by: date, late: bool) -> list[Notice]:
             )
         )
     if action.scope == "specific":
+        if not customers:
+            return out
         out.append(
             Notice(
                 "customer",
@@ -93,11 +101,15 @@ def send_due_warnings(session: Session, settings: Settings, today: date) -> Warn
     query = select(RiskAction).where(RiskAction.status.in_(OPEN), RiskAction.warned_on.is_(None))
     for action in session.scalars(query.order_by(RiskAction.due, RiskAction.id)):
         run.checked += 1
-        by = warning_due(cal, action.due, n)
+        try:
+            by = warning_due(cal, action.due, n)
+        except ValueError:  # a due date at the calendar's edge: skip it, warn the others
+            log.exception("no warning day for action %s (due %s)", action.id, action.due)
+            continue
         if by > today:
             continue
         late = today > by
-        notices = notices_for(action, by, late)
+        notices = notices_for(action, by, late, customers_see_risk_of(session, action))
         notify(session, notices)
         action.warned_on = today
         action.warning_late = late

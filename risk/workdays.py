@@ -78,7 +78,10 @@ class WorkCalendar:
             raise ValueError("a number of working days is never negative")
         left, steps = n, 0
         while left:
-            day += timedelta(days=direction)
+            try:
+                day += timedelta(days=direction)
+            except OverflowError:
+                raise ValueError("no working day before year 1 or after year 9999") from None
             steps += 1
             if steps > MAX_STEPS:
                 raise ValueError("no working day within ten years: check the closing days")

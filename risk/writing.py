@@ -19,7 +19,7 @@ from soc.core.db import utcnow
 from soc.core.errors import Forbidden
 from soc.core.principal import Principal
 
-STEERS_STRATEGIC = frozenset({"authority", "admin"})
+STEERS_STRATEGIC = frozenset({"authority"})  # B2: the authority steers strategic risks
 
 
 def named_provider_ids(session: Session, risk_id: int) -> list[int]:
@@ -39,7 +39,7 @@ def check_writer(
 ) -> None:
     """May this principal change this (visible) risk? A provider's users only a risk their
     provider owns or is named on, a risk owner only their own risks; `steering` (status,
-    treatment, scores, category) of a strategic risk only the authority or an admin."""
+    treatment, scores, category) of a strategic risk only the authority."""
     principal.require("risk.write")
     if principal.provider_id is not None:
         ours = risk.owning_provider_id == principal.provider_id or (

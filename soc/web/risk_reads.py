@@ -5,7 +5,8 @@ customer, provider).
 
 No web framework here: each function takes the session, the principal, the settings (and the
 page's language and today) and returns the plain data its template reads. Every query goes
-through `risk.visibility`, so a page never lists what its reader may not see.
+through `risk.visibility`, so a page never lists what its reader may not see; a risk's
+tenants, links and history are named as in the API (`risk.risk_answers`).
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ from risk.models import (
     RiskActionNote,
     RiskChange,
     RiskDeadlineChange,
-    RiskLink,
     RiskNonConformity,
     RiskProvider,
-    RiskTenant,
 )
 from risk.proposals import may_decide
+from risk.risk_answers import history_out, seen_links, seen_tenant_ids
+from risk.schemas import LinkOut
 from risk.visibility import action_filter, nc_filter, risk_filter
 from soc.cases.models import Case
 from soc.core.principal import Principal
@@ -77,12 +78,12 @@ class Names:
         return self.users.get(user_id or 0, fallback or "-")
 
 
-def risk_tenants(session: Session, risk_ids: list[int]) -> dict[int, list[int]]:
-    found: dict[int, list[int]] = {}
-    query = select(RiskTenant).where(RiskTenant.risk_id.in_(risk_ids))
-    for row in session.scalars(query):
-        found.setdefault(row.risk_id, []).append(row.tenant_id)
-    return found
+def risk_tenants(
+    session: Session, principal: Principal, risk_ids: list[int]
+) -> dict[int, list[int]]:
+    """Per risk, the tenants the reader may see (a shared risk's other tenants stay unnamed,
+    as in the API and the export)."""
+    return seen_tenant_ids(session, principal, risk_ids)
 
 
 def visible_risks(session: Session, principal: Principal, *where: Any) -> list[Risk]:
@@ -186,7 +187,7 @@ def register_view(
     return {
         "risks": risks,
         "names": Names(session, [r.owner_user_id for r in risks]),
-        "tenants_of": risk_tenants(session, [r.id for r in risks]),
+        "tenants_of": risk_tenants(session, principal, [r.id for r in risks]),
         "chosen": chosen,
         "filters": REGISTER_FILTERS,
         "heat": heat(m, risks, lang),
@@ -207,6 +208,7 @@ def risk_view(
     forms the reader's role gets."""
     provider_ids = select(RiskProvider.provider_id).where(RiskProvider.risk_id == risk.id)
     history = select(RiskChange).where(RiskChange.risk_id == risk.id).order_by(RiskChange.id)
+    links = [LinkOut(kind=k, target_id=t) for k, t in seen_links(session, principal, risk.id)]
     acceptances = list(
         session.scalars(
             select(RiskAcceptance)
@@ -218,10 +220,10 @@ def risk_view(
     return {
         "risk": risk,
         "names": Names(session, [risk.owner_user_id]),
-        "tenant_ids": risk_tenants(session, [risk.id]).get(risk.id, []),
+        "tenant_ids": risk_tenants(session, principal, [risk.id]).get(risk.id, []),
         "provider_ids": list(session.scalars(provider_ids)),
-        "links": list(session.scalars(select(RiskLink).where(RiskLink.risk_id == risk.id))),
-        "history": list(session.scalars(history)),
+        "links": links,
+        "history": history_out(session, principal, list(session.scalars(history))),
         "acceptances": acceptances,
         "pending": next((a for a in acceptances if a.status == "requested"), None),
         "statuses": [s for s in RISK_STATUSES if s != risk.status],
@@ -334,7 +336,7 @@ def customer_view(
     ncs, proposals = nonconformities(session, principal)
     return {
         "risks": risks,
-        "tenants_of": risk_tenants(session, [r.id for r in risks]),
+        "tenants_of": risk_tenants(session, principal, [r.id for r in risks]),
         "ncs": ncs,
         "proposals": proposals,
         "decides": lambda a: (

@@ -5,13 +5,14 @@ route of risk.actions_api (another tenant's item is a 404, a role without the pe
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from risk.models import Risk, RiskTenant
+from risk.models import Risk, RiskAction, RiskTenant
 from soc.core.audit import AuditEntry
 from soc.core.settings import Settings
 from soc.services import Services
@@ -231,8 +232,20 @@ def test_who_may_update(client: TestClient, world: World) -> None:
     assert got["due"] == "2026-04-08" and got["title"] == "Patch it now"
 
 
-def test_notes_move_status_and_isolation(client: TestClient, world: World) -> None:
+def backdate(services: Services, action_id: int) -> None:
+    """These items are handled on days of spring 2026: created before then (an item is never
+    handled before its creation day)."""
+    with services.db.session() as session:
+        row = session.get(RiskAction, action_id)
+        assert row is not None
+        row.created_at = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def test_notes_move_status_and_isolation(
+    client: TestClient, world: World, services: Services
+) -> None:
     action = make_action(client, world)
+    backdate(services, action["id"])
     url = f"{API}/actions/{action['id']}/notes"
     prov_a = world["provider-prov-a"].headers
     first = client.post(url, json={"text": "Vendor contacted", "progress_pct": 20}, headers=prov_a)
@@ -329,7 +342,8 @@ def test_evidence_upload_checks_and_isolation(
     assert status_of(client, world, "admin", "GET", wrong) == 404
 
 
-def handle(client: TestClient, world: World, action_id: int, day: str) -> None:
+def handle(client: TestClient, world: World, services: Services, action_id: int, day: str) -> None:
+    backdate(services, action_id)
     answer = client.post(
         f"{API}/actions/{action_id}/notes",
         json={"text": "handled", "status": "handled", "handled_on": day},
@@ -340,7 +354,7 @@ def handle(client: TestClient, world: World, action_id: int, day: str) -> None:
 
 @pytest.mark.parametrize(("late", "pct", "met"), [(1, "90.00", True), (2, "80.00", False)])
 def test_on_time_april_2026_tb4(
-    client: TestClient, world: World, late: int, pct: str, met: bool
+    client: TestClient, world: World, services: Services, late: int, pct: str, met: bool
 ) -> None:
     """TB4: 11 handled in April 2026, 1 outside the ecosystem; 9 of 10 on time is 90 %, met;
     8 of 10 is 80 %, missed; the late ones are listed."""
@@ -348,15 +362,17 @@ def test_on_time_april_2026_tb4(
     for n in range(10):
         is_late = n < late
         action = make_action(client, world, title=f"item {n}", due="2026-04-10")
-        handle(client, world, action["id"], "2026-04-20" if is_late else "2026-04-09")
+        handle(client, world, services, action["id"], "2026-04-20" if is_late else "2026-04-09")
         if is_late:
             late_ids.append(action["id"])
     outside = make_action(client, world, title="outside", due="2026-04-01", outside_ecosystem=True)
-    handle(client, world, outside["id"], "2026-04-28")  # late, but excluded
+    handle(client, world, services, outside["id"], "2026-04-28")  # late, but excluded
     may = make_action(client, world, title="may", due="2026-04-01")
-    handle(client, world, may["id"], "2026-05-04")  # outside the period
+    handle(client, world, services, may["id"], "2026-05-04")  # outside the period
     beta = make_action(client, world, title="beta", due="2026-04-01", tenant="beta")
-    handle(client, world, beta["id"], "2026-04-15")  # another tenant: late, filtered out below
+    handle(
+        client, world, services, beta["id"], "2026-04-15"
+    )  # another tenant: late, filtered out below
     url = f"{API}/on-time?from=2026-04-01&to=2026-04-30&tenant=alpha"
     report = client.get(url, headers=world["authority"].headers)
     assert report.status_code == 200, report.text

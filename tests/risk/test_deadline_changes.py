@@ -139,11 +139,12 @@ def test_request_and_list_roles_and_isolation(client: TestClient, world: World) 
     assert status_of(client, world, "customer-alpha", "GET", url) == 200
 
 
-def test_a_warning_already_sent_stays_recorded(
+def test_a_warning_already_sent_is_reset_when_extended_else_late(
     client: TestClient, world: World, services: Services, settings: Settings
 ) -> None:
-    """Later due: the warning sent stays (on time). Earlier due, so that the new warning day
-    falls before the warning sent: it counts as late."""
+    """Later due, whose new warning day is still to come: the item is warned again by the
+    next sweep (warned_on reset). Earlier due, so that the new warning day falls before the
+    warning sent: it stays recorded and counts as late."""
     later = make_action(client, world, due="2026-04-08")
     earlier = make_action(client, world, due="2026-05-18")
     with services.db.session() as session:
@@ -160,9 +161,5 @@ def test_a_warning_already_sent_stays_recorded(
         kept = session.get(RiskAction, later["id"])
         moved = session.get(RiskAction, earlier["id"])
         assert kept is not None and moved is not None
-        assert (kept.warned_on, kept.warning_late, kept.due) == (
-            date(2026, 3, 30),
-            False,
-            date(2026, 5, 18),
-        )
+        assert (kept.warned_on, kept.warning_late, kept.due) == (None, False, date(2026, 5, 18))
         assert (moved.warned_on, moved.warning_late) == (date(2026, 3, 30), True)

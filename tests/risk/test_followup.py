@@ -54,11 +54,12 @@ def findings(client: TestClient, world: World) -> dict[str, dict]:
         "handled": make_action(client, world, register="audit_finding", title="Fixed"),
         "corrective": make_action(client, world, title="not a finding"),
     }
-    client.post(
+    handled = client.post(  # handled today (never before the item was created)
         f"{API}/actions/{made['handled']['id']}/notes",
-        json={"text": "fixed", "status": "handled", "handled_on": "2026-03-01"},
+        json={"text": "fixed", "status": "handled"},
         headers=world["admin"].headers,
     )
+    assert handled.status_code == 201, handled.text
     client.post(
         f"{API}/actions/{made['alpha']['id']}/notes",
         json={"text": "change planned for 12 May", "progress_pct": 40},

@@ -106,11 +106,12 @@ def test_handled_and_cancelled_items_are_not_warned(
     client: TestClient, world: World, services: Services, settings: Settings
 ) -> None:
     handled = make_action(client, world, due="2026-04-08")
-    client.post(
+    done = client.post(  # handled today (never before the item was created)
         f"{API}/actions/{handled['id']}/notes",
-        json={"text": "done", "status": "handled", "handled_on": "2026-03-20"},
+        json={"text": "done", "status": "handled"},
         headers=world["admin"].headers,
     )
+    assert done.status_code == 201, done.text
     cancelled = make_action(client, world, due="2026-04-08")
     client.post(
         f"{API}/actions/{cancelled['id']}/notes",
