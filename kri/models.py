@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from soc.core.db import Base, UTCDateTime, utcnow
@@ -92,8 +92,18 @@ class KriReport(Base):
     """A published monthly report: never changed; a correction is a new version."""
 
     __tablename__ = "kri_reports"
+    # One row per subject and version, also when two publishers race (NULL subjects coalesced:
+    # NULLs are distinct in a plain unique index).
     __table_args__ = (
-        Index("ix_kri_reports_subject", "kind", "period", "tenant_id", "provider_id", "version"),
+        Index(
+            "uq_kri_reports_version",
+            "kind",
+            "period",
+            func.coalesce(text("tenant_id"), 0),
+            func.coalesce(text("provider_id"), 0),
+            "version",
+            unique=True,
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -118,7 +128,7 @@ class DwhExport(Base):
     __tablename__ = "dwh_exports"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    day: Mapped[date] = mapped_column(Date, index=True)
+    day: Mapped[date] = mapped_column(Date, index=True, unique=True)
     schema_version: Mapped[str] = mapped_column(String(16))
     path: Mapped[str] = mapped_column(String(500))
     rows: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)

@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dwh_exports")),
     )
     with op.batch_alter_table("dwh_exports", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_dwh_exports_day"), ["day"], unique=False)
+        batch_op.create_index(batch_op.f("ix_dwh_exports_day"), ["day"], unique=True)
 
     op.create_table(
         "kri_definitions",
@@ -95,12 +95,21 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_kri_reports_provider_id"), ["provider_id"], unique=False
         )
-        batch_op.create_index(
-            "ix_kri_reports_subject",
-            ["kind", "period", "tenant_id", "provider_id", "version"],
-            unique=False,
-        )
         batch_op.create_index(batch_op.f("ix_kri_reports_tenant_id"), ["tenant_id"], unique=False)
+    # One row per subject and version (NULL subjects coalesced: NULLs are distinct in a unique
+    # index).
+    op.create_index(
+        "uq_kri_reports_version",
+        "kri_reports",
+        [
+            "kind",
+            "period",
+            sa.text("coalesce(tenant_id, 0)"),
+            sa.text("coalesce(provider_id, 0)"),
+            "version",
+        ],
+        unique=True,
+    )
 
     op.create_table(
         "kri_values",
@@ -151,6 +160,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("uq_kri_reports_version", table_name="kri_reports")
     with op.batch_alter_table("kri_values", schema=None) as batch_op:
         batch_op.drop_index("ix_kri_values_period")
         batch_op.drop_index("ix_kri_values_lookup")
@@ -158,7 +168,6 @@ def downgrade() -> None:
     op.drop_table("kri_values")
     with op.batch_alter_table("kri_reports", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_kri_reports_tenant_id"))
-        batch_op.drop_index("ix_kri_reports_subject")
         batch_op.drop_index(batch_op.f("ix_kri_reports_provider_id"))
         batch_op.drop_index(batch_op.f("ix_kri_reports_period"))
 
