@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from kri import catalogue, submissions
-from kri.deps import Names, local_day, names, value_filter, value_out
+from kri.deps import Names, local_day, names, periods_to_check, value_filter, value_out
 from kri.models import KriScope, KriSource, KriValue
 from kri.schemas import (
     KRI_ID_PATTERN,
@@ -261,5 +261,5 @@ def run_missing(
     today = local_day(settings, utcnow())
     rows = submissions.flag_missing(session, settings, today, period)
     n = names(session)
-    periods = [period] if period else submissions.periods_to_check(today)
+    periods = [period] if period else periods_to_check(session, settings, today)
     return MissingRunOut(periods=periods, flagged=len(rows), values=[value_out(r, n) for r in rows])

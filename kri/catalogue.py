@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kri.models import KriDefinition
@@ -155,18 +156,26 @@ def seed_catalogue(session: Session, settings: Settings) -> int:
         return 0
     providers = _provider_ids(session)
     added = 0
-    for spec in missing:
-        slug = spec["owner_provider"]
-        if slug is not None and slug not in providers:
-            log.warning(
-                "KRI %s names provider %s, which does not exist: not seeded", spec["id"], slug
-            )
-            continue
-        due = spec["due_working_days"]
-        due = default_due_days(settings, spec["scope"]) if due is None else due
-        session.add(_row(spec, providers.get(slug) if slug else None, due, "catalogue"))
-        added += 1
-    session.flush()
+    try:
+        # Two processes starting together (workers, the server) may seed at once: whoever
+        # inserts second finds the rows there and leaves them.
+        with session.begin_nested():
+            for spec in missing:
+                slug = spec["owner_provider"]
+                if slug is not None and slug not in providers:
+                    log.warning(
+                        "KRI %s names provider %s, which does not exist: not seeded",
+                        spec["id"],
+                        slug,
+                    )
+                    continue
+                due = spec["due_working_days"]
+                due = default_due_days(settings, spec["scope"]) if due is None else due
+                session.add(_row(spec, providers.get(slug) if slug else None, due, "catalogue"))
+                added += 1
+            session.flush()
+    except IntegrityError:
+        return 0
     if added:
         record(
             session,

@@ -111,18 +111,42 @@ def value_filter(principal: Principal) -> ColumnElement[bool]:
     )
 
 
-def sees_subject(principal: Principal, kri: KriDefinition, subject: Subject) -> bool:
-    """`value_filter` for one (not yet stored) subject."""
-    tenant_id, provider_id = subject
+def sees_value(
+    principal: Principal,
+    owner_provider_id: int | None,
+    tenant_id: int | None,
+    provider_id: int | None,
+) -> bool:
+    """`value_filter` for one value (or subject) of a KRI owned by `owner_provider_id`."""
     if principal.is_global:
         return True
     own = principal.provider_id
     tenant_ok = tenant_id is not None and principal.sees_tenant(tenant_id)
     if own is None:
         return tenant_ok
-    return provider_id == own or (
-        provider_id is None and (kri.owner_provider_id == own or tenant_ok)
-    )
+    return provider_id == own or (provider_id is None and (owner_provider_id == own or tenant_ok))
+
+
+def sees_subject(principal: Principal, kri: KriDefinition, subject: Subject) -> bool:
+    """`value_filter` for one (not yet stored) subject."""
+    return sees_value(principal, kri.owner_provider_id, *subject)
+
+
+# --- on time ------------------------------------------------------------------------------
+
+
+def on_time_verdict(
+    kri: KriDefinition, period: str, row: KriValue | None, due: date, today: date
+) -> bool | None:
+    """How a KRI's current value counts in an on-time percentage (the /on-time record and the
+    scorecard's on_time_pct alike): None (not counted) for a computed KRI, a period the KRI
+    does not report in, or nothing arrived before the due date passed; False for a value
+    missing after the due date; else the stored verdict (on time and of good quality)."""
+    if kri.source != "submitted" or not expected_in(kri, period):
+        return None
+    if row is None or (row.value is None and row.submitted_on is None):
+        return False if today > due else None
+    return bool(row.on_time)
 
 
 # --- subjects -----------------------------------------------------------------------------
@@ -156,6 +180,10 @@ def _submitting_provider(
     own = principal.provider_id
     named = _provider_id(session, provider) if provider else None
     if own is not None:
+        if kri.scope == "end_to_end" and kri.owner_provider_id is None:
+            raise Forbidden(
+                f"KRI '{kri.id}' is end to end with no owner: the integrator submits it"
+            )
         if kri.owner_provider_id is not None and kri.owner_provider_id != own:
             raise Forbidden(f"KRI '{kri.id}' is reported by another provider")
         if named is not None and named != own:
@@ -223,6 +251,34 @@ def all_subjects(session: Session, kris: list[KriDefinition]) -> dict[str, list[
         for p, t in session.execute(select(ProviderTenant.provider_id, ProviderTenant.tenant_id))
     ]
     return {k.id: expected_subjects(k, providers, pairs) for k in kris}
+
+
+LOOK_BACK_DAYS = 90
+LOOK_BACK_MONTHS = 8  # a period's end + 60 working days (the catalogue's most) + 90 days
+
+
+def periods_to_check(session: Session, settings: Settings, today: date) -> list[str]:
+    """The periods the daily check looks at, oldest first: every period before today's month
+    in which some submitted KRI's due date passed within the last LOOK_BACK_DAYS days (so a
+    missed day, or a KRI with a long `due_working_days`, is still checked)."""
+    calendar = calendar_of(settings)
+    kris = session.scalars(
+        select(KriDefinition).where(
+            KriDefinition.source == "submitted", KriDefinition.enabled.is_(True)
+        )
+    ).all()
+    month = today.strftime("%Y-%m")
+    out = []
+    for back in range(LOOK_BACK_MONTHS, 0, -1):
+        period = rules.previous_period(month, back)
+        dues = [
+            rules.due_after_period(calendar, period, k.due_working_days)
+            for k in kris
+            if expected_in(k, period)
+        ]
+        if any(0 < (today - due).days <= LOOK_BACK_DAYS for due in dues):
+            out.append(period)
+    return out
 
 
 # --- checks -------------------------------------------------------------------------------

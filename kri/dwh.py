@@ -9,12 +9,20 @@ kri/dwh_tables.py; their JSON Schemas (draft 2020-12, `schema_version`): kri/dwh
 Files, in `out_dir/D/`: `<table>.csv` (header row, columns in the schema's property order,
 empty cell for null, booleans `true`/`false`) and `<table>.jsonl` (JSON Lines: one object per
 line, same keys in the same order), and `manifest.json` (schema version, the window, row
-counts and the sha256 of every file). Times are UTC ISO 8601 ending in Z.
+counts and the sha256 of every file). Times are UTC ISO 8601 ending in Z. A CSV text cell that
+a spreadsheet would run as a formula (starting with = + - @ tab or CR, other than a plain
+number) gets a leading apostrophe (as risk.register_columns.FORMULA_START); the JSON Lines
+hold the value as is.
+
+Who: `dwh.export` and an unscoped principal (the feed spans every tenant: a tenant- or
+provider-scoped admin is refused on every route).
 
 Exports are immutable and sequential: a second export of the same day is refused (Conflict,
 naming the existing one; the beat task treats that as done), as is a day before the latest
 export (its window would overlap) and a day whose cut-off has not passed. Files are written
-to a temporary directory and renamed into place, so a crash leaves no half export.
+to a temporary directory of this run and renamed into place, so a crash leaves no half
+export; a folder already at the target (another run's, committed or not) is never removed:
+the export is refused (Conflict).
 """
 
 from __future__ import annotations
@@ -23,7 +31,9 @@ import csv
 import hashlib
 import io
 import json
+import re
 import shutil
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -38,7 +48,7 @@ from sqlalchemy.orm import Session
 from kri.dwh_tables import TABLES, Row, Window, load_names
 from kri.models import DwhExport
 from soc.core import audit
-from soc.core.errors import Conflict, Invalid, NotFound
+from soc.core.errors import Conflict, Forbidden, Invalid, NotFound
 from soc.core.principal import SYSTEM, Principal
 from soc.core.settings import Settings
 
@@ -69,6 +79,17 @@ def default_out_dir(settings: Settings) -> Path:
     return settings.data_dir / "dwh"
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
+
+
+def require_feed(principal: Principal) -> None:
+    """`dwh.export`, and unscoped: the feed holds every tenant's data."""
+    principal.require("dwh.export")
+    if not principal.is_global:
+        raise Forbidden("the feed spans every tenant: only unscoped users")
+
+
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
@@ -76,6 +97,9 @@ def _csv_cell(value: Any) -> Any:
         return "true"
     if value is False:
         return "false"
+    text = isinstance(value, str) and value.startswith(FORMULA_START)
+    if text and not PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
     return value
 
 
@@ -130,9 +154,20 @@ class Written:
 def _write_all(
     session: Session, settings: Settings, window: Window, day: date, target: Path
 ) -> Written:
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    if target.exists():
+        raise Conflict(f"{target} exists: exports are immutable, nothing was written")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    tmp.mkdir()
+    try:
+        return _fill(session, settings, window, day, target, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fill(
+    session: Session, settings: Settings, window: Window, day: date, target: Path, tmp: Path
+) -> Written:
     names = load_names(session)
     counts: dict[str, int] = {}
     files: dict[str, str] = {}
@@ -156,9 +191,10 @@ def _write_all(
     }
     data = orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n"
     (tmp / MANIFEST).write_bytes(data)
-    if target.exists():  # files of a run whose transaction never committed
-        shutil.rmtree(target)
-    tmp.rename(target)
+    try:
+        tmp.rename(target)  # atomic; fails when another run put a folder there meanwhile
+    except OSError as exc:
+        raise Conflict(f"{target} exists: exports are immutable, nothing was written") from exc
     return Written(counts, files, hashlib.sha256(data).hexdigest())
 
 
@@ -182,7 +218,7 @@ def export_day(
 ) -> DwhExport:
     """Export day D (see the module docstring); the DwhExport row and the audit entry are in
     the caller's transaction."""
-    principal.require("dwh.export")
+    require_feed(principal)
     _check_day(session, settings, day, now)
     prev = previous_export(session, day)
     window = Window(None if prev is None else cutoff(settings, prev.day), cutoff(settings, day))
@@ -230,7 +266,7 @@ def export_due(
 
 
 def list_exports(session: Session, principal: Principal, limit: int = 100) -> list[DwhExport]:
-    principal.require("dwh.export")
+    require_feed(principal)
     return list(
         session.scalars(select(DwhExport).order_by(DwhExport.day.desc()).limit(limit)).all()
     )
@@ -245,7 +281,7 @@ def file_names() -> list[str]:
 
 def open_file(session: Session, principal: Principal, export_id: int, name: str) -> Path:
     """The path of one file of an export (only the names an export writes)."""
-    principal.require("dwh.export")
+    require_feed(principal)
     row = session.get(DwhExport, export_id)
     if row is None or name not in file_names():
         raise NotFound("export file not found")

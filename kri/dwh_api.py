@@ -1,4 +1,5 @@
-"""Data-warehouse feed endpoints (admin and the authority: `dwh.export`): the exports made,
+"""Data-warehouse feed endpoints (admin and the authority: `dwh.export`, unscoped users only:
+the feed spans every tenant): the exports made,
 a new export of a day (as `soc dwh export`), and the download of one of its files. The router
 is thin: `kri.dwh` does the work."""
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ingest.deps import StoreDep
 from kri import report_render, reports
 from kri.models import KriReport
+from kri.report_rights import check_period_over, check_publisher
 from soc.core.db import utcnow
 from soc.core.deps import PrincipalDep, SessionDep, SettingsDep
 from soc.core.errors import Invalid
@@ -122,9 +123,14 @@ def publish_report(
     settings: SettingsDep,
     store: StoreDep,
 ) -> ReportOut:
-    """Build, validate and publish version 1 of a monthly report (409 if it exists)."""
+    """Build, validate and publish version 1 of a monthly report (409 if it exists) for a
+    month that is over; a customer's for a tenant the publisher sees, a provider's by its own
+    staff or unscoped users, the end-to-end one by unscoped users."""
+    now = utcnow()
+    check_publisher(session, principal, body.kind, body.tenant, body.provider)
+    check_period_over(settings, body.period, now)
     row = reports.publish(
-        session, principal, settings, body.kind, body.period, _subject(body), utcnow(), store
+        session, principal, settings, body.kind, body.period, _subject(body), now, store
     )
     return _out(session, [row])[0]
 
@@ -169,7 +175,11 @@ def get_report(report_id: RowId, session: SessionDep, principal: PrincipalDep) -
     )
 
 
-@router.get("/reports/{report_id}/html", response_class=HTMLResponse)
+@router.get(
+    "/reports/{report_id}/html",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}},
+)
 def get_report_html(
     report_id: RowId, session: SessionDep, principal: PrincipalDep, lang: Lang = "en"
 ) -> HTMLResponse:

@@ -11,7 +11,7 @@ request means the principal's own (its tenant, its provider), end to end for uns
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,8 +20,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from kri import rules
-from kri.computed import current_value, decimal_or_none, judge
+from kri.computed import decimal_or_none, judge
 from kri.computed_base import Subject, check_period
+from kri.deps import calendar_of, expected_in, local_day, on_time_verdict, value_filter
 from kri.models import KriDefinition, KriValue
 from soc.core.db import utcnow
 from soc.core.errors import Invalid, NotFound
@@ -105,32 +106,56 @@ def _definitions(session: Session, subject: Subject) -> list[KriDefinition]:
     return list(session.scalars(query.order_by(KriDefinition.domain, KriDefinition.id)))
 
 
-def value_for(session: Session, kri_id: str, period: str, subject: Subject) -> KriValue | None:
-    """The subject's current value of the KRI. A tenant's value may also name the provider
-    that submitted it: the tenant's own (no provider) first, else the latest."""
-    if subject.tenant_id is None:
-        return current_value(session, kri_id, period, subject)
-    rows = list(
-        session.scalars(
-            select(KriValue)
-            .where(
-                KriValue.kri_id == kri_id,
-                KriValue.period == period,
-                KriValue.current.is_(True),
-                KriValue.tenant_id == subject.tenant_id,
-            )
-            .order_by(KriValue.provider_id.is_not(None), KriValue.id.desc())
-        )
+def value_for(
+    session: Session,
+    kri_id: str,
+    period: str,
+    subject: Subject,
+    principal: Principal | None = None,
+) -> KriValue | None:
+    """The subject's current value of the KRI, among those `principal` sees (kri.deps
+    .value_filter: a provider its own values and the unowned ones of tenants it serves, not
+    another provider's). A tenant's value may also name the provider that submitted it: the
+    tenant's own (no provider) first, else the latest."""
+    query = select(KriValue).where(
+        KriValue.kri_id == kri_id,
+        KriValue.period == period,
+        KriValue.current.is_(True),
+        KriValue.tenant_id.is_(None)
+        if subject.tenant_id is None
+        else KriValue.tenant_id == subject.tenant_id,
     )
-    return rows[0] if rows else None
+    if subject.tenant_id is None:
+        query = query.where(
+            KriValue.provider_id.is_(None)
+            if subject.provider_id is None
+            else KriValue.provider_id == subject.provider_id
+        )
+    if principal is not None:
+        query = query.where(value_filter(principal))
+    order = (KriValue.provider_id.is_not(None), KriValue.id.desc())
+    return session.scalars(query.order_by(*order).limit(1)).first()
 
 
-def _row(definition: KriDefinition, value: KriValue | None) -> dict[str, Any]:
+def expected(definition: KriDefinition, settings: Settings, period: str, today: date) -> bool:
+    """Whether a value of the KRI is owed for the period by `today`: it reports in that
+    period (a quarterly KRI only in Mar, Jun, ...) and its due date has passed."""
+    if not expected_in(definition, period):
+        return False
+    due = rules.due_after_period(calendar_of(settings), period, definition.due_working_days)
+    return today > due
+
+
+def _row(definition: KriDefinition, value: KriValue | None, owed: bool = False) -> dict[str, Any]:
+    """One KRI's figures; `owed`: expected and due, so a missing value scores 0.0 % (red)."""
     number = decimal_or_none(value.value) if value is not None else None
     verdict = judge(definition, number)
     achievement = verdict.achievement
     if achievement is None and value is not None:
         achievement = decimal_or_none(value.achievement)
+    missing = owed and number is None and achievement is None
+    if missing:
+        achievement = Decimal("0.0")
     return {
         "id": definition.id,
         "name_en": definition.name_en,
@@ -145,9 +170,14 @@ def _row(definition: KriDefinition, value: KriValue | None) -> dict[str, Any]:
         "source": definition.source,
         "is_sla": definition.is_sla,
         "value": None if number is None else format(number, "f"),
-        "rag": verdict.rag if verdict.rag is not None else (value.rag if value else None),
+        "rag": "red"
+        if missing
+        else (verdict.rag if verdict.rag is not None else (value.rag if value else None)),
         "achievement": None if achievement is None else str(achievement),
-        "met": verdict.met if verdict.met is not None else (value.met if value else None),
+        "met": False
+        if missing
+        else (verdict.met if verdict.met is not None else (value.met if value else None)),
+        "missing": missing,
         "on_time": value.on_time if value is not None else False,
         "repeated": value.repeated if value is not None else False,
         "reported": value is not None,
@@ -162,22 +192,31 @@ def scorecard(
     period: str,
     tenant: str | None = None,
     provider: str | None = None,
+    today: date | None = None,
 ) -> dict[str, Any]:
     """Per KRI of the subject its figure and verdicts; per domain the 004-G score: Σ
-    achievement × weight ÷ Σ weights of the KRIs with an achievement, and its penalty tier."""
+    achievement × weight ÷ Σ weights. A KRI owed for the period (`expected`: it reports in
+    that period and its due date passed by `today`, Brussels) without a value counts as
+    0.0 % (red, `missing`), as kri.simulate does, so leaving out the worst KRI cannot lift a
+    score; a KRI not owed (a quarterly KRI in an off month, not yet due) is left out.
+    on_time_pct counts the KRIs the /on-time record counts (kri.deps.on_time_verdict)."""
     check_period(period)
     resolved = resolve_subject(session, principal, tenant, provider)
-    kris = [
-        _row(d, value_for(session, d.id, period, resolved.subject))
-        for d in _definitions(session, resolved.subject)
-    ]
+    day = today or local_day(settings, utcnow())
+    calendar = calendar_of(settings)
+    kris, timely = [], []
+    for d in _definitions(session, resolved.subject):
+        value = value_for(session, d.id, period, resolved.subject, principal)
+        kris.append(_row(d, value, expected(d, settings, period, day)))
+        due = rules.due_after_period(calendar, period, d.due_working_days)
+        timely.append(on_time_verdict(d, period, value, due, day))
     weighted = [
         (k["domain"], Decimal(k["achievement"]), decimal_or_none(k["weight"]) or Decimal(0))
         for k in kris
         if k["achievement"] is not None and k["domain"]
     ]
     domains = rules.domain_scores(weighted, tiers(settings))
-    reported = [k for k in kris if k["reported"]]
+    counted = [v for v in timely if v is not None]
     return {
         "period": period,
         "subject": resolved.out(),
@@ -190,7 +229,7 @@ def scorecard(
             colour: sum(1 for k in kris if k["rag"] == colour)
             for colour in ("green", "amber", "red")
         },
-        "on_time_pct": str(rules.percentage(sum(1 for k in reported if k["on_time"]), len(kris))),
+        "on_time_pct": str(rules.percentage(sum(1 for v in counted if v), len(counted))),
     }
 
 
@@ -217,7 +256,7 @@ def trend(
     points = []
     for back in range(months - 1, -1, -1):
         at = rules.previous_period(end, back)
-        value = value_for(session, kri_id, at, resolved.subject)
+        value = value_for(session, kri_id, at, resolved.subject, principal)
         row = _row(definition, value)
         points.append(
             {k: row[k] for k in ("value", "rag", "achievement", "met", "on_time", "repeated")}

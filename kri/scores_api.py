@@ -52,6 +52,7 @@ class KriScoreOut(BaseModel):
     on_time: bool
     repeated: bool
     reported: bool
+    missing: bool = False  # owed and not reported: counts 0.0 % in its domain score
     detail: dict[str, Any]
 
 

@@ -7,7 +7,10 @@ settings.kri_plan_working_days working days after the miss was found (rules.plan
 
 An SLA is one (KRI, subject) pair: a KRI of the catalogue with `is_sla`, for one tenant, one
 provider or end to end. Its history is the `met` verdict of its current values per period
-(a period without a verdict is no miss)."""
+(a missing-input row, i.e. a current row with no value, is a miss: not submitting cannot reset
+a streak; a period with no row at all has no verdict). A reader sees the SLAs whose values it
+sees (kri.deps.sees_value, the rule of value_filter). With no SLA in the period the share is
+0.00 % and met (as kri.simulate)."""
 
 from __future__ import annotations
 
@@ -16,11 +19,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from kri import rules
 from kri.computed_base import Subject, check_period
+from kri.deps import sees_value
 from kri.models import KriDefinition, KriValue
 from risk.action_schemas import ActionCreate
 from risk.actions import create_action
@@ -64,19 +68,25 @@ def histories(
         return out
     rows = session.execute(
         select(
-            KriValue.kri_id, KriValue.tenant_id, KriValue.provider_id, KriValue.period, KriValue.met
+            KriValue.kri_id,
+            KriValue.tenant_id,
+            KriValue.provider_id,
+            KriValue.period,
+            KriValue.met,
+            KriValue.value,
         )
         .where(
             KriValue.kri_id.in_(ids),
             KriValue.current.is_(True),
-            KriValue.met.is_not(None),
+            or_(KriValue.met.is_not(None), KriValue.value.is_(None)),
             KriValue.period >= first,
             KriValue.period <= period,
         )
         .order_by(KriValue.id)
     ).all()
-    for kri_id, tenant_id, provider_id, at, met in rows:
-        out.setdefault((kri_id, tenant_id, provider_id), {})[at] = bool(met)
+    for kri_id, tenant_id, provider_id, at, met, value in rows:
+        missed = met is None and value is None  # missing input: a miss
+        out.setdefault((kri_id, tenant_id, provider_id), {})[at] = False if missed else bool(met)
     return out
 
 
@@ -106,13 +116,15 @@ def states(session: Session, settings: Settings, period: str) -> list[SlaState]:
     ]
 
 
-def _visible(principal: Principal, key: Key) -> bool:
-    _, tenant_id, provider_id = key
-    if principal.is_global:
-        return True
-    if tenant_id is not None:
-        return principal.sees_tenant(tenant_id)
-    return provider_id is not None and provider_id == principal.provider_id
+def _owners(session: Session) -> dict[str, int | None]:
+    return {
+        k: o for k, o in session.execute(select(KriDefinition.id, KriDefinition.owner_provider_id))
+    }
+
+
+def _visible(principal: Principal, owners: dict[str, int | None], key: Key) -> bool:
+    kri_id, tenant_id, provider_id = key
+    return sees_value(principal, owners.get(kri_id), tenant_id, provider_id)
 
 
 def _names(session: Session) -> tuple[dict[int, str], dict[int, str]]:
@@ -127,9 +139,10 @@ def repeated_report(
     """The period's SLAs the principal sees, those repeated, their share against the target."""
     principal.require("kri.read")
     check_period(period)
-    found = [s for s in states(session, settings, period) if _visible(principal, s.key)]
+    owners = _owners(session)
+    found = [s for s in states(session, settings, period) if _visible(principal, owners, s.key)]
     repeated = [s for s in found if s.repeated]
-    share = rules.percentage(len(repeated), len(found))
+    share = rules.percentage(len(repeated), len(found)) if found else Decimal("0.00")
     target = Decimal(str(settings.kri_repeated_target_pct))
     tenants, providers = _names(session)
     return {

@@ -8,17 +8,21 @@ submitting provider; the integrator submitting for one names it (or, for a custo
 tenant's only provider is taken).
 
 Who. `kri.submit`; a provider-scoped user submits only KRIs owned by its provider or owned
-by none (others: 403), and only for tenants it serves (others: 404); tenant-scoped users
-never submit.
+by none (others: 403), and only for tenants it serves (others: 404); an end-to-end KRI with
+no owner is submitted by unscoped (integrator) users only, one with an owner by that
+provider only; tenant-scoped users never submit.
 
 Time. Due = the KRI's `due_working_days`-th working day after the period (Belgian calendar
 plus settings.risk_extra_closing_days); on time = the day of submission in
 settings.dwh_timezone is on or before the due day. A resubmission supersedes the current
-row (history kept, `current` false); the period stays on time when any earlier submission
-was on time: a late correction of an on-time value stays on time.
+row (history kept, `current` false); the period stays on time when an earlier submission
+was on time and of good quality: a late correction of a good on-time value stays on time, a
+late value after an on-time placeholder that failed the checks does not.
 
 Quality. The catalogue's range (min/max) and `required`; a value failing them is stored,
-flagged (`quality_ok` false, `quality_errors`).
+flagged (`quality_ok` false, `quality_errors`) and is not on time: input counts as on time
+only when it arrived by the due date and passed the checks (`on_time` false,
+`detail.arrived_on_time` tells when it did arrive in time).
 
 Non-conformities. Late, missing or bad-quality input raises one NC (kind process, source
 kri; specific to the tenant or common) for the subject's provider in the risk register, once
@@ -47,6 +51,8 @@ from kri.deps import (
     expected_in,
     history,
     local_day,
+    on_time_verdict,
+    periods_to_check,
     quality_errors,
     raise_nc,
     resolve_subject,
@@ -101,10 +107,11 @@ def submit(
         raise Invalid(f"the period {period} has not started")
     number = None if value is None else Decimal(str(value))
     due = rules.due_after_period(calendar_of(settings), period, kri.due_working_days)
-    own_on_time = rules.on_time(day, due)
-    earlier_rows = history(session, kri.id, period, subject)
-    on_time = own_on_time or any(r.on_time for r in earlier_rows)
     errors = quality_errors(kri, number)
+    in_time = rules.on_time(day, due)
+    own_on_time = in_time and not errors
+    earlier_rows = history(session, kri.id, period, subject)
+    on_time = own_on_time or any(r.on_time and r.quality_ok for r in earlier_rows)
     row = KriValue(
         kri_id=kri.id,
         period=period,
@@ -122,11 +129,12 @@ def submit(
         current=True,
         detail={
             "submission_on_time": own_on_time,
+            "arrived_on_time": in_time,
             "supersedes": [r.id for r in earlier_rows if r.current],
         },
         **score(kri, number),
     )
-    reasons = ([] if on_time else ["late input"]) + (
+    reasons = ([] if on_time or in_time else ["late input"]) + (
         ["input failed quality checks"] if errors else []
     )
     if reasons:
@@ -188,6 +196,13 @@ def _read_csv(data: bytes) -> list[dict[str, str]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise Invalid("the file is not UTF-8 text") from exc
+    try:
+        return _parse_csv(text)
+    except csv.Error as exc:
+        raise Invalid(f"the file is not a readable CSV: {exc}") from exc
+
+
+def _parse_csv(text: str) -> list[dict[str, str]]:
     sample = text[:4096]
     delimiter = ";" if sample.count(";") > sample.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
@@ -312,19 +327,13 @@ def missing_inputs(session: Session, settings: Settings, period: str, today: dat
     return out
 
 
-def periods_to_check(today: date) -> list[str]:
-    """The periods the daily check looks at: the two before today's month (a due date
-    is at most a few weeks into the next month; two allow for a missed day)."""
-    return [rules.previous_period(today.strftime("%Y-%m"), back) for back in (2, 1)]
-
-
 def flag_missing(
     session: Session, settings: Settings, today: date, period: str | None = None
 ) -> list[KriValue]:
     """For each missing input (`missing_inputs`) a row with no value, not on time, and an
-    NC for its provider. Without a period: the two periods before today's month. Run daily;
+    NC for its provider. Without a period: `periods_to_check`. Run daily;
     a second run the same day adds nothing."""
-    periods = [period] if period else periods_to_check(today)
+    periods = [period] if period else periods_to_check(session, settings, today)
     for each in periods:
         check_period(each)
     now = utcnow()
@@ -395,12 +404,12 @@ class OnTimeReport:
         return [i for i in self.items if i.on_time is not None]
 
 
-def _item(row: KriValue) -> OnTimeItem:
+def _item(row: KriValue, verdict: bool | None) -> OnTimeItem:
     status: Status
     if row.value is None and row.submitted_on is None:
-        status = "missing"
+        status = "missing" if verdict is not None else "pending"
     else:
-        status = "on_time" if row.on_time else "late"
+        status = "on_time" if verdict else "late"
     return OnTimeItem(
         row.kri_id,
         row.tenant_id,
@@ -408,7 +417,7 @@ def _item(row: KriValue) -> OnTimeItem:
         row.due,
         row.submitted_on,
         status,
-        row.on_time,
+        verdict,
         row.nc_id,
     )
 
@@ -452,25 +461,27 @@ def on_time_report(
         )
         .order_by(KriValue.kri_id, KriValue.tenant_id, KriValue.provider_id)
     )
+    calendar = calendar_of(settings)
+    dues = {
+        k: rules.due_after_period(calendar, period, d.due_working_days) for k, d in kris.items()
+    }
     items: dict[tuple[str, int | None, int | None], OnTimeItem] = {}
     for row in rows:
-        if _concerns(kris[row.kri_id], (row.tenant_id, row.provider_id), provider_id):
-            items[(row.kri_id, row.tenant_id, row.provider_id)] = _item(row)
-    calendar = calendar_of(settings)
+        kri = kris[row.kri_id]
+        if _concerns(kri, (row.tenant_id, row.provider_id), provider_id):
+            verdict = on_time_verdict(kri, period, row, dues[kri.id], day)
+            items[(row.kri_id, row.tenant_id, row.provider_id)] = _item(row, verdict)
     for kri_id, subjects in all_subjects(session, list(kris.values())).items():
-        kri = kris[kri_id]
-        due = rules.due_after_period(calendar, period, kri.due_working_days)
+        kri, due = kris[kri_id], dues[kri_id]
         for subject in subjects:
             key = (kri_id, *subject)
             if key in items or not _concerns(kri, subject, provider_id):
                 continue
             if not sees_subject(principal, kri, subject):
                 continue
-            late = day > due
-            status: Status = "missing" if late else "pending"
-            items[key] = OnTimeItem(
-                kri_id, *subject, due, None, status, False if late else None, None
-            )
+            verdict = on_time_verdict(kri, period, None, due, day)
+            status: Status = "missing" if verdict is False else "pending"
+            items[key] = OnTimeItem(kri_id, *subject, due, None, status, verdict, None)
     ordered = [items[k] for k in sorted(items, key=lambda k: (k[0], k[1] or 0, k[2] or 0))]
     counted = [i for i in ordered if i.on_time is not None]
     pct = rules.percentage(sum(1 for i in counted if i.on_time), len(counted))

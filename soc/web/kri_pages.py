@@ -26,11 +26,13 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from kri import submissions
+from kri.deps import local_day
 from kri.schemas import SubmissionIn
 from soc.core.db import utcnow
 from soc.core.deps import SESSION_COOKIE, SettingsDep, db_session
 from soc.core.errors import DomainError, Invalid
 from soc.core.principal import Principal
+from soc.core.settings import Settings
 from soc.web import kri_reads as reads
 from soc.web import kri_records as records
 from soc.web.chrome import chrome, form_token, lang_of, same_token, signed_in
@@ -44,8 +46,9 @@ DONE = ("submitted", "uploaded")
 MAX_UPLOAD = submissions.MAX_UPLOAD_BYTES
 
 
-def today() -> date:
-    return utcnow().date()
+def today(settings: Settings) -> date:
+    """Today in the KRIs' time zone (Europe/Brussels, settings.dwh_timezone)."""
+    return local_day(settings, utcnow())
 
 
 def _page(
@@ -124,7 +127,7 @@ def customer_page(
     except DomainError:
         return _refused(request, principal, 404, "kri_not_found")
     context = reads.customer_view(
-        session, principal, settings, tenant, query.get("period"), lang_of(request), today()
+        session, principal, settings, tenant, query.get("period"), lang_of(request), today(settings)
     )
     return _page(request, "kri_customer.html", principal, context)
 
@@ -147,7 +150,13 @@ def provider_page(
     except DomainError:
         return _refused(request, principal, 404, "kri_not_found")
     context = records.provider_view(
-        session, principal, settings, provider, query.get("period"), lang_of(request), today()
+        session,
+        principal,
+        settings,
+        provider,
+        query.get("period"),
+        lang_of(request),
+        today(settings),
     )
     return _page(request, "kri_provider.html", principal, context)
 
@@ -166,7 +175,7 @@ def authority_page(
         return _refused(request, principal, 403, "kri_only_authority")
     period = request.query_params.get("period")
     context = records.authority_view(
-        session, principal, settings, period, lang_of(request), today()
+        session, principal, settings, period, lang_of(request), today(settings)
     )
     return _page(request, "kri_authority.html", principal, context)
 

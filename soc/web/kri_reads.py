@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from kri import reports as kri_reports
 from kri import rules, scores
+from kri.deps import value_filter
 from kri.models import KriDefinition, KriReport, KriValue
 from risk.workdays import WorkCalendar
 from soc.core.errors import NotFound
@@ -295,7 +296,11 @@ def customer_view(
     choices = tenant_choices(session, principal)
     if tenant is None:
         return {"tenant": None, "tenants": choices, "tiles": [], "domains": [], "archive": []}
-    mine = and_(principal.tenant_filter(KriValue.tenant_id), KriValue.tenant_id == tenant.id)
+    mine = and_(
+        principal.tenant_filter(KriValue.tenant_id),
+        KriValue.tenant_id == tenant.id,
+        value_filter(principal),  # a provider: not another provider's values for the tenant
+    )
     period = period_of(raw_period, latest_period(session, last_closed_period(today), mine))
     defs = definitions(session)
     rows = current_values(session, mine, KriValue.period == period)

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from kri import scores_api
-from kri.models import KriValue
+from kri.models import KriDefinition, KriValue
 from soc.app import ERROR_RESPONSES, create_app
 from soc.core.settings import Settings
 from soc.services import Services
@@ -92,6 +93,11 @@ def example(services: Services) -> None:
         value(session, "t_tenant", "96", tenant_id=1)
         value(session, "t_tenant", "91", period="2026-02", tenant_id=1)
         value(session, "t_tenant", "50", tenant_id=2)
+        # only the example's KRIs: a shipped KRI owed without a value would count 0.0 %
+        mine = [k for k, *_ in EXAMPLE] + ["t_tenant"]
+        session.execute(
+            update(KriDefinition).where(KriDefinition.id.not_in(mine)).values(enabled=False)
+        )
 
 
 def get(client: TestClient, world: World, who: str, path: str) -> Any:
@@ -120,7 +126,10 @@ def test_the_004g_worked_example_scores_91_79_with_a_0_5_penalty(
         assert mine["t_reachability"]["rag"] == "amber"  # 75 < 80, >= 72
         assert mine["t_training"]["rag"] == "red" and mine["t_training"]["met"] is False
     other = get(client, world, "admin", "/scorecard?provider=prov-b&period=2026-03").json()
-    assert {k["id"] for k in other["kris"]} >= {"t_fcr"} and other["domains"] == []
+    assert {k["id"] for k in other["kris"]} >= {"t_fcr"}
+    # nothing reported by prov-b: every owed KRI counts 0.0 % (review finding 5)
+    assert other["domains"] == [{"domain": "service_desk", "score": "0.00", "penalty_pct": "2.0"}]
+    assert all(k["missing"] and k["rag"] == "red" for k in other["kris"])
     with services.db.session() as session:
         define(session, "t_owned_by_a", scope="provider", owner_provider_id=1)
     ids_b = {

@@ -178,12 +178,14 @@ def test_quality_flags_and_resubmission_history(
     settings = services.settings
     with services.db.session() as session:
         bad = submit(session, prov_a, settings, "t_prov", "2026-03", "120", now=at("2026-04-01"))
-        assert bad.on_time is True and bad.quality_ok is False
+        # in time but failing the checks: stored, flagged, not on time (review finding 7)
+        assert bad.on_time is False and bad.quality_ok is False
+        assert bad.detail["arrived_on_time"] is True
         assert bad.quality_errors == ["above the maximum 100"] and bad.value == "120"
         assert bad.nc_id is not None  # bad quality raises the NC too
         fixed = submit(session, prov_a, settings, "t_prov", "2026-03", "93", now=at("2026-04-08"))
-        # a late correction of an on-time value stays on time; the period's NC is reused
-        assert fixed.on_time is True and fixed.quality_ok is True and fixed.nc_id is None
+        # a late correction of a bad value is late; the period's NC is reused
+        assert fixed.on_time is False and fixed.quality_ok is True and fixed.nc_id == bad.nc_id
         assert fixed.rag == "amber" and fixed.achievement == "97.9" and fixed.met is False
         assert fixed.detail["submission_on_time"] is False
         assert fixed.detail["supersedes"] == [bad.id]
