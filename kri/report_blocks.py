@@ -127,10 +127,12 @@ def kri_block(
 ) -> dict[str, Any]:
     """The KRI values with their RAG and achievement, the RAG counts and the domain scores."""
     items = [_kri_item(v, d, providers) for v, d in rows]
+    # A missing input (its row has no value) scores 0.0 %, as in the scorecard and simulate:
+    # leaving out the worst KRI never lifts a domain's score.
     scored = [
-        (d.domain, Decimal(v.achievement), Decimal(d.weight or "0"))
+        (d.domain, Decimal(v.achievement or "0.0"), Decimal(d.weight or "0"))
         for v, d in rows
-        if v.achievement is not None and d.domain
+        if d.domain and (v.achievement is not None or v.value is None)
     ]
     domains = [
         {"domain": s.domain, "score": f"{s.score:.2f}", "penalty_pct": f"{s.penalty_pct:.1f}"}

@@ -190,6 +190,48 @@ def day_chart(days: list[dict[str, Any]], title: str) -> Markup:
     return Markup("".join(parts))
 
 
+def _yn(value: Any, t: dict[str, str]) -> str:
+    return "-" if value is None else t["yes"] if value else t["no"]
+
+
+def listing(header: list[str], rows: list[list[Any]], right: set[int]) -> Markup:
+    """A long list as aligned monospaced lines, the last column (a title) free to wrap: the PDF
+    of a report with thousands of work requests (a provider's) lays out one line per row
+    instead of a table cell per field (profiled: ~4 ms a table row, ~0.2 ms a line)."""
+    cells = [[str("-" if v is None else v) for v in row] for row in rows]
+    widths = [max([len(header[i])] + [len(r[i]) for r in cells]) for i in range(len(header) - 1)]
+
+    def line(values: list[str]) -> str:
+        parts = [
+            v.rjust(w) if i in right else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=False))
+        ]
+        return escape("  ".join(parts + [values[-1]]))
+
+    body = "\n".join(line(r) for r in cells)
+    return Markup(f'<pre class="list"><b>{line(header)}</b>\n{body}</pre>')
+
+
+def open_listing(block: dict[str, Any], t: dict[str, str]) -> Markup:
+    header = [t["id"], t["priority"], t["provider"], t["opened"], t["age_days"], t["age_wd"]]
+    rows = [
+        [i["id"], i["priority"], i["provider"], i["opened"], i["age_days"], i["age_working_days"]]
+        + [i["title"]]
+        for i in block["items"]
+    ]
+    return listing(header + [t["case"]], rows, {0, 4, 5})
+
+
+def closed_listing(block: dict[str, Any], t: dict[str, str]) -> Markup:
+    header = [t["id"], t["priority"], t["opened"], t["closed"], t["lead_h"], t["sla_met"]]
+    rows = [
+        [i["id"], i["priority"], str(i["opened_at"])[:16], str(i["closed_at"])[:16]]
+        + [i["lead_time_hours"], _yn(i["sla_met"], t), i["title"]]
+        for i in block["items"]
+    ]
+    return listing(header + [t["case"]], rows, {0, 4})
+
+
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     env = Environment(
@@ -200,6 +242,8 @@ def _environment() -> Environment:
     )
     env.globals["achievement_chart"] = achievement_chart
     env.globals["day_chart"] = day_chart
+    env.globals["open_listing"] = open_listing
+    env.globals["closed_listing"] = closed_listing
     return env
 
 
@@ -215,7 +259,9 @@ def headings(content: dict[str, Any], lang: Lang = "en") -> list[str]:
     return [f"{n}. {t.get(name, name)}" for n, name in enumerate(block_order(content), start=1)]
 
 
-def render_html(content: dict[str, Any], lang: Lang = "en") -> str:
+def render_html(content: dict[str, Any], lang: Lang = "en", compact: bool = False) -> str:
+    """The report as one self-contained page; `compact` (the PDF's) lists the work requests
+    as aligned lines rather than table rows (same fields, far cheaper to lay out)."""
     t = TEXTS[lang]
     template = _environment().get_template("report.html")
     return template.render(
@@ -223,15 +269,55 @@ def render_html(content: dict[str, Any], lang: Lang = "en") -> str:
         b={name: content["blocks"][name] for name in block_order(content)},
         t=t,
         lang=lang,
+        compact=compact,
         title=t[f"title.{content['kind']}"],
         headings=dict(zip(block_order(content), headings(content, lang), strict=True)),
     )
 
 
-def render_pdf(content: dict[str, Any], lang: Lang = "en") -> bytes:
-    from weasyprint import HTML
+# WeasyPrint's user-agent stylesheet (all of HTML) is matched against every element of every
+# report; a report only uses these elements, so this short one does the same work for less
+# (profiled: ~15 % of a report's PDF). Same rendering, bookmarks (the PDF outline) included.
+LEAN_UA = """
+html, body, h1, h2, p, pre, section, table, thead, tbody, tr, th, td { unicode-bidi: isolate }
+html, body, h1, h2, p, pre, section { display: block }
+pre { white-space: pre; margin: 1em 0 }
+head, style, title, meta, script { display: none }
+body { margin: 8px }
+h1, h2, th, b { font-weight: bold }
+h1 { bookmark-level: 1; bookmark-label: content(text) }
+h2 { bookmark-level: 2; bookmark-label: content(text) }
+p { margin: 1em 0 }
+table { display: table; box-sizing: border-box; border-spacing: 2px; border-collapse: separate;
+        text-indent: initial }
+thead { display: table-header-group; vertical-align: middle }
+tbody { display: table-row-group; vertical-align: middle }
+tr { display: table-row; vertical-align: inherit }
+th, td { display: table-cell; vertical-align: inherit; padding: 1px }
+svg { overflow: hidden }
+"""
 
-    return bytes(HTML(string=render_html(content, lang)).write_pdf())
+
+@lru_cache(maxsize=1)
+def _weasy() -> tuple[Any, Any]:
+    """The HTML class with the lean user-agent stylesheet (parsed once per process) and one
+    font configuration reused by every report of the process (fontconfig set up once)."""
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    user_agent = CSS(string=LEAN_UA)
+
+    class ReportHTML(HTML):  # type: ignore[misc]
+        def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
+            return [user_agent]
+
+    return ReportHTML, FontConfiguration()
+
+
+def render_pdf(content: dict[str, Any], lang: Lang = "en") -> bytes:
+    document, fonts = _weasy()
+    html = render_html(content, lang, compact=True)
+    return bytes(document(string=html).write_pdf(font_config=fonts))
 
 
 def to_json(content: dict[str, Any]) -> bytes:

@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ingest.store.base import EventStore
 from kri import report_blocks as blocks
-from kri import rules
+from kri import report_pool, rules
 from kri.models import REPORT_KINDS, KriReport, KriValue
 from kri.report_render import render_pdf
 from risk.workdays import WorkCalendar
@@ -36,6 +36,7 @@ from tenants.models import Provider, Tenant
 
 SCHEMA_VERSION = 1
 REQUIRED_BLOCKS = blocks.REQUIRED_BLOCKS
+COMMIT_EVERY = 10  # reports per transaction in the monthly run
 
 
 def canonical(content: dict[str, Any]) -> str:
@@ -185,8 +186,22 @@ def _write(
     reason: str,
 ) -> KriReport:
     validate(content)
-    text = canonical(content)
     pdf = render_pdf(content, "en")
+    return _store(session, principal, settings, content, pdf, version, corrects, reason)
+
+
+def _store(
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    content: dict[str, Any],
+    pdf: bytes,
+    version: int,
+    corrects: KriReport | None,
+    reason: str,
+) -> KriReport:
+    """Write a validated content and its rendered PDF as a published version (+ audit)."""
+    text = canonical(content)
     path = pdf_file(settings, content, version)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pdf)
@@ -344,10 +359,48 @@ def publish_month(
     period: str,
     now: datetime,
     store: EventStore | None = None,
+    workers: int | None = None,
+    commit_every: int | None = None,
 ) -> list[KriReport]:
     """Every customer, provider and the end-to-end report of a period not yet published (the
-    monthly beat task and `soc kri report --all`)."""
-    out = []
+    monthly beat task and `soc kri report --all`).
+
+    Contents are built here while a pool of `workers` processes (default: every core, see
+    kri.report_pool) renders their PDFs; the rows are written here, in subject order. With
+    `commit_every` the session is committed after every that many reports, so a long run does
+    not hold the database's write lock throughout (the monthly callers own a session of their
+    own; None keeps everything in the caller's transaction). A subject published meanwhile by
+    another run is skipped, so concurrent runs stay idempotent."""
+    principal.require("reports.publish")
+    todo = _unpublished(session, period)
+    contents = (_built(session, settings, kind, period, s, now, store) for kind, s in todo)
+    count = workers if workers is not None else report_pool.default_workers(len(todo))
+    out: list[KriReport] = []
+    for content, pdf in report_pool.render_all(contents, count):
+        ids = (_id(session, Tenant, content["tenant"]), _id(session, Provider, content["provider"]))
+        if _latest(session, content["kind"], period, *ids) is not None:
+            continue
+        out.append(_store(session, principal, settings, content, pdf, 1, None, ""))
+        if commit_every and len(out) % commit_every == 0:
+            session.commit()
+    return out
+
+
+def _built(
+    session: Session,
+    settings: Settings,
+    kind: str,
+    period: str,
+    subject: str | None,
+    now: datetime,
+    store: EventStore | None,
+) -> dict[str, Any]:
+    content = build(session, settings, kind, period, subject, now, store)
+    validate(content)
+    return content
+
+
+def _unpublished(session: Session, period: str) -> list[tuple[str, str | None]]:
     subjects: list[tuple[str, str | None]] = [
         ("customer", slug) for slug in session.scalars(select(Tenant.slug).order_by(Tenant.slug))
     ]
@@ -356,12 +409,13 @@ def publish_month(
         for slug in session.scalars(select(Provider.slug).order_by(Provider.slug))
     ]
     subjects.append(("end_to_end", None))
+    todo = []
     for kind, subject in subjects:
         tenant, provider = _subject(session, kind, subject)
         ids = (tenant.id if tenant else None, provider.id if provider else None)
         if _latest(session, kind, period, *ids) is None:
-            out.append(publish(session, principal, settings, kind, period, subject, now, store))
-    return out
+            todo.append((kind, subject))
+    return todo
 
 
 def publish_due(
@@ -372,11 +426,13 @@ def publish_due(
 ) -> list[KriReport]:
     """The monthly beat task: from the end-to-end due working day of last month's reports
     (the 6th working day of this month, local time), publish those not yet published.
-    Before that day nothing; after it, only what is missing (idempotent, safe to re-run)."""
+    Before that day nothing; after it, only what is missing (idempotent, safe to re-run).
+    Its callers (kri.upkeep, soc.tasks.kri_monthly_reports) give it a session of its own: it
+    commits every COMMIT_EVERY reports, so the write lock is never held for the whole run."""
     today = now.astimezone(ZoneInfo(settings.dwh_timezone)).date()
     period = rules.previous_period(f"{today:%Y-%m}")
     calendar = WorkCalendar.with_closing_days(settings.risk_extra_closing_days)
     due = rules.due_after_period(calendar, period, settings.kri_due_working_days_end_to_end)
     if today < due:
         return []
-    return publish_month(session, SYSTEM, settings, period, now, store)
+    return publish_month(session, SYSTEM, settings, period, now, store, commit_every=COMMIT_EVERY)

@@ -99,7 +99,15 @@ def register(app: typer.Typer) -> None:
                         ]
                     )
                 else:
-                    reports.publish_month(session, SYSTEM, settings, period, now, store)
+                    reports.publish_month(
+                        session,
+                        SYSTEM,
+                        settings,
+                        period,
+                        now,
+                        store,
+                        commit_every=reports.COMMIT_EVERY,
+                    )
                     done = list(
                         session.scalars(select(KriReport).where(KriReport.period == period))
                     )

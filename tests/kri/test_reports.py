@@ -312,6 +312,29 @@ def test_every_kind_builds_validates_and_renders(
     assert e2e["blocks"]["volumes"]["cases_opened"] == 4
 
 
+def test_the_monthly_run_renders_in_parallel_and_commits_in_batches(
+    services: Services, settings: Settings, world: World
+) -> None:
+    """Two render workers (spawned processes) and a commit every 2 reports: the same rows,
+    in subject order, each PDF on disk with its hash; the PDF matches a serial render."""
+    seed(services)
+    with services.db.session() as s:
+        made = reports.publish_month(
+            s, SYSTEM, settings, "2026-03", NOW, services.store, workers=2, commit_every=2
+        )
+        assert [(r.kind, r.version) for r in made] == [("customer", 1)] * 2 + [
+            ("provider", 1)
+        ] * 2 + [("end_to_end", 1)]
+        assert all(reports.verify_pdf(r) and reports.verify(s, r.id) for r in made)
+        first = orjson.loads(made[0].content)
+        serial = report_render.render_pdf(first, "en")
+        with open(made[0].pdf_path or "", "rb") as handle:
+            assert len(handle.read()) == pytest.approx(len(serial), rel=0.05)
+        assert reports.publish_month(s, SYSTEM, settings, "2026-03", NOW, workers=2) == []
+    with services.db.session() as s:  # committed: a second session sees them all
+        assert len(s.scalars(select(KriReport).where(KriReport.period == "2026-03")).all()) == 5
+
+
 def _publish(api: TestClient, world: World, **body: Any) -> dict[str, Any]:
     answer = api.post(f"{API}/reports", json=body, headers=world["soc_analyst"].headers)
     assert answer.status_code == 201, answer.text
