@@ -13,7 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from kri.api import router
 from kri.catalogue import SHIPPED, CatalogueError, load_yaml, seed_catalogue
 from kri.models import KriDefinition
 from soc.core.audit import AuditEntry
@@ -51,16 +50,8 @@ COMPUTATIONS = {
 }
 
 
-def mount(client: TestClient) -> None:
-    """The KRI router, when the app does not mount it yet."""
-    app: Any = client.app
-    if not any(getattr(r, "path", "").startswith(API) for r in app.routes):
-        app.include_router(router)
-
-
 @pytest.fixture
 def kri_client(client: TestClient, world: World, services: Services) -> TestClient:
-    mount(client)
     with services.db.session() as session:
         seed_catalogue(session, services.settings)
     return client

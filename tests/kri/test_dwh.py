@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kri import dwh
-from kri.dwh_api import router
 from kri.dwh_tables import TABLES
 from kri.models import DwhExport, KriDefinition, KriReport, KriValue
 from risk.models import Risk, RiskAction, RiskNonConformity, RiskTenant
@@ -295,10 +294,7 @@ def test_cli_export(tmp_path: Path, monkeypatch: Any) -> None:
 
 @pytest.fixture
 def api(client: TestClient) -> TestClient:
-    """The client, with the DWH router mounted if the shell does not mount it yet."""
-    paths = {getattr(r, "path", "") for r in client.app.routes}  # type: ignore[attr-defined]
-    if "/api/v1/kri/dwh/exports" not in paths:
-        client.app.include_router(router)  # type: ignore[attr-defined]
+    """The client (the shell mounts the DWH router)."""
     return client
 
 

@@ -20,7 +20,6 @@ from kri.models import KriDefinition, KriReport, KriValue
 from risk.workdays import WorkCalendar
 from soc.core.principal import SYSTEM
 from soc.services import Services
-from soc.web.kri_pages import router as kri_router
 from tenants.models import Provider, Tenant
 from tests.cases.test_case_screens import sign_in
 from tests.conftest import World
@@ -44,10 +43,7 @@ class Seeded:
 
 @pytest.fixture
 def kri_client(client: TestClient) -> TestClient:
-    """The app with the KRI pages (mounted here until soc/app.py includes them)."""
-    paths = {getattr(r, "path", "") for r in client.app.routes}  # type: ignore[attr-defined]
-    if "/kri" not in paths:
-        client.app.include_router(kri_router)  # type: ignore[attr-defined]
+    """The app with the KRI pages (the shell mounts them)."""
     return client
 
 

@@ -17,7 +17,6 @@ from sqlalchemy import select, update
 
 from kri import dwh, scores, sla
 from kri.deps import periods_to_check
-from kri.dwh_api import router as dwh_router
 from kri.models import KriDefinition, KriValue
 from kri.submissions import flag_missing, on_time_report, submit, upload
 from soc.core import db as core_db
@@ -53,9 +52,6 @@ def scoped(services: Services, slug: str, tenants: list[str]) -> Principal:
 def test_a_provider_scoped_admin_is_refused_every_dwh_route(
     client: TestClient, world: World, services: Services
 ) -> None:
-    paths = {getattr(r, "path", "") for r in client.app.routes}  # type: ignore[attr-defined]
-    if "/api/v1/kri/dwh/exports" not in paths:
-        client.app.include_router(dwh_router)  # type: ignore[attr-defined]
     with services.db.session() as session:
         created = tenant_service.create_user(
             session, SYSTEM, "admin-prov-a", PASSWORD, "admin", None, "prov-a"

@@ -15,9 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from kri import scores_api
 from kri.models import KriDefinition, KriValue
-from soc.app import ERROR_RESPONSES, create_app
+from soc.app import create_app
 from soc.core.settings import Settings
 from soc.services import Services
 from tests.conftest import World
@@ -42,10 +41,8 @@ EXAMPLE = (
 
 @pytest.fixture
 def client(settings: Settings, services: Services) -> Iterator[TestClient]:
-    """The app with the scores router (included here until the shell lists it)."""
+    """The app (the shell mounts the scores router)."""
     app = create_app(settings, services)
-    if not any(getattr(r, "path", "") == f"{API}/scorecard" for r in app.routes):
-        app.include_router(scores_api.router, responses=ERROR_RESPONSES)
     with TestClient(app) as test_client:
         yield test_client
 

@@ -22,7 +22,6 @@ from soc.services import Services
 from tenants.models import Provider, Tenant
 from tests.conftest import World
 from tests.helpers import key_headers
-from tests.kri.test_catalogue import mount
 
 API = "/api/v1/kri"
 
@@ -58,7 +57,6 @@ def kri(kri_id: str, **changes: Any) -> dict[str, Any]:
 def kri_client(client: TestClient, world: World, services: Services) -> TestClient:
     """The router mounted and three test KRIs: t_prov (prov-a's, per provider), t_cust (per
     customer, no owner), t_e2e (end to end); every other KRI disabled."""
-    mount(client)
     for body in (
         kri("t_prov"),
         kri("t_cust", scope="customer", owner_provider=None),
