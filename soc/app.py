@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -56,6 +56,7 @@ from soc.web.kri_pages import router as kri_pages_router
 from soc.web.pages import router as web_router
 from soc.web.risk_forms import router as risk_forms_router
 from soc.web.risk_pages import router as risk_pages_router
+from soc.web.shell import error_page, wants_html
 from soc.web.status_pages import router as status_pages_router
 from tenants.api import router as tenants_router
 from tenants.billing.api import router as billing_router
@@ -258,8 +259,10 @@ def install_error_handlers(app: FastAPI) -> None:
     busy, 507 disk full), framework errors and validation errors."""
 
     @app.exception_handler(DomainError)
-    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, exc: DomainError) -> Response:
         retry_after = getattr(exc, "retry_after", None)
+        if wants_html(request):
+            return error_page(request, exc.status_code, exc.message)
         return JSONResponse(
             {"error": exc.code, "detail": exc.message},
             status_code=exc.status_code,
@@ -281,8 +284,10 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_type, resource_error)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # Framework errors (unparsable body, unknown route, wrong method) in the same shape.
+        if wants_html(request):
+            return error_page(request, exc.status_code)
         try:
             code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
         except ValueError:
@@ -294,10 +299,12 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
+        if wants_html(request):
+            return error_page(request, 422, problems)
         return JSONResponse({"error": "invalid", "detail": problems}, status_code=422)
 
 

@@ -21,7 +21,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -35,11 +34,11 @@ from soc.core.principal import Principal
 from soc.core.settings import Settings
 from soc.web import kri_reads as reads
 from soc.web import kri_records as records
-from soc.web.chrome import chrome, form_token, lang_of, same_token, signed_in
+from soc.web.chrome import form_token, lang_of, same_token, signed_in
+from soc.web.shell import base_context, remember_lang, templates
 from soc.web.texts import TEXT
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STYLE = Path(__file__).parent / "static" / "kri.css"
 FORGED = "This form expired or was sent from another site: reload the page and try again."
 DONE = ("submitted", "uploaded")
@@ -54,30 +53,22 @@ def today(settings: Settings) -> date:
 def _page(
     request: Request, name: str, principal: Principal, context: dict[str, Any], status: int = 200
 ) -> Response:
-    lang = lang_of(request)
     done = request.query_params.get("done")
     response = templates.TemplateResponse(
         request,
         name,
         {
-            "t": TEXT[lang],
-            "lang": lang,
-            "csrf": form_token(request.cookies.get(SESSION_COOKIE) or ""),
-            "who": principal.actor,
-            "role": principal.role,
+            **base_context(request, principal),
             "is_provider": principal.provider_id is not None,
             "may_submit": principal.can("kri.submit"),
             "sees_authority": _is_authority(principal),
             "done": done if done in DONE else None,
             "error": (request.query_params.get("error") or "")[:300] or None,
-            **chrome(request),
-            "nav_kri": False,  # the KRI header has the pages' links itself
             **context,
         },
         status_code=status,
     )
-    if request.query_params.get("lang") in TEXT:
-        response.set_cookie("lang", lang, samesite="strict")
+    remember_lang(request, response)
     return response
 
 

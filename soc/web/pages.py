@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,15 +26,15 @@ from soc.core.principal import Principal
 from soc.core.schemas import parse_id
 from soc.services import Services
 from soc.shell_deps import get_services
-from soc.web.chrome import chrome, remember
+from soc.web.chrome import remember
 from soc.web.matched import matched_fields, rule_values
+from soc.web.shell import base_context, landing_for, remember_lang, templates
 from soc.web.texts import TEXT
 from tenants import service as tenant_service
 from tenants.login_guard import TooManyAttempts
 from tenants.models import Provider, Tenant, User
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STATIC = Path(__file__).parent / "static"
 # The page's style and script live in files, not inline, so the Content-Security-Policy can
 # forbid inline code (an injected <script> then does not run).
@@ -109,7 +108,10 @@ def home(
     request: Request, error: str | None = None, services: Services = Depends(get_services)
 ) -> Response:
     if request.cookies.get(SESSION_COOKIE):
-        return RedirectResponse("/cases", status_code=303)
+        with services.db.session() as session:
+            principal = _signed_in(request, session)
+        if principal is not None:
+            return RedirectResponse(landing_for(principal), status_code=303)
     return _login_page(request, services, error)
 
 
@@ -147,7 +149,8 @@ def login_form(
             status_code=exc.status_code,
             headers={"Retry-After": str(retry)} if retry else None,
         )
-    response = RedirectResponse("/cases", status_code=303)
+    # The role's own start page (the next request resolves it from the session).
+    response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -192,13 +195,8 @@ def _to_login() -> Response:
 
 
 def _page(request: Request, name: str, context: dict[str, Any]) -> Response:
-    lang = _lang(request)
-    csrf = form_token(request.cookies.get(SESSION_COOKIE) or "")
-    response = templates.TemplateResponse(
-        request, name, {"t": TEXT[lang], "lang": lang, "csrf": csrf, **chrome(request), **context}
-    )
-    if request.query_params.get("lang") in TEXT:
-        response.set_cookie("lang", lang, samesite="strict")
+    response = templates.TemplateResponse(request, name, {**base_context(request), **context})
+    remember_lang(request, response)
     return response
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from risk.visibility import visible_risk
@@ -29,11 +28,11 @@ from soc.core.errors import DomainError, NotFound
 from soc.core.principal import Principal
 from soc.core.schemas import parse_id
 from soc.web import risk_reads as reads
-from soc.web.chrome import chrome, form_token, lang_of, signed_in
+from soc.web.chrome import lang_of, signed_in
+from soc.web.shell import base_context, remember_lang, templates
 from soc.web.texts import TEXT
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STYLE = Path(__file__).parent / "static" / "risk.css"
 DONE = (
     "created",
@@ -55,28 +54,20 @@ def today() -> date:
 def _page(
     request: Request, name: str, principal: Principal, context: dict[str, Any], status: int = 200
 ) -> Response:
-    lang = lang_of(request)
     done = request.query_params.get("done")
     response = templates.TemplateResponse(
         request,
         name,
         {
-            "t": TEXT[lang],
-            "lang": lang,
-            "csrf": form_token(request.cookies.get(SESSION_COOKIE) or ""),
-            "who": principal.actor,
-            "role": principal.role,
+            **base_context(request, principal),
             "is_provider": principal.provider_id is not None,
             "done": done if done in DONE else None,
             "error": (request.query_params.get("error") or "")[:300] or None,
-            **chrome(request),
-            "nav_risk": False,  # the risk header has the register's links itself
             **context,
         },
         status_code=status,
     )
-    if request.query_params.get("lang") in TEXT:
-        response.set_cookie("lang", lang, samesite="strict")
+    remember_lang(request, response)
     return response
 
 

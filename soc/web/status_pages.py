@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from soc.cmdb import notices, notify, views
@@ -33,11 +31,11 @@ from soc.core.errors import DomainError, NotFound
 from soc.core.principal import Principal
 from soc.core.schemas import parse_id
 from soc.core.settings import Settings
-from soc.web.chrome import chrome, form_token, lang_of, same_token, signed_in
+from soc.web.chrome import form_token, lang_of, same_token, signed_in
+from soc.web.shell import base_context, remember_lang, templates
 from soc.web.texts import TEXT
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 FORGED = "This form expired or was sent from another site: reload the page and try again."
 DONE = ("published", "closed", "subscribed", "unsubscribed")
@@ -57,16 +55,12 @@ def _page(
         request,
         name,
         {
-            "t": TEXT[lang],
-            "lang": lang,
-            "csrf": csrf,
-            **(chrome(request) if frame else {}),
+            **(base_context(request) if frame else {"t": TEXT[lang], "lang": lang, "csrf": csrf}),
             **context,
         },
         status_code=status_code,
     )
-    if request.query_params.get("lang") in TEXT:
-        response.set_cookie("lang", lang, samesite="strict")
+    remember_lang(request, response)
     return response
 
 
