@@ -52,10 +52,18 @@ from soc.headers import SecurityHeaders
 from soc.jobs_api import router as jobs_router
 from soc.services import Services, build_services
 from soc.shell_deps import ServicesDep
+from soc.web.admin_pages import router as admin_pages_router
+from soc.web.case_pages import router as case_pages_router
+from soc.web.console_pages import router as console_pages_router
+from soc.web.events_pages import router as events_pages_router
+from soc.web.finance_pages import router as finance_pages_router
 from soc.web.kri_pages import router as kri_pages_router
 from soc.web.pages import router as web_router
+from soc.web.portal_pages import router as portal_pages_router
+from soc.web.queue_pages import router as queue_pages_router
 from soc.web.risk_forms import router as risk_forms_router
 from soc.web.risk_pages import router as risk_pages_router
+from soc.web.rules_pages import router as rules_pages_router
 from soc.web.shell import error_page, wants_html
 from soc.web.status_pages import router as status_pages_router
 from tenants.api import router as tenants_router
@@ -374,4 +382,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(risk_pages_router)
     app.include_router(risk_forms_router)
     app.include_router(kri_pages_router)
+    app.include_router(queue_pages_router)
+    app.include_router(case_pages_router)
+    app.include_router(console_pages_router)
+    app.include_router(events_pages_router)
+    app.include_router(rules_pages_router)
+    app.include_router(finance_pages_router)
+    app.include_router(admin_pages_router)
+    app.include_router(portal_pages_router)
     return app

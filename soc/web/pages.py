@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +39,14 @@ router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
 # The page's style and script live in files, not inline, so the Content-Security-Policy can
 # forbid inline code (an injected <script> then does not run).
-STATIC_TYPES = {"app.css": "text/css", "app.js": "text/javascript"}
+# Any style or script file of soc/web/static (a plain name: no path can leave the folder).
+STATIC_TYPES = {
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,80}$")
 
 # Every form carries a token another site cannot know (next to the Origin check in soc.app).
 # Signed-in forms: an HMAC keyed by the session token, so it needs no storage and ends with
@@ -96,11 +104,10 @@ def _login_page(
 
 @router.get("/static/{name}")
 def static_file(name: str) -> Response:
-    if name not in STATIC_TYPES:
+    kind = STATIC_TYPES.get(Path(name).suffix)
+    if kind is None or not STATIC_NAME.match(name) or not (STATIC / name).is_file():
         return HTMLResponse("not found", status_code=404)
-    return FileResponse(
-        STATIC / name, media_type=STATIC_TYPES[name], headers={"Cache-Control": "max-age=3600"}
-    )
+    return FileResponse(STATIC / name, media_type=kind, headers={"Cache-Control": "max-age=3600"})
 
 
 @router.get("/", response_class=HTMLResponse)

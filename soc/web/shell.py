@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from soc.core import i18n
 from soc.core.deps import SESSION_COOKIE
 from soc.core.principal import Principal
+from soc.web import labels
 from soc.web.chrome import chrome, form_token, signed_in
 from soc.web.texts import TEXT
 
@@ -71,7 +72,23 @@ def _gettext(context: Any, message: str, **values: Any) -> str:
     return text
 
 
-templates.env.filters.update(money=_money, number=_number, when=_when, day=_day)
+def _labelled(table: dict[str, str]) -> Any:
+    @pass_context
+    def show(context: Any, value: str | None) -> str:
+        return labels.label(table, value, context.get("lang", "en"))
+
+    return show
+
+
+templates.env.filters.update(
+    money=_money,
+    number=_number,
+    when=_when,
+    day=_day,
+    status_label=_labelled(labels.CASE_STATUS),
+    sla_label=_labelled(labels.SLA_STATE),
+    role_label=_labelled(labels.ROLE),
+)
 templates.env.globals["_"] = _gettext
 
 
@@ -96,7 +113,10 @@ def _role(*roles: str) -> Callable[[Principal], bool]:
 NAV: tuple[NavItem, ...] = (
     NavItem("/console", i18n.N_("Dashboard"), "console", _role("soc_analyst", "admin")),
     NavItem("/portal", i18n.N_("Our overview"), "portal", _role("customer")),
-    NavItem("/cases", i18n.N_("Cases"), "cases", _can("cases.read")),
+    # Customers follow their cases in the portal, made for them.
+    NavItem(
+        "/cases", i18n.N_("Cases"), "cases", lambda p: p.can("cases.read") and p.role != "customer"
+    ),
     NavItem("/events", i18n.N_("Events"), "events", _can("events.read")),
     NavItem("/rules", i18n.N_("Rules"), "rules", _can("rules.manage")),
     NavItem("/status", i18n.N_("Status"), "status", _can("cmdb.read")),

@@ -1,0 +1,7 @@
+"""Detection rules from the UI: enable, disable, exceptions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
