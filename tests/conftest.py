@@ -25,6 +25,9 @@ from tenants import scope as scope_service
 from tenants import service as tenant_service
 from tests.services import create_database, drop_database, service_url
 
+# The shared demo server of the browser journeys (`demo_site`, `browser_page`).
+pytest_plugins = ["tests.web.demo_server"]
+
 PASSWORD = "correct-horse-battery"
 
 
