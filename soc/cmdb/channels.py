@@ -25,25 +25,18 @@ import httpx
 import orjson
 
 from soc.core.db import utcnow
+from soc.core.i18n import P_, Message, translate
 from soc.core.settings import Settings
 
 SIGNATURE_HEADER = "X-Soc-Signature"
 TIMESTAMP_HEADER = "X-Soc-Timestamp"
 DELIVERY_HEADER = "X-Soc-Delivery"
 
-STATE_WORDS = {
-    "en": {
-        "operational": "operational",
-        "degraded": "degraded",
-        "down": "down",
-        "maintenance": "in maintenance",
-    },
-    "nl": {
-        "operational": "operationeel",
-        "degraded": "verstoord",
-        "down": "onbeschikbaar",
-        "maintenance": "in onderhoud",
-    },
+STATE_WORDS: dict[str, Message] = {
+    "operational": P_("status", "operational"),
+    "degraded": P_("status", "degraded"),
+    "down": P_("status", "down"),
+    "maintenance": P_("status", "in maintenance"),
 }
 
 
@@ -88,8 +81,10 @@ def send(item: Outgoing, settings: Settings, mailer: Mailer, client: httpx.Clien
 
 
 def _words(item: Outgoing, lang: str) -> tuple[str, str]:
-    words = STATE_WORDS[lang]
-    return words.get(item.state, item.state), words.get(item.previous, item.previous)
+    def said(state: str) -> str:
+        return translate(lang, STATE_WORDS[state]) if state in STATE_WORDS else state
+
+    return said(item.state), said(item.previous)
 
 
 def email_message(item: Outgoing, settings: Settings) -> EmailMessage:
