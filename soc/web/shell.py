@@ -134,8 +134,8 @@ LANDING: dict[str, str] = {
     "customer": "/portal",
     "finance": "/finance",
     "provider": "/cases",
-    "risk_owner": "/risk",
-    "authority": "/risk",
+    "risk_owner": "/risk/mine",  # the mitigation actions and risks they own
+    "authority": "/risk/authority",  # acceptances and alignments waiting on it
 }
 
 
