@@ -84,7 +84,9 @@ def run(
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)
     if demo:
-        from soc.demo import load_demo, print_demo
+        from soc.demo import demo_prices, load_demo, print_demo
+
+        settings = demo_prices(settings)
 
         print_demo(load_demo(settings), host or settings.host, port or settings.port)
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
@@ -161,6 +163,95 @@ def tenants_list() -> None:
     with cli_session() as session:
         for t in tenant_service.list_tenants(session, CLI_ACTOR):
             typer.echo(f"{t.id}\t{t.slug}\t{t.name}\tretention {t.retention_days}d")
+
+
+@tenants_app.command("update")
+def tenants_update(
+    slug: str = typer.Argument(..., help="The tenant's slug."),
+    name: str = typer.Option(None, "--name", help="New display name."),
+    retention_days: int = typer.Option(None, help="New days of logs kept (1..365)."),
+) -> None:
+    """Change a tenant's name and/or log retention (audited). Exit 1 for an unknown tenant or
+    an invalid value, 2 when nothing is to change."""
+    if name is None and retention_days is None:
+        fail("give --name and/or --retention-days", code=2)
+    with cli_session() as session:
+        tenant = tenant_service.update_tenant(session, CLI_ACTOR, slug, name, retention_days)
+        days = tenant.retention_days
+        typer.echo(f"tenant {tenant.slug}: name {tenant.name!r}, retention {days}d")
+
+
+@tenants_app.command("onboard")
+def tenants_onboard(
+    slug: str = typer.Argument(..., help="Short id: lowercase letters, digits, '-'."),
+    name: str = typer.Option(..., "--name", help="Display name of the customer."),
+    retention_days: int = typer.Option(365, help="Days of logs kept (at most 365)."),
+    key_name: str = typer.Option("ingest", help="Name of the ingest key."),
+    plan: str = typer.Option("standard", help="Price plan from this month: standard, enterprise."),
+    ceiling: str = typer.Option(None, help="Monthly ceiling in EUR, e.g. 1500.00 (optional)."),
+    user: list[str] = typer.Option(
+        [], "--user", help="A portal user (role customer) to create; repeat for more."
+    ),
+    disable_level: list[str] = typer.Option(
+        [], "--disable-level", help="Disable the rules of this Sigma level; repeatable."
+    ),
+    disable_rule: list[str] = typer.Option(
+        [], "--disable-rule", help="Disable this rule id; repeatable."
+    ),
+    enable_rule: list[str] = typer.Option(
+        [], "--enable-rule", help="Enable this rule id (after the disables); repeatable."
+    ),
+) -> None:
+    """Onboard a customer in one step: the tenant, its ingest key, its rule choices, its price
+    plan and its portal users, in one transaction (on any error nothing is created, exit 1).
+    Prints the ingest key and each user's initial password once."""
+    from collections.abc import Sequence
+    from decimal import Decimal, InvalidOperation
+
+    from detections import service as rules_service
+    from detections.sources import load_ruleset
+    from detections.tenant_view import TenantViews
+    from tenants import onboarding
+
+    try:
+        limit = Decimal(ceiling) if ceiling else None
+    except InvalidOperation:
+        fail(f"--ceiling {ceiling!r} is not an amount", code=2)
+    choices = (
+        [onboarding.RuleChoice("level", lv, False) for lv in disable_level]
+        + [onboarding.RuleChoice("rule", r, False) for r in disable_rule]
+        + [onboarding.RuleChoice("rule", r, True) for r in enable_rule]
+    )
+    settings = get_settings()
+    with cli_session() as session:
+        views = TenantViews(load_ruleset(settings)) if choices else None
+
+        def apply(tenant: str, picked: Sequence[onboarding.RuleChoice]) -> int:
+            assert views is not None
+            return sum(
+                rules_service.set_state(
+                    session, CLI_ACTOR, views, tenant, c.selector, c.value, c.enabled
+                ).rules_selected
+                for c in picked
+            )
+
+        done = onboarding.onboard(
+            session,
+            CLI_ACTOR,
+            onboarding.OnboardingRequest(
+                slug, name, retention_days, key_name, choices, plan, limit, user
+            ),
+            settings,
+            apply if choices else None,
+        )
+        typer.echo(f"tenant {done.tenant.slug} onboarded (id {done.tenant.id})")
+        typer.echo(f"plan {done.plan} from {done.plan_from}; rules selected {done.rules_selected}")
+        clocks = ", ".join(f"{p} {c}" for p, c in done.sla_calendar.items())
+        typer.echo(f"SLA calendar: {clocks}")
+        typer.echo("ingest key (store it now, it is not shown again):")
+        typer.echo(done.secret)
+        for created, password in done.users:
+            typer.echo(f"portal user {created.username}: initial password {password}")
 
 
 @providers_app.command("create")
@@ -284,6 +375,54 @@ def users_enroll_totp(username: str = typer.Argument(...)) -> None:
         )
         typer.echo(f"TOTP secret for {username} (shown once): {user.totp_secret}")
         typer.echo(f"TOTP URI: {totp_uri(user.totp_secret, username)}")
+
+
+@users_app.command("list")
+def users_list(
+    tenant: str = typer.Option(None, "--tenant", help="Only the users of this tenant slug."),
+    role: str = typer.Option(None, "--role", help="Only the users of this role."),
+) -> None:
+    """List users: id, username, role, tenant id, TOTP, active or disabled."""
+    with cli_session() as session:
+        for u in tenant_service.list_users(session, CLI_ACTOR, tenant, role):
+            totp = "totp" if u.totp_enabled else "no-totp"
+            state = "active" if u.active else "disabled"
+            typer.echo(f"{u.id}\t{u.username}\t{u.role}\t{u.tenant_id or '-'}\t{totp}\t{state}")
+
+
+@users_app.command("disable")
+def users_disable(username: str = typer.Argument(...)) -> None:
+    """Disable a user: no more logins, and every session of the user ends now. Exit 1 for an
+    unknown user."""
+    with cli_session() as session:
+        tenant_service.set_active(session, CLI_ACTOR, username, False)
+        typer.echo(f"user {username} disabled")
+
+
+@users_app.command("enable")
+def users_enable(username: str = typer.Argument(...)) -> None:
+    """Enable a disabled user again."""
+    with cli_session() as session:
+        tenant_service.set_active(session, CLI_ACTOR, username, True)
+        typer.echo(f"user {username} enabled")
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    username: str = typer.Argument(...),
+    password: str = typer.Option(
+        None,
+        "--password",
+        help="The new password (the policy applies); without it one is generated and printed once.",
+    ),
+) -> None:
+    """Give a user a new password, lift a lockout and end the user's sessions. Exit 1 for an
+    unknown user or a password the policy refuses."""
+    with cli_session() as session:
+        chosen = tenant_service.reset_password(session, CLI_ACTOR, username, password)
+        typer.echo(f"password of {username} reset; sessions ended")
+        if password is None:
+            typer.echo(f"new password (shown once): {chosen}")
 
 
 @apikeys_app.command("create")

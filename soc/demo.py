@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -152,6 +153,19 @@ def demo_events() -> list[dict[str, Any]]:
         )
     )
     return events
+
+
+EXAMPLE_PRICES = Path(__file__).resolve().parents[1] / "docs" / "billing-prices.example.json"
+
+
+def demo_prices(settings: Settings) -> Settings:
+    """The demo bills with the example price table when no price table is configured, so the
+    finance console, invoices and the customers' projections work out of the box."""
+    if settings.billing_prices is not None or settings.billing_prices_file is not None:
+        return settings
+    if not EXAMPLE_PRICES.is_file():
+        return settings
+    return settings.model_copy(update={"billing_prices_file": EXAMPLE_PRICES})
 
 
 def load_demo(settings: Settings) -> DemoInfo:

@@ -362,6 +362,15 @@ class Settings(BaseSettings):
     )
     status_notify_max_attempts: int = Field(default=8, ge=1)
     status_notify_poll_seconds: float = 2.0
+    invoice_supplier_name: str = Field(default="SOC Services BV", description="invoice issuer")
+    invoice_supplier_address: list[str] = Field(
+        default=["Kunstlaan 1", "1000 Brussel", "België"], description="issuer address lines"
+    )
+    invoice_supplier_vat: str = Field(default="BE0123.456.789", description="issuer VAT number")
+    invoice_supplier_iban: str = "BE68 5390 0754 7034"
+    invoice_supplier_bic: str = "GKCCBEBB"
+    invoice_payment_days: int = Field(default=30, ge=0, description="payment terms in days")
+    invoice_vat_rate: str = Field(default="21", description="standard VAT rate in percent")
 
     @property
     def sqlalchemy_url(self) -> str:

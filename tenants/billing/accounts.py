@@ -49,6 +49,61 @@ def accounts_of(session: Session, tenants: Sequence[Tenant]) -> dict[int, Accoun
     return accounts
 
 
+VAT_REGIMES = ("standard", "exempt", "reverse_charge")
+
+
+@dataclass
+class Identity:
+    """The customer as its invoices name it; `vat_rate` (percent) overrides the default."""
+
+    legal_name: str = ""
+    address: list[str] = field(default_factory=list)
+    vat_number: str = ""
+    language: str = "nl"
+    vat_regime: str = "standard"
+    vat_rate: Decimal | None = None
+
+    def apply(self, row: BillingAccount) -> None:
+        if self.language not in ("nl", "en"):
+            raise Invalid("the invoice language is nl or en")
+        if self.vat_regime not in VAT_REGIMES:
+            raise Invalid(f"the VAT regime is one of {', '.join(VAT_REGIMES)}")
+        if self.vat_rate is not None and not Decimal(0) <= self.vat_rate <= Decimal(100):
+            raise Invalid("a VAT rate is a percentage between 0 and 100")
+        if self.vat_regime == "reverse_charge" and not self.vat_number.strip():
+            raise Invalid("reverse charge needs the customer's VAT number")
+        row.legal_name = self.legal_name.strip()
+        row.address = "\n".join(x.strip() for x in self.address if x.strip())
+        row.vat_number = self.vat_number.strip()
+        row.language = self.language
+        row.vat_regime = self.vat_regime
+        row.vat_rate = self.vat_rate
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "legal_name": self.legal_name,
+            "address": self.address,
+            "vat_number": self.vat_number,
+            "language": self.language,
+            "vat_regime": self.vat_regime,
+            "vat_rate": None if self.vat_rate is None else dec(self.vat_rate),
+        }
+
+
+def identity_of(session: Session, tenant: Tenant) -> Identity:
+    row = session.get(BillingAccount, tenant.id)
+    if row is None:
+        return Identity(legal_name=tenant.name)
+    return Identity(
+        row.legal_name,
+        [x for x in row.address.splitlines() if x.strip()],
+        row.vat_number,
+        row.language,
+        row.vat_regime,
+        row.vat_rate,
+    )
+
+
 def account(session: Session, actor: Principal, tenant: str) -> Account:
     """A customer's billing account: start of service, ceiling, plan decisions."""
     actor.require("billing.read")
@@ -63,8 +118,10 @@ def set_account(
     service_start: str | None = None,
     ceiling: Decimal | None = None,
     clear_ceiling: bool = False,
+    identity: Identity | None = None,
 ) -> Account:
-    """Set the first month of service and/or the contract ceiling (EUR per month)."""
+    """Set the first month of service, the contract ceiling (EUR per month) and/or the
+    customer's invoicing identity (legal name, address, VAT number, language, VAT regime)."""
     actor.require("billing.manage")
     target = get_tenant(session, actor, tenant)
     row = session.get(BillingAccount, target.id)
@@ -88,6 +145,14 @@ def set_account(
         )
         if invoiced:
             raise Conflict(f"'{target.slug}' already has invoices; its start of service is fixed")
+        closed = sorted(m for m in closed_months(session) if m >= service_start)
+        if closed:
+            raise Conflict(
+                f"{closed[-1]} is already closed: a start of service in {service_start} would "
+                f"leave '{target.slug}' without an invoice for {', '.join(closed)}; start "
+                f"service in an open month (after {closed[-1]}) and bill earlier work as a "
+                "correction"
+            )
         row.service_start = service_start
     if ceiling is not None:
         if ceiling <= 0:
@@ -95,6 +160,8 @@ def set_account(
         row.ceiling = rules.money(ceiling)
     if clear_ceiling:
         row.ceiling = None
+    if identity is not None:
+        identity.apply(row)
     row.updated_at = utcnow()
     session.flush()
     audit.record(
@@ -106,6 +173,7 @@ def set_account(
         tenant_id=target.id,
         detail={
             "before": before,
+            "identity": None if identity is None else identity.as_json(),
             "service_start": row.service_start,
             "ceiling": None if row.ceiling is None else dec(row.ceiling),
         },

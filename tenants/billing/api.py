@@ -70,6 +70,8 @@ def get_account(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> AccountOut:
+    """A tenant's billing account: plan, service start, VAT treatment and ceilings. Finance and
+    the tenant's customers; 404 for a tenant outside the caller's scope."""
     return AccountOut.of(svc.account(session, principal, tenant))
 
 
@@ -82,7 +84,13 @@ def put_account(
 ) -> AccountOut:
     """Set the first month of service and/or the monthly contract ceiling."""
     found = svc.set_account(
-        session, principal, tenant, body.service_start, body.ceiling, body.clear_ceiling
+        session,
+        principal,
+        tenant,
+        body.service_start,
+        body.ceiling,
+        body.clear_ceiling,
+        None if body.invoicing is None else body.invoicing.identity(),
     )
     return AccountOut.of(found)
 
@@ -107,6 +115,8 @@ def get_notifications(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> list[NotificationOut]:
+    """A tenant's billing notifications (ceiling alerts, plan advice), newest first. Finance
+    and the tenant's customers; 404 outside the caller's scope."""
     return [
         NotificationOut(
             month=n.month,
@@ -146,6 +156,8 @@ def get_invoice(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> InvoiceOut:
+    """A tenant's invoice of a closed month (YYYY-MM), with its lines and totals. Finance and
+    the tenant's customers; 404 when the month is not closed."""
     return InvoiceOut.of(svc.invoice(session, principal, tenant, month))
 
 
@@ -160,6 +172,8 @@ def get_invoice_pdf(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> Response:
+    """A tenant's invoice of a closed month as PDF. Finance and the tenant's customers; 404
+    when the month is not closed."""
     view = svc.invoice(session, principal, tenant, month)
     name = f"invoice-{view.tenant.slug}-{month}.pdf"
     return Response(
@@ -175,6 +189,8 @@ def get_invoices(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> list[InvoiceOut]:
+    """Every tenant's invoice of a closed month (YYYY-MM). Finance and admins; 403 for other
+    roles."""
     return [InvoiceOut.of(v) for v in svc.invoices(session, principal, month)]
 
 
@@ -187,7 +203,9 @@ def post_close(
 ) -> CloseOut:
     """Close a finished month: freeze usage, issue invoices (idempotent)."""
     principal.require("billing.close")
-    result = svc.close_month(session, month, svc.load_prices(settings), principal)
+    result = svc.close_month(
+        session, month, svc.load_prices(settings), principal, settings=settings
+    )
     return CloseOut(
         month=result.month,
         issued=result.issued,
@@ -216,6 +234,8 @@ def export_csv(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> Response:
+    """The month's invoices as CSV (one line per invoice line). Finance and admins; 422 for a
+    month that is not YYYY-MM."""
     body = exports.to_csv(_export_views(session, principal, month))
     return Response(
         body,
@@ -235,6 +255,8 @@ def export_xlsx(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> Response:
+    """The month's invoices as an XLSX workbook with a totals row. Finance and admins; 422 for
+    a month that is not YYYY-MM."""
     body = exports.to_xlsx(_export_views(session, principal, month), month)
     return Response(
         body,

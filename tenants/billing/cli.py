@@ -155,7 +155,12 @@ def correct(
 def export(
     month: str = typer.Option(..., "--month", help="A closed month, YYYY-MM."),
     fmt: str = typer.Option("csv", "--format", help="csv, xlsx or pdf."),
-    out: Path = typer.Option(..., "--out", help="File (csv, xlsx) or directory (pdf)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="A file (csv, xlsx; pdf: with --tenant or one invoice) or, for many PDF "
+        "invoices, a folder (a path without a file suffix).",
+    ),
     tenant: str = typer.Option(None, "--tenant", help="pdf: only this customer."),
 ) -> None:
     """Write the month's finance export (CSV/XLSX) or the customers' PDF invoices."""
@@ -171,12 +176,24 @@ def export(
     elif fmt == "xlsx":
         out.write_bytes(exports.to_xlsx(views, month))
     elif fmt == "pdf":
-        out.mkdir(parents=True, exist_ok=True)
         chosen = [v for v in views if tenant is None or v.tenant.slug == tenant]
         if tenant and not chosen:
             fail(f"no invoice for '{tenant}' in {month}")
-        for view in chosen:
-            (out / f"invoice-{view.tenant.slug}-{month}.pdf").write_bytes(exports.to_pdf(view))
+        if out.suffix and not out.is_dir():
+            if len(chosen) != 1:
+                fail(
+                    f"--out {out} names one file but {month} has {len(chosen)} invoices; "
+                    "add --tenant, or give a folder (a path without a file suffix)"
+                )
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(exports.to_pdf(chosen[0]))
+        else:
+            if out.exists() and not out.is_dir():
+                fail(f"--out {out} is a file; give a folder for many invoices")
+            out.mkdir(parents=True, exist_ok=True)
+            for view in chosen:
+                (out / f"invoice-{view.tenant.slug}-{month}.pdf").write_bytes(exports.to_pdf(view))
+        views = chosen
     else:
         fail(f"unknown format '{fmt}'; use csv, xlsx or pdf")
     typer.echo(f"{len(views)} customer(s) written to {out}")

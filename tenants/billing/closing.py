@@ -11,8 +11,8 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import orjson
@@ -23,8 +23,16 @@ from soc.core import audit
 from soc.core.db import Base, utcnow
 from soc.core.errors import Invalid
 from soc.core.principal import SYSTEM, Principal
-from tenants.billing import months, rules
-from tenants.billing.models import ClosedMonth, Correction, Invoice, InvoiceLineRow, Notification
+from soc.core.settings import Settings, get_settings
+from tenants.billing import months, numbering, rules
+from tenants.billing.models import (
+    BillingAccount,
+    ClosedMonth,
+    Correction,
+    Invoice,
+    InvoiceLineRow,
+    Notification,
+)
 from tenants.billing.months import load_prices, month_of
 from tenants.billing.rules import MonthBill, PriceTable, dec
 from tenants.billing.usage import bill_for, billable_tenants, usage_history
@@ -90,6 +98,7 @@ def close_month(
     prices: PriceTable | None = None,
     actor: Principal = SYSTEM,
     today: date | None = None,
+    settings: Settings | None = None,
 ) -> CloseResult:
     """Freeze the month's usage and produce an invoice per customer in service.
 
@@ -98,14 +107,16 @@ def close_month(
     """
     actor.require("billing.close")
     rules.check_month(month)
-    if month >= month_of(today or months.today_utc()):
+    today = today or months.today_utc()
+    if month >= month_of(today):
         raise Invalid(f"{month} is not over yet; a month closes from the 1st of the next month")
     prices = prices or load_prices()
     closed = session.get(ClosedMonth, month)
     was_closed = closed is not None
     bills = _bill_customers(session, month, prices, retry_only=was_closed)
     corrections = _open_corrections(session, month)
-    issued_total = _store_invoices(session, month, bills, corrections, prices.currency)
+    issuing = Issuing(settings or get_settings(), today)
+    issued_total = _store_invoices(session, month, bills, corrections, prices.currency, issuing)
     notified = _notify_eligible(session, month, [(t, b) for t, b in bills if b.notify])
     session.flush()
     digest = _digest(session, month)
@@ -185,6 +196,7 @@ def _store_invoices(
     bills: Bills,
     corrections: defaultdict[int, list[Correction]],
     currency: str,
+    issuing: Issuing,
 ) -> Decimal:
     """Insert the invoices and their lines (the bill's, then the corrections', which now point
     at their invoice) in two plain executemany statements, fast on both backends. Returns the
@@ -197,6 +209,7 @@ def _store_invoices(
             total += sum((c.amount for c in corrections[tenant.id]), Decimal("0.00"))
             issued_total += total
         rows.append(_invoice_row(tenant, month, bill, total, currency))
+    _number(session, issuing, rows, {t.id: t for t, _ in bills})
     if rows:
         session.execute(insert(_table(Invoice)), rows)
     ids = _invoice_ids(session, month, [t.id for t, _ in bills])
@@ -236,7 +249,93 @@ def _invoice_row(
         "total": total,
         "error": bill.error,
         "created_at": utcnow(),
+        "number": None,
+        "issued_on": None,
+        "due_on": None,
+        "vat_regime": None,
+        "vat_rate": None,
+        "vat_amount": None,
+        "total_due": None,
+        "parties": None,
     }
+
+
+@dataclass
+class Issuing:
+    """What an issued invoice takes from the settings: the supplier, terms and VAT rate."""
+
+    settings: Settings
+    today: date
+
+    @property
+    def supplier(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "name": s.invoice_supplier_name,
+            "address": list(s.invoice_supplier_address),
+            "vat_number": s.invoice_supplier_vat,
+            "iban": s.invoice_supplier_iban,
+            "bic": s.invoice_supplier_bic,
+        }
+
+
+def vat_of(regime: str, rate: Decimal, subtotal: Decimal) -> tuple[Decimal, Decimal]:
+    """(rate applied, VAT amount rounded half up to cents) for a regime and net amount."""
+    if regime != "standard":
+        return Decimal("0"), Decimal("0.00")
+    amount = (subtotal * rate / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return rate, amount
+
+
+def _number(
+    session: Session, issuing: Issuing, rows: list[dict[str, Any]], tenants: dict[int, Tenant]
+) -> None:
+    """Give every issued invoice its number (in customer order), dates, VAT and parties."""
+    issued = [r for r in rows if r["status"] == "issued"]
+    if not issued:
+        return
+    s = issuing.settings
+    supplier = issuing.supplier
+    numbers = numbering.take(
+        session,
+        numbering.issuer_key(s.invoice_supplier_vat, s.invoice_supplier_name),
+        issuing.today.year,
+        len(issued),
+    )
+    accounts = {
+        a.tenant_id: a
+        for a in session.scalars(
+            select(BillingAccount).where(
+                BillingAccount.tenant_id.in_([r["tenant_id"] for r in issued])
+            )
+        )
+    }
+    default_rate = Decimal(s.invoice_vat_rate)
+    for row, number in zip(issued, numbers, strict=True):
+        acc = accounts.get(row["tenant_id"])
+        tenant = tenants[row["tenant_id"]]
+        regime = acc.vat_regime if acc else "standard"
+        rate = acc.vat_rate if acc and acc.vat_rate is not None else default_rate
+        rate, vat = vat_of(regime, rate, row["total"])
+        customer = {
+            "name": (acc.legal_name if acc and acc.legal_name else tenant.name),
+            "address": [x for x in (acc.address.splitlines() if acc else []) if x.strip()],
+            "vat_number": acc.vat_number if acc else "",
+            "language": acc.language if acc else "nl",
+            "reference": tenant.slug,
+        }
+        row.update(
+            number=number,
+            issued_on=issuing.today,
+            due_on=issuing.today + timedelta(days=s.invoice_payment_days),
+            vat_regime=regime,
+            vat_rate=rate,
+            vat_amount=vat,
+            total_due=row["total"] + vat,
+            parties=orjson.dumps(
+                {"supplier": supplier, "customer": customer, "payment_days": s.invoice_payment_days}
+            ).decode(),
+        )
 
 
 def _invoice_ids(session: Session, month: str, tenant_ids: Sequence[int]) -> dict[int, int]:

@@ -4,12 +4,13 @@ so both SQLite and PostgreSQL keep every figure exact."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Integer,
     String,
@@ -62,6 +63,15 @@ class BillingAccount(Base):
     service_start: Mapped[str] = mapped_column(String(7))
     ceiling: Mapped[Decimal | None] = mapped_column(Cents())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the customer as invoiced: legal identity, address lines (one per line), VAT number,
+    # invoice language and VAT regime ('standard' at `vat_rate` or the default rate,
+    # 'exempt', 'reverse_charge')
+    legal_name: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    vat_number: Mapped[str] = mapped_column(String(40), default="")
+    language: Mapped[str] = mapped_column(String(2), default="nl")
+    vat_regime: Mapped[str] = mapped_column(String(16), default="standard")
+    vat_rate: Mapped[Decimal | None] = mapped_column(DecimalText())
 
 
 class PlanDecision(Base):
@@ -118,6 +128,26 @@ class Invoice(Base):
     total: Mapped[Decimal | None] = mapped_column(Cents())
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the legal document (issued invoices only): its number from the issuer's gap-free
+    # sequence, dates, VAT and the parties as they were at issue (JSON)
+    number: Mapped[str | None] = mapped_column(String(24), index=True)
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    vat_regime: Mapped[str | None] = mapped_column(String(16))
+    vat_rate: Mapped[Decimal | None] = mapped_column(DecimalText())
+    vat_amount: Mapped[Decimal | None] = mapped_column(Cents())
+    total_due: Mapped[Decimal | None] = mapped_column(Cents())
+    parties: Mapped[str | None] = mapped_column(Text)
+
+
+class InvoiceCounter(Base):
+    """The last invoice number issued per issuer and year (locked while numbering)."""
+
+    __tablename__ = "billing_invoice_counters"
+
+    issuer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class InvoiceLineRow(Base):

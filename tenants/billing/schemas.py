@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tenants.billing.accounts import Account
+from tenants.billing.accounts import Account, Identity
 from tenants.billing.invoices import InvoiceView
 from tenants.billing.rules import MonthBill, dec, to_gb
 from tenants.billing.usage import RunningUsage
@@ -40,8 +41,15 @@ class InvoiceOut(BaseModel):
     case_tier: str | None
     currency: str
     lines: list[LineOut]
-    total: str | None
+    total: str | None = Field(description="the net amount (excluding VAT)")
     error: str | None
+    number: str | None = Field(default=None, description="from the issuer's gap-free sequence")
+    issued_on: date | None = None
+    due_on: date | None = None
+    vat_regime: str | None = Field(default=None, description="standard, exempt, reverse_charge")
+    vat_rate: str | None = Field(default=None, description="percent")
+    vat_amount: str | None = None
+    total_due: str | None = Field(default=None, description="the total including VAT")
 
     @classmethod
     def of(cls, view: InvoiceView) -> InvoiceOut:
@@ -74,6 +82,13 @@ class InvoiceOut(BaseModel):
             ],
             total=None if inv.total is None else dec(inv.total),
             error=inv.error,
+            number=inv.number,
+            issued_on=inv.issued_on,
+            due_on=inv.due_on,
+            vat_regime=inv.vat_regime,
+            vat_rate=None if inv.vat_rate is None else dec(inv.vat_rate),
+            vat_amount=None if inv.vat_amount is None else dec(inv.vat_amount),
+            total_due=None if inv.total_due is None else dec(inv.total_due),
         )
 
 
@@ -192,10 +207,30 @@ class AccountOut(BaseModel):
         )
 
 
+class IdentityIn(BaseModel):
+    legal_name: str = Field(default="", max_length=200)
+    address: list[str] = Field(default_factory=list, max_length=6)
+    vat_number: str = Field(default="", max_length=40)
+    language: Literal["nl", "en"] = "nl"
+    vat_regime: Literal["standard", "exempt", "reverse_charge"] = "standard"
+    vat_rate: Decimal | None = Field(default=None, ge=0, le=100, max_digits=5, decimal_places=2)
+
+    def identity(self) -> Identity:
+        return Identity(
+            self.legal_name,
+            [line[:200] for line in self.address],
+            self.vat_number,
+            self.language,
+            self.vat_regime,
+            self.vat_rate,
+        )
+
+
 class AccountIn(BaseModel):
     service_start: str | None = Field(default=None, pattern=MONTH)
     ceiling: Decimal | None = Field(default=None, gt=0, max_digits=14, decimal_places=2)
     clear_ceiling: bool = False
+    invoicing: IdentityIn | None = Field(default=None, description="the customer as invoiced")
 
 
 class PlanIn(BaseModel):

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from soc.core import audit
 from soc.core.principal import SYSTEM
 from soc.services import Services
-from tenants.billing import months
+from tenants.billing import exports, months
 from tenants.billing import service as billing
 from tenants.billing.models import Invoice
 from tenants.metering import count_cases
@@ -153,10 +153,13 @@ def test_end_to_end_ingest_cases_close_and_exports(
     xlsx = client.get(f"{BASE}/months/{month}/export.xlsx", headers=finance)
     assert xlsx.status_code == 200
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
-    header = [c.value for c in sheet[1]]
+    assert [c.value for c in sheet[1]][:3] == ["Customer", "Name", "Month"]  # human headers
     data = {
-        r[0]: dict(zip(header, r, strict=False)) for r in sheet.iter_rows(2, 3, values_only=True)
+        r[0]: dict(zip(exports.COLUMNS, r, strict=False))
+        for r in sheet.iter_rows(2, 3, values_only=True)
     }
+    totals = [c.value for c in sheet[4]]
+    assert totals[0] == "Total" and str(totals[exports.COLUMNS.index("total")]).startswith("=SUM(")
     for tenant in ("alpha", "beta"):
         assert data[tenant]["bytes"] == sent[tenant]
         assert float(data[tenant]["gb"]) == pytest.approx(sent[tenant] / 10**9)
