@@ -22,6 +22,7 @@ from tenants import scope as scope_svc
 from tenants import service as svc
 from tenants.deps import LoginGuardDep
 from tenants.schemas import (
+    AdminUserOut,
     ApiKeyIn,
     ApiKeyOut,
     LoginIn,
@@ -33,6 +34,7 @@ from tenants.schemas import (
     ProviderServesOut,
     TenantIn,
     TenantOut,
+    TenantUpdateIn,
     TokenOut,
     TotpConfirmIn,
     TotpStartOut,
@@ -85,6 +87,8 @@ def logout(
     session: SessionDep,
     _: PrincipalDep,
 ) -> Response:
+    """End the caller's session (the bearer token, or else the session cookie): the token stops
+    working at once. Any logged-in user; 401 without a session."""
     token = bearer(request) or request.cookies.get(SESSION_COOKIE)
     if token:
         svc.logout(session, token)
@@ -94,6 +98,8 @@ def logout(
 
 @router.get("/auth/me", response_model=MeOut)
 def me(principal: PrincipalDep) -> MeOut:
+    """Who the caller is: username, role, tenant or provider and the tenants in its scope. Any
+    logged-in user; 401 without a session."""
     name = principal.actor.removeprefix("user:")
     return MeOut(
         username=name,
@@ -107,6 +113,8 @@ def me(principal: PrincipalDep) -> MeOut:
 
 @router.post("/auth/totp/enroll", response_model=TotpStartOut)
 def totp_enroll(session: SessionDep, principal: PrincipalDep) -> TotpStartOut:
+    """Start TOTP (authenticator app) enrolment: returns a new secret and its otpauth:// URI. Any
+    logged-in user; 409 when TOTP is already enrolled."""
     secret, uri = svc.start_totp_enrolment(session, principal)
     return TotpStartOut(secret=secret, uri=uri)
 
@@ -118,6 +126,8 @@ def totp_verify(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> Response:
+    """Confirm TOTP enrolment with a current code; the user's other sessions end. Any logged-in
+    user; 401 when the code does not match."""
     # The session that confirms stays valid; the user's other sessions end.
     token = bearer(request) or request.cookies.get(SESSION_COOKIE)
     svc.confirm_totp(session, principal, body.code, current_token=token)
@@ -126,6 +136,8 @@ def totp_verify(
 
 @router.get("/tenants", response_model=list[TenantOut])
 def list_tenants(session: SessionDep, principal: PrincipalDep) -> list[TenantOut]:
+    """List the tenants the caller may see: all for global users, its own for a tenant's users, the
+    served ones for a provider."""
     return [TenantOut.model_validate(t) for t in svc.list_tenants(session, principal)]
 
 
@@ -135,6 +147,8 @@ def create_tenant(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> TenantOut:
+    """Create a tenant (a customer) with its slug, name and log retention. Admin only (403
+    otherwise); 409 when the slug is taken, 422 for a retention outside 1..365 days."""
     tenant = svc.create_tenant(session, principal, body.slug, body.name, body.retention_days)
     return TenantOut.model_validate(tenant)
 
@@ -145,6 +159,7 @@ def get_tenant(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> TenantOut:
+    """One tenant by slug. Callers outside the tenant's scope get 404, as for an unknown slug."""
     return TenantOut.model_validate(svc.get_tenant(session, principal, tenant))
 
 
@@ -154,6 +169,8 @@ def create_provider(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> ProviderOut:
+    """Create a provider (a service provider that works cases for tenants). Admin only (403
+    otherwise); 409 when the slug is taken."""
     return ProviderOut.model_validate(svc.create_provider(session, principal, body.slug, body.name))
 
 
@@ -199,6 +216,9 @@ def create_user(
     principal: PrincipalDep,
     settings: SettingsDep,
 ) -> NewUserOut:
+    """Create a user with a role, scoped to one tenant, one provider or global; the answer carries
+    the TOTP secret when the role needs MFA. Admin only; 409 for a taken username, 422 for a
+    weak password."""
     created = svc.create_user(
         session,
         principal,
@@ -218,6 +238,8 @@ def list_api_keys(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> list[ApiKeyOut]:
+    """List a tenant's ingest keys (never their secrets). Admins only (403 otherwise); 404 for an
+    unknown tenant."""
     return [ApiKeyOut.model_validate(k) for k in svc.list_api_keys(session, principal, tenant)]
 
 
@@ -228,6 +250,8 @@ def create_api_key(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> NewApiKeyOut:
+    """Create an ingest key for a tenant; the secret is in this answer only. Admins only; 404 for
+    an unknown tenant."""
     key, secret = svc.create_api_key(session, principal, tenant, body.name)
     return NewApiKeyOut(key=ApiKeyOut.model_validate(key), secret=secret)
 
@@ -238,6 +262,8 @@ def revoke_api_key(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> ApiKeyOut:
+    """Revoke an ingest key: ingest with it is refused (401) from now on. Admins only; 404 for an
+    unknown key."""
     return ApiKeyOut.model_validate(svc.revoke_api_key(session, principal, key_id))
 
 
@@ -249,6 +275,8 @@ def tenant_usage(
     start: Annotated[date | None, Query(description="first day (UTC); default 30 days ago")] = None,
     end: Annotated[date | None, Query(description="last day (UTC); default today")] = None,
 ) -> list[UsageOut]:
+    """A tenant's ingested events and bytes per day (UTC) between start and end, by default the
+    last 30 days. Needs usage.read; 404 for a tenant outside the caller's scope."""
     principal.require("usage.read")
     target = svc.get_tenant(session, principal, tenant)
     last = end or date.today()
@@ -257,4 +285,30 @@ def tenant_usage(
     return [
         UsageOut(day=row.day.isoformat(), events=row.events, bytes=row.bytes)
         for row in metering.usage(session, target.id, first, last)
+    ]
+
+
+@router.patch("/tenants/{tenant}", response_model=TenantOut)
+def update_tenant(
+    tenant: str,
+    body: TenantUpdateIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> TenantOut:
+    """Change a tenant's name and/or log retention (1..365 days); audited. Admin only (403
+    otherwise); 404 for an unknown tenant."""
+    changed = svc.update_tenant(session, principal, tenant, body.name, body.retention_days)
+    return TenantOut.model_validate(changed)
+
+
+@router.get("/users", response_model=list[AdminUserOut])
+def list_users(
+    session: SessionDep,
+    principal: PrincipalDep,
+    tenant: Annotated[str | None, Query(max_length=63, description="a tenant slug")] = None,
+    role: Annotated[str | None, Query(max_length=32)] = None,
+) -> list[AdminUserOut]:
+    """Users by username, optionally of one tenant and/or role. Admin only (403 otherwise)."""
+    return [
+        AdminUserOut.model_validate(u) for u in svc.list_users(session, principal, tenant, role)
     ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -119,3 +121,64 @@ class UsageOut(ORMModel):
     day: str
     events: int
     bytes: int
+
+
+class TenantUpdateIn(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    retention_days: int | None = Field(default=None, ge=1, le=365)
+
+
+class RuleChoiceIn(BaseModel):
+    selector: Literal["rule", "level", "status", "tag", "product"]
+    value: str = Field(min_length=1, max_length=200)
+    enabled: bool
+
+
+class OnboardIn(BaseModel):
+    """One request that starts a customer: tenant, ingest key, rules, plan, portal users."""
+
+    slug: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    name: str = Field(min_length=1, max_length=200)
+    retention_days: int = Field(default=365, ge=1, le=365)
+    key_name: str = Field(default="ingest", min_length=1, max_length=120)
+    rules: list[RuleChoiceIn] = Field(
+        default_factory=list,
+        max_length=200,
+        description="enable/disable choices in order; without any, every rule is enabled",
+    )
+    plan: Literal["standard", "enterprise"] = "standard"
+    ceiling: Decimal | None = Field(
+        default=None, gt=0, max_digits=12, decimal_places=2, description="EUR per month"
+    )
+    portal_users: list[
+        Annotated[
+            str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+        ]
+    ] = Field(
+        default_factory=list,
+        max_length=50,
+        description="usernames of the customer's portal users; each gets a generated password",
+    )
+
+
+class PortalUserOut(BaseModel):
+    user: UserOut
+    initial_password: str = Field(description="Shown once; hand it over safely")
+
+
+class OnboardOut(BaseModel):
+    tenant: TenantOut
+    api_key: NewApiKeyOut
+    rules_selected: int
+    plan: str
+    plan_from: str
+    ceiling: Decimal | None
+    sla_calendar: dict[str, str] = Field(
+        description="priority -> '24x7' or 'office hours' (from the settings' case_24x7)"
+    )
+    portal_users: list[PortalUserOut]
+
+
+class AdminUserOut(UserOut):
+    active: bool
+    created_at: datetime

@@ -5,6 +5,15 @@ tenants.api_keys (ingest keys)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from soc.core import audit
+from soc.core.errors import Invalid
+from soc.core.principal import Principal
 from tenants.api_keys import (
     create_api_key,
     list_api_keys,
@@ -20,6 +29,7 @@ from tenants.login import (
     principal_for,
     principal_from_token,
 )
+from tenants.models import Tenant, UsageHostDaily
 from tenants.tenancy import (
     SLUG,
     create_provider,
@@ -34,11 +44,18 @@ from tenants.users import (
     NewUser,
     confirm_totp,
     create_user,
+    find_user,
+    list_users,
+    new_password,
+    reset_password,
+    reset_totp,
+    set_active,
     start_totp_enrolment,
 )
 
 __all__ = [
     "GUESSES",
+    "LogSource",
     "LOGIN_REFUSED",
     "PROVIDER_SCOPED_ROLES",
     "SLUG",
@@ -50,6 +67,14 @@ __all__ = [
     "create_tenant",
     "create_user",
     "end_sessions",
+    "find_user",
+    "list_users",
+    "log_sources",
+    "new_password",
+    "reset_password",
+    "reset_totp",
+    "set_active",
+    "update_tenant",
     "get_provider",
     "get_tenant",
     "list_api_keys",
@@ -62,3 +87,84 @@ __all__ = [
     "revoke_api_key",
     "start_totp_enrolment",
 ]
+
+
+def update_tenant(
+    session: Session,
+    actor: Principal,
+    ref: int | str,
+    name: str | None = None,
+    retention_days: int | None = None,
+) -> Tenant:
+    """Change a tenant's display name and/or log retention (1..365 days). Admins only; the
+    change is audited with the values before and after."""
+    actor.require("tenants.manage")
+    tenant = get_tenant(session, actor, ref)
+    if name is not None and not name.strip():
+        raise Invalid("a tenant needs a name")
+    if retention_days is not None and not 1 <= retention_days <= 365:
+        raise Invalid(
+            "retention_days must be between 1 and 365 (the contract keeps logs at most a year)"
+        )
+    before = {"name": tenant.name, "retention_days": tenant.retention_days}
+    if name is not None:
+        tenant.name = name.strip()
+    if retention_days is not None:
+        tenant.retention_days = retention_days
+    after = {"name": tenant.name, "retention_days": tenant.retention_days}
+    if after != before:
+        session.flush()
+        audit.record(
+            session,
+            actor=actor.actor,
+            action="tenant.update",
+            object_type="tenant",
+            object_id=tenant.id,
+            tenant_id=tenant.id,
+            detail={"before": before, "after": after},
+        )
+    return tenant
+
+
+@dataclass(frozen=True)
+class LogSource:
+    tenant: str  # slug
+    host: str
+    last_day: date  # the last UTC day with metered events from the host
+    events: int  # events over the look-back
+    silent: bool  # nothing for `silent_hours` (a metered day counts as seen until its end)
+
+
+def log_sources(
+    session: Session,
+    actor: Principal,
+    now: datetime,
+    silent_hours: int,
+    lookback_days: int = 30,
+) -> list[LogSource]:
+    """Each tenant's log sources (hosts, from the ingest meters) with their last event day,
+    for the tenants the actor sees; by tenant, then host. Admins only."""
+    actor.require("tenants.manage")
+    last = func.max(UsageHostDaily.day)
+    query = (
+        select(Tenant.slug, UsageHostDaily.host, last, func.sum(UsageHostDaily.events))
+        .join(Tenant, Tenant.id == UsageHostDaily.tenant_id)
+        .where(
+            UsageHostDaily.events > 0,
+            UsageHostDaily.day >= (now - timedelta(days=lookback_days)).date(),
+            actor.tenant_filter(UsageHostDaily.tenant_id),
+        )
+        .group_by(Tenant.slug, UsageHostDaily.host)
+        .order_by(Tenant.slug, UsageHostDaily.host)
+    )
+    cutoff = now - timedelta(hours=silent_hours)
+    return [
+        LogSource(
+            str(slug),
+            str(host),
+            day,
+            int(events or 0),
+            datetime.combine(day + timedelta(days=1), time(0), UTC) <= cutoff,
+        )
+        for slug, host, day, events in session.execute(query).all()
+    ]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from soc.core import audit
-from soc.core.errors import Conflict, Invalid, Unauthorized
+from soc.core.errors import Conflict, Invalid, NotFound, Unauthorized
 from soc.core.principal import Principal
 from soc.core.settings import Settings, get_settings
 from tenants import security
@@ -132,3 +133,104 @@ def _acting_user(session: Session, actor: Principal) -> User:
     if user is None:
         raise Unauthorized("this action needs a logged-in user")
     return user
+
+
+# --- administration: list, disable, reset password, reset TOTP (issue 14) ------------------
+
+
+def new_password(username: str = "", min_length: int = 12) -> str:
+    """A generated password (at least 144 random bits, long enough for the policy, never
+    containing the username), shown once to whoever hands it over."""
+    while True:
+        chosen = secrets.token_urlsafe(max(18, (min_length * 3 + 3) // 4))
+        name = username.strip().lower()
+        if len(chosen) >= min_length and not (len(name) >= 3 and name in chosen.lower()):
+            return chosen
+
+
+def list_users(
+    session: Session, actor: Principal, tenant: str | None = None, role: str | None = None
+) -> list[User]:
+    """Users by username, optionally of one tenant (slug) and/or one role. Admins only."""
+    actor.require("users.manage")
+    query = select(User).order_by(User.username)
+    if tenant:
+        query = query.where(User.tenant_id == get_tenant(session, actor, tenant).id)
+    if role:
+        if role not in ROLES:
+            raise Invalid(f"unknown role '{role}'; one of: {', '.join(ROLES)}")
+        query = query.where(User.role == role)
+    return list(session.scalars(query))
+
+
+def find_user(session: Session, actor: Principal, username: str) -> User:
+    actor.require("users.manage")
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"user '{username}' not found")
+    return user
+
+
+def set_active(session: Session, actor: Principal, username: str, active: bool) -> User:
+    """Disable (or enable again) a user; disabling ends the user's sessions at once. A user
+    cannot disable themselves (409)."""
+    user = find_user(session, actor, username)
+    if not active and actor.user_id == user.id:
+        raise Conflict("you cannot disable your own account")
+    if user.active == active:
+        return user
+    user.active = active
+    ended = 0 if active else end_sessions(session, user.id)
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="user.enable" if active else "user.disable",
+        object_type="user",
+        object_id=user.id,
+        tenant_id=user.tenant_id,
+        detail={"username": username, "sessions_ended": ended},
+    )
+    return user
+
+
+def reset_password(
+    session: Session, actor: Principal, username: str, password: str | None = None
+) -> str:
+    """Give a user a new password (generated when none is given; returned once), lift a
+    lockout and end the user's sessions."""
+    user = find_user(session, actor, username)
+    minimum = _settings(session).password_min_length
+    chosen = password if password is not None else new_password(username, minimum)
+    check_password(chosen, username, _settings(session).password_min_length)
+    user.password_hash = security.hash_password(chosen)
+    user.failed_logins, user.locked_until = 0, None
+    ended = end_sessions(session, user.id)
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="user.password_reset",
+        object_type="user",
+        object_id=user.id,
+        tenant_id=user.tenant_id,
+        detail={"username": username, "generated": password is None, "sessions_ended": ended},
+    )
+    return chosen
+
+
+def reset_totp(session: Session, actor: Principal, username: str) -> tuple[User, str]:
+    """Give a user a new TOTP secret (returned once) and require it from now on; the user's
+    sessions end (they were opened with the old factor)."""
+    user = find_user(session, actor, username)
+    user.totp_secret = security.new_totp_secret()
+    user.totp_enabled, user.totp_last_step = True, None
+    ended = end_sessions(session, user.id)
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="user.totp_reset",
+        object_type="user",
+        object_id=user.id,
+        tenant_id=user.tenant_id,
+        detail={"username": username, "sessions_ended": ended},
+    )
+    return user, user.totp_secret
