@@ -80,6 +80,9 @@ def list_cases(
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=1_000_000),
 ) -> Page[CaseOut]:
+    """List the cases the caller may see, filtered by status, priority, rule, host, assignee,
+    tenant or text, paged. Analysts see all tenants, customers their own, providers what they
+    are assigned."""
     filters = svc.CaseFilter(
         status=status,
         level=level,
@@ -102,16 +105,20 @@ def list_cases(
 def get_case(
     case_id: RowId, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
 ) -> CaseOut:
+    """One case with its SLA clocks. 404 for an unknown case or one outside the caller's scope."""
     return case_out(settings, svc.get_case(session, principal, case_id))
 
 
 @router.get("/{case_id}/timeline", response_model=list[CaseEventOut])
 def timeline(case_id: RowId, session: SessionDep, principal: PrincipalDep) -> list[CaseEventOut]:
+    """A case's timeline (status changes, assignments, comments, escalations), oldest first. 404
+    for a case outside the caller's scope."""
     return [CaseEventOut.model_validate(e) for e in svc.case_timeline(session, principal, case_id)]
 
 
 @router.get("/{case_id}/alerts", response_model=list[AlertOut])
 def alerts(case_id: RowId, session: SessionDep, principal: PrincipalDep) -> list[AlertOut]:
+    """The alerts (rule matches) grouped into a case. 404 for a case outside the caller's scope."""
     return [AlertOut.model_validate(a) for a in svc.case_alerts(session, principal, case_id)]
 
 
@@ -135,6 +142,8 @@ def assign(
     principal: PrincipalDep,
     settings: SettingsDep,
 ) -> CaseOut:
+    """Assign a case to a user, a provider or both. Analysts and admins; 403 for other roles, 422
+    for an assignee outside the case's scope."""
     case = svc.assign(session, principal, case_id, body.assignee, body.provider, settings=settings)
     return case_out(settings, case)
 
@@ -147,6 +156,8 @@ def change_status(
     principal: PrincipalDep,
     settings: SettingsDep,
 ) -> CaseOut:
+    """Move a case to another status (with a note; a root cause when resolving). 409 for a
+    transition the workflow does not allow, 422 when a required note is missing."""
     case = svc.change_status(
         session, principal, case_id, body.status, body.note, body.root_cause, settings=settings
     )
@@ -161,6 +172,7 @@ def reopen(
     principal: PrincipalDep,
     settings: SettingsDep,
 ) -> CaseOut:
+    """Reopen a resolved or closed case, with a note saying why. 409 when the case is not closed."""
     case = svc.reopen(session, principal, case_id, body.note, settings=settings)
     return case_out(settings, case)
 
@@ -187,6 +199,8 @@ def add_comment(
     principal: PrincipalDep,
     settings: SettingsDep,
 ) -> CaseEventOut:
+    """Add a comment to a case's timeline (at most 20,000 characters); a customer's comment answers
+    a case that waits on it. 404 for a case outside the caller's scope."""
     event = svc.comment(session, principal, case_id, body.text, settings=settings)
     return CaseEventOut.model_validate(event)
 
@@ -214,6 +228,8 @@ def escalate(
     principal: PrincipalDep,
     settings: SettingsDep,
 ) -> CaseOut:
+    """Escalate a case (to a provider, or up the chain) with a reason. Analysts, admins and
+    providers; 422 without a reason."""
     case = svc.escalate(session, principal, case_id, body.reason, body.provider, settings=settings)
     return case_out(settings, case)
 
@@ -252,6 +268,8 @@ def root_cause(
     principal: PrincipalDep,
     settings: SettingsDep,
 ) -> CaseOut:
+    """Record or replace a case's root cause. Analysts and providers working the case; 422 for an
+    empty text."""
     case = svc.set_root_cause(session, principal, case_id, body.text, settings=settings)
     return case_out(settings, case)
 
@@ -321,6 +339,7 @@ async def upload_evidence(
 def list_evidence(
     case_id: RowId, session: SessionDep, principal: PrincipalDep
 ) -> list[EvidenceOut]:
+    """List the evidence files attached to a case. 404 for a case outside the caller's scope."""
     rows = evidence.list_for_case(session, principal, case_id)
     return [EvidenceOut.model_validate(r) for r in rows]
 
@@ -333,6 +352,8 @@ def download_evidence(
     principal: PrincipalDep,
     settings: SettingsDep,
 ) -> FileResponse:
+    """Download one evidence file of a case, as uploaded. 404 for an unknown file or a case outside
+    the caller's scope."""
     row, path = evidence.open_file(session, principal, case_id, evidence_id, settings=settings)
     return FileResponse(
         path,
@@ -386,6 +407,8 @@ def problem_root_cause(
 
 @extra_router.get("/tenants/{tenant}/assets", response_model=list[AssetOut])
 def list_assets(tenant: str, session: SessionDep, principal: PrincipalDep) -> list[AssetOut]:
+    """List a tenant's known assets (hosts and their criticality). 404 for a tenant outside the
+    caller's scope."""
     return [AssetOut.model_validate(a) for a in assets_svc.list_assets(session, principal, tenant)]
 
 
@@ -400,6 +423,8 @@ def put_asset(body: AssetIn, session: SessionDep, principal: PrincipalDep) -> As
 
 @extra_router.get("/itsm/dead-letters", response_model=list[OutboxOut])
 def dead_letters(session: SessionDep, principal: PrincipalDep) -> list[OutboxOut]:
+    """List the ITSM outbox messages that failed for good. Unscoped admins only; 403 for other
+    roles."""
     return [OutboxOut.model_validate(m) for m in connector.dead_letters(session, principal)]
 
 
@@ -407,6 +432,8 @@ def dead_letters(session: SessionDep, principal: PrincipalDep) -> list[OutboxOut
 def replay_dead_letter(
     message_id: RowId, session: SessionDep, principal: PrincipalDep
 ) -> OutboxOut:
+    """Queue a dead ITSM message for delivery again. Unscoped admins only; 404 for an unknown
+    message."""
     return OutboxOut.model_validate(connector.replay(session, principal, message_id))
 
 

@@ -87,6 +87,11 @@ def _visible(actor: Principal) -> Select[Case]:
     return query.where(actor.tenant_filter(Case.tenant_id))
 
 
+def visible_cases(actor: Principal) -> Select[Case]:
+    """The cases the actor may see (the queue and dashboard of soc.cases.queries build on it)."""
+    return _visible(actor)
+
+
 def cases_on_hosts(
     session: Session, actor: Principal, hosts: list[str], limit: int = 50
 ) -> list[Case]:
@@ -308,6 +313,12 @@ def comment(
         raise Invalid("a comment is at most 20,000 characters")
     case.updated_at = utcnow()
     _responded(settings, actor, case)
+    if actor.role == "customer" and case.status == "waiting_on_customer":
+        # The customer's answer is what the case waited for: back to work, the clock runs on.
+        case.status = "in_progress"
+        sla.resume(settings, case, case.updated_at)
+        detail = {"from": "waiting_on_customer", "to": "in_progress", "note": None}
+        timeline.note(session, settings, case, actor.actor, "status", detail)
     timeline.note(session, settings, case, actor.actor, "comment", {"text": body})
     return timeline.last_event(session, case)
 
