@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -67,7 +67,13 @@ class EventStore(Protocol):
         text: str | None = None,
         limit: int = 100,
         offset: int = 0,
-    ) -> SearchPage: ...
+        *,
+        host: str | None = None,
+        fields: Mapping[str, str] | None = None,
+    ) -> SearchPage:
+        """The tenant's events, newest first: in [start, end), containing `text`, on `host`
+        (case-insensitive), and whose top-level field equals each value of `fields` (name ->
+        value, compared case-insensitively as text)."""
 
     def hunt(
         self,

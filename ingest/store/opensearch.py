@@ -11,7 +11,7 @@ mapping still refuses is stored with its data kept unindexed under `data_unparse
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -269,10 +269,19 @@ class OpenSearchEventStore:
         text: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        *,
+        host: str | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> SearchPage:
         must: list[dict[str, Any]] = []
+        if host:
+            must.append({"term": {"host": {"value": host, "case_insensitive": True}}})
+        for name, value in (fields or {}).items():
+            # Strings are lower-case-normalised keywords: a match is an exact, case-blind term;
+            # lenient, so a text value against a numeric field matches nothing, not a 400.
+            must.append({"match": {f"data.{name}": {"query": str(value), "lenient": True}}})
         if text:
-            must = [
+            must += [
                 {
                     "query_string": {
                         "query": f"*{_escape(text)}*",

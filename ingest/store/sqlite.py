@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -158,8 +158,18 @@ class SQLiteEventStore:
         text: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        *,
+        host: str | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> SearchPage:
         where, params = self._where(tenant_id, start, end, text)
+        if host:
+            where += " AND lower(host) = lower(?)"
+            params.append(host)
+        for name, value in (fields or {}).items():
+            # The top-level key (quoted in the JSON path, so dots and spaces stay in the name).
+            where += " AND lower(CAST(json_extract(data, ?) AS TEXT)) = lower(?)"
+            params.extend(['$."' + name.replace('"', "") + '"', str(value)])
         with self._lock:
             total = self._conn.execute(
                 f"SELECT count(*) FROM events WHERE {where}", params

@@ -59,7 +59,7 @@ def test_queue_detail_and_triage_forms(client: TestClient, world: World) -> None
         )
         assert moved.status_code == 303 and "error" not in moved.headers["location"]
     after = client.get(f"/cases/{case_id}").text
-    assert "looked at the parent process" in after and 'id="case-status">resolved' in after
+    assert "looked at the parent process" in after and 'data-status="resolved">Resolved' in after
     wrong = client.post(f"/cases/{case_id}/status", data={"status": "triage", "csrf": csrf})
     assert "can move to" in wrong.text  # the error is shown on the case page
     dutch = client.get("/cases?lang=nl")
