@@ -155,6 +155,8 @@ def delete_tenant_rule(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> Response:
+    """Delete one of a tenant's own rules; it stops matching at once. Analysts and admins; 404
+    for an unknown rule."""
     mgmt.delete_tenant_rule(session, principal, tenant, rule_id)
     return Response(status_code=204)
 
@@ -220,6 +222,8 @@ def list_exceptions(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> list[ExceptionOut]:
+    """List the rule exceptions (suppressions) of a tenant, optionally of one rule. 404 for a
+    tenant outside the caller's scope."""
     rows = mgmt.list_exceptions(session, principal, tenant, rule_id)
     return [ExceptionOut.model_validate(mgmt.exception_row(r)) for r in rows]
 
@@ -254,6 +258,8 @@ def update_exception(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> ExceptionOut:
+    """Change a rule exception's conditions, reason or expiry. Analysts; 404 for an unknown
+    exception, 422 for an expiry in the past."""
     row = mgmt.update_exception(
         session,
         principal,
@@ -272,6 +278,8 @@ def delete_exception(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> Response:
+    """Delete a rule exception: the rule matches those events again. Analysts; 404 for an
+    unknown exception."""
     mgmt.delete_exception(session, principal, exception_id)
     return Response(status_code=204)
 
@@ -311,6 +319,8 @@ def delete_field_map(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> Response:
+    """Delete a tenant's field mapping (its field name to the Sigma field). Analysts; 404 for
+    an unknown mapping."""
     mgmt.delete_field_map(session, principal, tenant, source_field)
     return Response(status_code=204)
 
@@ -324,6 +334,8 @@ def get_rule(
     detector: DetectorDep,
     principal: PrincipalDep,
 ) -> RuleDetailOut:
+    """One detection rule with its description, state and (for a tenant rule) its YAML. 404 for
+    an unknown rule."""
     view = _view(session, detector, principal, tenant)
     rule = mgmt.get_rule(view, rule_id)
     own = mgmt.get_tenant_rule(session, principal, tenant, rule_id)

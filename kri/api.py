@@ -70,6 +70,8 @@ def create_catalogue_entry(
 
 @router.get("/catalogue/{kri_id}", response_model=KriOut)
 def get_catalogue_entry(kri_id: KriIdPath, session: SessionDep, principal: PrincipalDep) -> KriOut:
+    """One key risk indicator of the catalogue, with its thresholds and providers. 404 for an
+    unknown KRI."""
     kri = catalogue.get_kri(session, principal, kri_id)
     return catalogue.describe(kri, catalogue.provider_slugs(session))
 

@@ -165,6 +165,8 @@ def list_reports(
 
 @router.get("/reports/{report_id}", response_model=ReportDetailOut)
 def get_report(report_id: RowId, session: SessionDep, principal: PrincipalDep) -> ReportDetailOut:
+    """One published KRI report with its content and whether its stored hash and PDF verify.
+    404 for a report outside the caller's scope."""
     row = reports.get_report(session, principal, report_id)
     base = _out(session, [row])[0]
     return ReportDetailOut(
@@ -183,6 +185,8 @@ def get_report(report_id: RowId, session: SessionDep, principal: PrincipalDep) -
 def get_report_html(
     report_id: RowId, session: SessionDep, principal: PrincipalDep, lang: Lang = "en"
 ) -> HTMLResponse:
+    """A published KRI report as an HTML page, in English or Dutch (?lang=). 404 for a report
+    outside the caller's scope."""
     row = reports.get_report(session, principal, report_id)
     return HTMLResponse(report_render.render_html(orjson.loads(row.content), lang))
 
@@ -215,6 +219,7 @@ def get_report_pdf(
     responses={200: {"content": {"text/csv": {}}}},
 )
 def get_report_csv(report_id: RowId, session: SessionDep, principal: PrincipalDep) -> Response:
+    """A published KRI report's figures as CSV. 404 for a report outside the caller's scope."""
     row = reports.get_report(session, principal, report_id)
     name = f"report-{row.kind}-{row.period}-v{row.version}.csv"
     return Response(

@@ -129,6 +129,8 @@ def list_actions(
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=10_000_000),
 ) -> Page[ActionOut]:
+    """List the actions (mitigations, corrective actions, proposals) the caller may see,
+    filtered by register, status, tenant, owner, risk, NC or due date, paged."""
     filters = ActionFilter(
         register=register,
         status=status,
@@ -148,6 +150,8 @@ def list_actions(
 def get_action(
     action_id: RowId, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
 ) -> ActionOut:
+    """One action with its progress and deadline state. 404 for an unknown action or one
+    outside the caller's scope."""
     action = svc.get_action(session, principal, action_id)
     return _out(svc.view(session, settings, action, date.today()))
 
@@ -186,6 +190,7 @@ def add_note(
 
 @router.get("/actions/{action_id}/notes", response_model=list[NoteOut])
 def list_notes(action_id: RowId, session: SessionDep, principal: PrincipalDep) -> list[NoteOut]:
+    """The notes of an action, oldest first. 404 for an action outside the caller's scope."""
     return [NoteOut.model_validate(r) for r in svc.list_notes(session, principal, action_id)]
 
 
@@ -259,6 +264,7 @@ async def upload_evidence(
 def list_evidence(
     action_id: RowId, session: SessionDep, principal: PrincipalDep
 ) -> list[EvidenceOut]:
+    """List the evidence files of an action. 404 for an action outside the caller's scope."""
     rows = evidence.list_for_action(session, principal, action_id)
     return [EvidenceOut.model_validate(r) for r in rows]
 
@@ -271,6 +277,8 @@ def download_evidence(
     principal: PrincipalDep,
     settings: SettingsDep,
 ) -> FileResponse:
+    """Download one evidence file of an action, as uploaded. 404 for an unknown file or an
+    action outside the caller's scope."""
     row, path = evidence.open_file(session, principal, settings, action_id, evidence_id)
     return FileResponse(
         path,

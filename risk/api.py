@@ -74,6 +74,8 @@ def list_risks(
     limit: int = Limit,
     offset: int = Offset,
 ) -> Page[RiskOut]:
+    """List the risks in the register the caller may see, filtered by category, status, scope,
+    tenant or owner, paged."""
     total, rows = risks.list_risks(
         session,
         principal,
@@ -93,6 +95,8 @@ def list_risks(
 def get_risk(
     risk_id: RowId, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
 ) -> RiskOut:
+    """One risk with its assessment, treatment and scores. 404 for an unknown risk or one
+    outside the caller's scope."""
     return risks.describe(session, principal, settings, risks.get_risk(session, principal, risk_id))
 
 
@@ -213,6 +217,8 @@ def list_acceptances(
     limit: int = Limit,
     offset: int = Offset,
 ) -> Page[AcceptanceOut]:
+    """List risk acceptance requests and decisions, by default those waiting for a decision,
+    paged."""
     total, rows = acceptance.list_acceptances(
         session, principal, status=status, risk_id=risk_id, limit=limit, offset=offset
     )

@@ -89,6 +89,8 @@ def list_ncs(
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=10_000_000),
 ) -> Page[NCOut]:
+    """List the non-conformities the caller may see, filtered by status, kind, scope or source,
+    paged."""
     filters = ncs.NCFilter(status, kind, scope, source)
     total, rows = ncs.list_ncs(session, principal, filters, limit, offset)
     names = ncs.names(session)
@@ -122,12 +124,16 @@ def overview(
 
 @router.get("/nonconformities/{nc_id}", response_model=NCDetailOut)
 def get_nc(nc_id: RowId, session: SessionDep, principal: PrincipalDep) -> NCDetailOut:
+    """One non-conformity with its actions and proposal conflicts. 404 for one outside the
+    caller's scope."""
     detail = ncs.get_nc(session, principal, nc_id)
     return _detail(detail, ncs.names(session), ncs.conflicts_by_proposal(session, principal))
 
 
 @router.patch("/nonconformities/{nc_id}", response_model=NCOut)
 def update_nc(nc_id: RowId, body: NCPatch, session: SessionDep, principal: PrincipalDep) -> NCOut:
+    """Change a non-conformity's fields (status, description, handling). Admins, analysts and
+    the authority; 422 for an inconsistent change."""
     nc = ncs.update_nc(session, principal, nc_id, body.changes())
     names = ncs.names(session)
     return NCOut.of(nc, names.tenants, names.providers)

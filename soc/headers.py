@@ -10,15 +10,14 @@ PAGE_CSP = (
     "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-# Swagger UI and ReDoc as FastAPI serves them: bundles from jsDelivr, an inline start-up
-# script (Swagger) and inline styles (ReDoc), Google fonts, a blob: worker. They show no user
-# data, so the looser policy is scoped to those pages alone.
+# Swagger UI and ReDoc (soc.docs_routes): their bundles from this server, no inline script
+# (Swagger UI starts from a file); inline styles (ReDoc's styled components, Swagger UI's
+# style attributes), data: images and a blob: worker (ReDoc's search). They show no user data,
+# so the looser style policy is scoped to those pages alone.
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:; "
-    "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "font-src 'self'; img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/docs", "/redoc")
 

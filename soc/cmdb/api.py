@@ -164,6 +164,8 @@ def list_maintenance(
 def cancel_maintenance(
     session: SessionDep, principal: PrincipalDep, engine: CmdbEngineDep, window_id: RowId
 ) -> None:
+    """Cancel a maintenance window: its CIs count as in service again. 404 for an unknown
+    window or one outside the caller's scope."""
     maintenance_svc.cancel(session, principal, engine, window_id)
 
 

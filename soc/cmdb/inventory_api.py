@@ -59,6 +59,8 @@ def list_cis(
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=10_000_000),
 ) -> Page[CIOut]:
+    """List the configuration items the caller may see, filtered by type, provider or text,
+    paged. Retired items only on request."""
     filters = inventory.CIFilter(type, provider, q, include_retired)
     visible = _visible(session, principal, engine)
     total, rows = inventory.list_cis(session, principal, visible, filters, limit, offset)
@@ -93,6 +95,8 @@ def update_ci(
     principal: PrincipalDep,
     engine: CmdbEngineDep,
 ) -> CIOut:
+    """Change a configuration item's attributes. Its provider's users and the integrator; 403
+    for another provider's CI, 404 for one not visible."""
     visible = _visible(session, principal, engine)
     ci = inventory.update_ci(session, principal, ci_id, body.changes(), visible, engine)
     return _out(session, principal, [ci])[0]
@@ -146,6 +150,8 @@ def list_relations(
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0, le=10_000_000),
 ) -> Page[RelationBrief]:
+    """List the relations between configuration items (optionally of one CI or one type),
+    paged. Only relations between visible CIs."""
     filters = relations.RelationFilter(ci_id, rel_type, include_retired)
     visible = _visible(session, principal, engine)
     total, rows = relations.list_relations(session, principal, visible, filters, limit, offset)

@@ -53,6 +53,8 @@ def publish_notice(body: NoticeIn, session: SessionDep, principal: PrincipalDep)
 
 @router.post("/notices/{notice_id}/close", response_model=NoticeOut)
 def close_notice(notice_id: RowId, session: SessionDep, principal: PrincipalDep) -> NoticeOut:
+    """Close a published status notice. The service desk (admins, analysts); 404 for an unknown
+    notice."""
     return NoticeOut.model_validate(notices.close(session, principal, notice_id))
 
 
@@ -100,5 +102,7 @@ def subscribe(
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204)
 def unsubscribe(subscription_id: RowId, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Remove one of the caller's status subscriptions. 404 for an unknown subscription or
+    another user's."""
     notify.unsubscribe(session, principal, subscription_id)
     return Response(status_code=204)
