@@ -129,6 +129,9 @@ def search_events(
     principal: PrincipalDep,
     store: StoreDep,
 ) -> EventPage:
+    """Search a tenant's stored events by time range and text, newest first, paged. Analysts and
+    admins (events.read); global users name the tenant (?tenant=<slug>); 422 for times without a
+    timezone."""
     principal.require("events.read")
     tenant_id = resolve_tenant_id(session, principal, tenant)
     for value in (start, end):
@@ -148,6 +151,8 @@ def get_event(
     principal: PrincipalDep,
     store: StoreDep,
 ) -> EventOut:
+    """One stored event of a tenant by its id. Needs events.read; 404 for an unknown id or another
+    tenant's event."""
     principal.require("events.read")
     event = store.get(resolve_tenant_id(session, principal, tenant), event_id)
     if event is None:
