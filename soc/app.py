@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import shutil
 import sqlite3
@@ -36,6 +37,7 @@ from risk.nc_api import router as nc_router
 from risk.upkeep import upkeep_until as risk_upkeep_until
 from soc.cases.api import extra_router as cases_extra_router
 from soc.cases.api import router as cases_router
+from soc.cases.bulk_api import router as cases_bulk_router
 from soc.cases.connector import deliver_until
 from soc.cmdb.api import router as ops_router
 from soc.cmdb.inventory_api import router as cmdb_router
@@ -44,9 +46,11 @@ from soc.cmdb.status_api import router as status_router
 from soc.cmdb.upkeep import upkeep_until
 from soc.core import audit
 from soc.core.deps import PrincipalDep, SessionDep
+from soc.core.error_texts import accepted_language, error_text, validation_text
 from soc.core.errors import DomainError
 from soc.core.schemas import ErrorOut
 from soc.core.settings import Settings, get_settings
+from soc.docs_routes import OPENAPI_TAGS, install_docs
 from soc.edge import EdgeRefusals
 from soc.headers import SecurityHeaders
 from soc.jobs_api import router as jobs_router
@@ -64,7 +68,7 @@ from soc.web.queue_pages import router as queue_pages_router
 from soc.web.risk_forms import router as risk_forms_router
 from soc.web.risk_pages import router as risk_pages_router
 from soc.web.rules_pages import router as rules_pages_router
-from soc.web.shell import error_page, wants_html
+from soc.web.shell import error_page, lang_of, wants_html
 from soc.web.status_pages import router as status_pages_router
 from tenants.api import router as tenants_router
 from tenants.billing.api import router as billing_router
@@ -122,6 +126,8 @@ def health(services: ServicesDep) -> dict[str, object]:
 
 @system_router.get("/audit/verify")
 def audit_verify(session: SessionDep, principal: PrincipalDep) -> dict[str, object]:
+    """Check the audit log's hash chain end to end and list the entries that break it. Needs the
+    audit.read permission (admin, authority); 403 otherwise."""
     principal.require("audit.read")
     count, problems = audit.verify(session)
     return {
@@ -270,9 +276,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: DomainError) -> Response:
         retry_after = getattr(exc, "retry_after", None)
         if wants_html(request):
-            return error_page(request, exc.status_code, exc.message)
+            return error_page(request, exc.status_code, error_text(lang_of(request), exc.message))
+        detail = error_text(accepted_language(request.headers.get("accept-language")), exc.message)
         return JSONResponse(
-            {"error": exc.code, "detail": exc.message},
+            {"error": exc.code, "detail": detail},
             status_code=exc.status_code,
             headers={"Retry-After": str(retry_after)} if retry_after else None,
         )
@@ -286,6 +293,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if answer is None:
             raise exc
         log.warning("%s answered %s: %s", request.url.path, answer.status_code, exc)
+        lang = accepted_language(request.headers.get("accept-language"))
+        if lang != "en":
+            body = json.loads(bytes(answer.body))
+            body["detail"] = error_text(lang, body["detail"])
+            answer = JSONResponse(body, status_code=answer.status_code, headers=answer.headers)
         return answer
 
     for exc_type in (OperationalError, PoolTimeout, sqlite3.OperationalError, OSError):
@@ -300,18 +312,23 @@ def install_error_handlers(app: FastAPI) -> None:
             code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
         except ValueError:
             code = "error"
+        lang = accepted_language(request.headers.get("accept-language"))
         return JSONResponse(
-            {"error": code, "detail": str(exc.detail)},
+            {"error": code, "detail": error_text(lang, str(exc.detail))},
             status_code=exc.status_code,
             headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        html = wants_html(request)
+        header = request.headers.get("accept-language")
+        lang = lang_of(request) if html else accepted_language(header)
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc'])}: {validation_text(lang, e['msg'])}"
+            for e in exc.errors()
         )
-        if wants_html(request):
+        if html:
             return error_page(request, 422, problems)
         return JSONResponse({"error": "invalid", "detail": problems}, status_code=422)
 
@@ -342,7 +359,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         version="0.1.0",
         lifespan=lifespan,
         description="Multi-tenant SOC: ingest, Sigma detection, security cases.",
+        docs_url=None,  # /docs and /redoc come from soc.docs_routes: offline, no CDN
+        redoc_url=None,
+        openapi_tags=OPENAPI_TAGS,
     )
+    install_docs(app)
     if services is not None:
         services.publish(app.state)
 
@@ -362,6 +383,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         es_router,
         cases_router,
         cases_extra_router,
+        cases_bulk_router,
         billing_router,
         rules_router,
         jobs_router,

@@ -6,34 +6,23 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-import orjson
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from soc.cases import service as cases
-from soc.cases import sla
-from soc.cases.models import STATUSES, Asset
-from soc.core.db import utcnow
-from soc.core.deps import SESSION_COOKIE, SettingsDep, client_ip, db_session
+from soc.core.deps import SESSION_COOKIE, client_ip, db_session
 from soc.core.errors import DomainError
 from soc.core.principal import Principal
-from soc.core.schemas import parse_id
 from soc.services import Services
 from soc.shell_deps import get_services
 from soc.web.chrome import remember
-from soc.web.matched import matched_fields, rule_values
 from soc.web.shell import base_context, landing_for, remember_lang, templates
 from soc.web.texts import TEXT
 from tenants import service as tenant_service
 from tenants.login_guard import TooManyAttempts
-from tenants.models import Provider, Tenant, User
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
@@ -76,10 +65,6 @@ def _forged() -> Response:
     return HTMLResponse(FORGED, status_code=403)
 
 
-def _case_not_found(raw: str) -> Response:
-    return HTMLResponse(f"case {raw[:40]} not found", status_code=404)
-
-
 def _login_page(
     request: Request, services: Services, error: str | None, status_code: int = 200
 ) -> Response:
@@ -99,6 +84,7 @@ def _login_page(
         samesite="strict",
         secure=services.settings.session_cookie_secure,
     )
+    remember_lang(request, response)
     return response
 
 
@@ -167,6 +153,7 @@ def login_form(
         max_age=services.settings.session_ttl_minutes * 60,
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE)
+    remember_lang(request, response)  # the language chosen on the sign-in page stays
     return response
 
 
@@ -205,224 +192,6 @@ def _page(request: Request, name: str, context: dict[str, Any]) -> Response:
     response = templates.TemplateResponse(request, name, {**base_context(request), **context})
     remember_lang(request, response)
     return response
-
-
-QUEUE_FILTERS = ("status", "priority", "q", "tenant_id")
-
-
-@router.get("/cases", response_class=HTMLResponse)
-def case_queue(
-    request: Request,
-    settings: SettingsDep,
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    """The queue: filters, priority, SLA countdown (newest first)."""
-    principal = _signed_in(request, session)
-    if principal is None:
-        return _to_login()
-    chosen = {k: request.query_params.get(k) or None for k in QUEUE_FILTERS}
-    tenant_id = chosen["tenant_id"]
-    filters = cases.CaseFilter(
-        status=chosen["status"] if chosen["status"] in STATUSES else None,
-        priority=chosen["priority"] if chosen["priority"] in ("P1", "P2", "P3", "P4") else None,
-        q=(chosen["q"] or "")[:200] or None,
-        tenant_id=parse_id(tenant_id),
-    )
-    total, rows = cases.list_cases(session, principal, filters, limit=200)
-    now = utcnow()
-    return _page(
-        request,
-        "cases.html",
-        {
-            "cases": [(c, sla.clocks(settings, c, now)) for c in rows],
-            "total": total,
-            "who": principal.actor,
-            "chosen": chosen,
-            "statuses": STATUSES,
-        },
-    )
-
-
-@router.get("/cases/{case_ref}", response_class=HTMLResponse)
-def case_detail(
-    case_ref: str,
-    request: Request,
-    settings: SettingsDep,
-    error: str | None = None,
-    session: Session = Depends(db_session, scope="function"),
-    services: Services = Depends(get_services),
-) -> Response:
-    """One case: SLA, asset, alerts, matching events with matched fields, timeline, triage."""
-    principal = _signed_in(request, session)
-    if principal is None:
-        return _to_login()
-    case_id = parse_id(case_ref)
-    if case_id is None:  # not a row id (text, or past 64 bits): no such case
-        return _case_not_found(case_ref)
-    try:
-        case = cases.get_case(session, principal, case_id)
-    except DomainError as exc:
-        return HTMLResponse(exc.message, status_code=exc.status_code)
-    alerts = cases.case_alerts(session, principal, case_id) if principal.can("alerts.read") else []
-    events = []
-    if alerts and principal.can("alerts.read"):
-        values = rule_values(services.ruleset, case.rule_id)
-        stored = services.store.get_many(case.tenant_id, [a.event_id for a in alerts])
-        events = [(e, matched_fields(values, e.data)) for e in stored]
-    asset = session.scalar(
-        select(Asset).where(Asset.tenant_id == case.tenant_id, Asset.host == case.host)
-    )
-    timeline = [
-        (e, orjson.loads(e.detail)) for e in cases.case_timeline(session, principal, case_id)
-    ]
-    return _page(
-        request,
-        "case.html",
-        {
-            "case": case,
-            "clocks": sla.clocks(settings, case, utcnow()),
-            "tenant": session.get(Tenant, case.tenant_id),
-            "provider": session.get(Provider, case.provider_id) if case.provider_id else None,
-            "assignee": session.get(User, case.assignee_id) if case.assignee_id else None,
-            "asset": asset,
-            "alerts": alerts,
-            "events": events,
-            "timeline": timeline,
-            "who": principal.actor,
-            "can_manage": principal.can("cases.manage"),
-            "can_assign": principal.can("cases.assign"),
-            "can_update": principal.can("cases.update"),
-            "targets": sorted(cases.TRANSITIONS.get(case.status, ())),
-            "providers": list(session.scalars(select(Provider).order_by(Provider.slug))),
-            "error": error,
-        },
-    )
-
-
-def _act(
-    request: Request,
-    case_ref: str,
-    csrf: str,
-    session: Session,
-    action: Callable[[Principal, int], Any],
-) -> Response:
-    """Run one triage action for the signed-in user; back to the case, with any error."""
-    principal = _signed_in(request, session)
-    if principal is None:
-        return _to_login()
-    if not _same_token(form_token(request.cookies.get(SESSION_COOKIE) or ""), csrf):
-        return _forged()
-    case_id = parse_id(case_ref)
-    if case_id is None:
-        return _case_not_found(case_ref)
-    target = f"/cases/{case_id}"
-    try:
-        with session.begin_nested():
-            action(principal, case_id)
-    except DomainError as exc:
-        return RedirectResponse(f"{target}?{urlencode({'error': exc.message})}", status_code=303)
-    return RedirectResponse(target, status_code=303)
-
-
-@router.post("/cases/{case_ref}/assign")
-def assign_form(
-    case_ref: str,
-    request: Request,
-    settings: SettingsDep,
-    assignee: str = Form(default=""),
-    provider: str = Form(default=""),
-    csrf: str = Form(default=""),
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    return _act(
-        request,
-        case_ref,
-        csrf,
-        session,
-        lambda p, case_id: cases.assign(
-            session, p, case_id, assignee or None, provider or None, settings=settings
-        ),
-    )
-
-
-@router.post("/cases/{case_ref}/status")
-def status_form(
-    case_ref: str,
-    request: Request,
-    settings: SettingsDep,
-    status: str = Form(...),
-    note: str = Form(default=""),
-    root_cause: str = Form(default=""),
-    csrf: str = Form(default=""),
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    return _act(
-        request,
-        case_ref,
-        csrf,
-        session,
-        lambda p, case_id: cases.change_status(
-            session, p, case_id, status, note or None, root_cause or None, settings=settings
-        ),
-    )
-
-
-@router.post("/cases/{case_ref}/comment")
-def comment_form(
-    case_ref: str,
-    request: Request,
-    settings: SettingsDep,
-    text: str = Form(...),
-    csrf: str = Form(default=""),
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    return _act(
-        request,
-        case_ref,
-        csrf,
-        session,
-        lambda p, case_id: cases.comment(session, p, case_id, text, settings=settings),
-    )
-
-
-@router.post("/cases/{case_ref}/priority")
-def priority_form(
-    case_ref: str,
-    request: Request,
-    settings: SettingsDep,
-    impact: str = Form(default=""),
-    urgency: str = Form(default=""),
-    reason: str = Form(default=""),
-    csrf: str = Form(default=""),
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    return _act(
-        request,
-        case_ref,
-        csrf,
-        session,
-        lambda p, case_id: cases.set_priority(
-            session, p, case_id, reason, impact or None, urgency or None, settings=settings
-        ),
-    )
-
-
-@router.post("/cases/{case_ref}/escalate")
-def escalate_form(
-    case_ref: str,
-    request: Request,
-    settings: SettingsDep,
-    reason: str = Form(default=""),
-    csrf: str = Form(default=""),
-    session: Session = Depends(db_session, scope="function"),
-) -> Response:
-    return _act(
-        request,
-        case_ref,
-        csrf,
-        session,
-        lambda p, case_id: cases.escalate(session, p, case_id, reason, settings=settings),
-    )
 
 
 @router.get("/usage", response_class=HTMLResponse)

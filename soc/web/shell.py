@@ -67,8 +67,8 @@ def _day(context: Any, value: date | datetime | None, style: str = "medium") -> 
 def _gettext(context: Any, message: str, **values: Any) -> str:
     """`_("English text")` in a template; `{name}` placeholders filled (and escaped)."""
     text = i18n.gettext(context.get("lang", "en"), message)
-    if values:
-        return text.format(**{k: escape(v) for k, v in values.items()})
+    if values:  # the message is text, a value may be markup (a `when` <time>): both safe
+        return Markup(escape(text)).format(**values)
     return text
 
 

@@ -150,7 +150,9 @@ def test_health_and_web_pages(client: TestClient, world: World) -> None:
     signed_in = client.post(
         "/login", data={"username": "customer-alpha", "password": PASSWORD, "csrf": csrf}
     )
-    assert signed_in.status_code == 200 and "Cases" in signed_in.text
+    # A customer lands on its portal, made for it.
+    assert signed_in.status_code == 200 and signed_in.url.path == "/portal"
+    assert 'id="nav-portal"' in signed_in.text
 
 
 def test_a_totp_code_works_once(client: TestClient, world: World) -> None:

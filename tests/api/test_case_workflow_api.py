@@ -426,6 +426,7 @@ def test_every_case_route_has_an_isolation_probe(client: TestClient) -> None:
         ("POST", "/api/v1/cases/{case_id}/status"),
         ("POST", "/api/v1/cases/{case_id}/reopen"),
         ("POST", "/api/v1/cases/{case_id}/comments"),
+        ("POST", "/api/v1/cases/bulk"),
     }
     mine = ("/api/v1/cases", "/api/v1/itsm", "/api/v1/assets", "/api/v1/problems")
     missing = [

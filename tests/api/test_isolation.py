@@ -208,6 +208,25 @@ def probes(o: Objects) -> list[Probe]:
             analysts,
             403,
         ),
+        # Bulk: 200 with a per-case answer for who may update cases (a foreign case is refused
+        # in it as not found: test_bulk_refuses_foreign_cases_as_not_found), 403 for the rest.
+        Probe(
+            "POST",
+            "/api/v1/cases/bulk",
+            {"action": "status", "case_ids": [o.beta_case], "status": "triage"},
+            analysts | {u: 200 for u in PROVIDER_SCOPED if not u.startswith("finance")},
+            403,
+        ),
+        # Admin console (issue 14): onboarding, tenant updates, the user list: admins only.
+        Probe(
+            "POST",
+            "/api/v1/tenants/onboard",
+            {"slug": "onboarded", "name": "Onboarded", "portal_users": ["onboarded-user"]},
+            {"admin": 201},
+            403,
+        ),
+        Probe("PATCH", "/api/v1/tenants/beta", {"retention_days": 200}, {"admin": 200}, 403),
+        Probe("GET", "/api/v1/users?tenant=beta", None, {"admin": 200}, 403),
         Probe("GET", "/api/v1/audit/verify", None, {"admin": 200, "authority": 200}, 403),
         Probe("GET", "/api/v1/providers", None, {"admin": 200}, 403),
         # Last: the admin's DELETE really ends prov-b serving beta (PUT before it is a no-op).
@@ -229,6 +248,28 @@ def test_each_endpoint_answers_each_role_as_documented(
             if verdict(got) != verdict(want):
                 failures.append(f"{probe.method} {probe.path} as {user}: {got}, want {want}")
     assert not failures, "\n".join(failures)
+
+
+def test_bulk_refuses_foreign_cases_as_not_found(
+    client: TestClient, world: World, objects: Objects
+) -> None:
+    """A bulk request naming another tenant's case (or one not handed to the provider) gets
+    that case refused as not found, and the case stays as it was."""
+    body = {"action": "status", "case_ids": [objects.beta_case, objects.alpha_case]}
+    for user, foreign, own in (
+        ("provider-prov-a", objects.beta_case, objects.alpha_case),
+        ("soc_analyst-prov-b", objects.alpha_case, objects.beta_case),
+    ):
+        answer = client.post(
+            "/api/v1/cases/bulk", json=body | {"status": "triage"}, headers=world[user].headers
+        )
+        assert answer.status_code == 200, answer.text
+        results = {r["case_id"]: r for r in answer.json()["results"]}
+        assert results[foreign]["code"] == "not_found", user
+        assert results[foreign]["message"] == f"case {foreign} not found"
+        assert results[own]["code"] in ("done", "bad_request"), user
+    seen = client.get(f"/api/v1/cases/{objects.beta_case}", headers=world["admin"].headers)
+    assert seen.json()["status"] == "triage"  # moved by prov-b's analyst only
 
 
 def test_tenant_users_see_only_their_own_rows(

@@ -378,8 +378,7 @@ def test_the_authority_sees_every_providers_on_time_record(
 def test_the_words_exist_in_both_languages_and_the_nav_flag_follows_kri_read() -> None:
     from soc.core.principal import Principal, Scope
     from soc.web.chrome import risk_chrome
-    from soc.web.texts import KRI_TEXT
-    from soc.web.texts import TEXT
+    from soc.web.texts import KRI_TEXT, TEXT
 
     assert KRI_TEXT["en"].keys() == KRI_TEXT["nl"].keys()
     for lang in ("en", "nl"):

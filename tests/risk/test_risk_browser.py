@@ -210,7 +210,8 @@ def sign_in(page: Any, server: Server, username: str, totp: str = "") -> None:
     if totp:
         page.fill("input[name=totp]", totp)
     page.click("button[type=submit]")
-    page.wait_for_url("**/cases", timeout=30_000)
+    page.wait_for_url(lambda url: url.rstrip("/") != server.url, timeout=30_000)  # landing
+    page.goto(f"{server.url}/cases")
 
 
 def shot_path(tmp_path: Path, name: str) -> Path:

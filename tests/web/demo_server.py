@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,13 +103,10 @@ class DemoSite:
             return secret
 
 
-@pytest.fixture(scope="session")
-def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
-    pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        message = "no /usr/bin/chromium: run deploy/browser.sh start"
-        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-    base_dir = tmp_path_factory.mktemp("demo-site")
+@contextmanager
+def start_demo_site(base_dir: Path) -> Iterator[DemoSite]:
+    """Run `soc run --demo` on a free port with its data under `base_dir` until the block ends
+    (also for scripts/screenshots.py). Raises RuntimeError when the server does not come up."""
     data_dir = base_dir / "var"
     url = f"sqlite:///{data_dir / 'soc.db'}"
     port = free_port()
@@ -146,16 +144,31 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
                 except httpx.HTTPError:
                     pass
                 if process.poll() is not None:
-                    pytest.fail(log.read_text()[-4000:])
+                    raise RuntimeError(log.read_text()[-4000:])
                 time.sleep(0.2)
             else:
-                pytest.fail("the demo server did not start in 180 s:\n" + log.read_text()[-4000:])
+                raise RuntimeError(
+                    "the demo server did not start in 180 s:\n" + log.read_text()[-4000:]
+                )
             db = Database(url)
             yield DemoSite(base, url, log, db)
             db.engine.dispose()
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
+    pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        message = "no /usr/bin/chromium: run deploy/browser.sh start"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    try:
+        with start_demo_site(tmp_path_factory.mktemp("demo-site")) as site:
+            yield site
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
