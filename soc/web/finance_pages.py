@@ -274,12 +274,22 @@ def customer_page(
 
 
 def _changed(
-    request: Request, tenant: str, csrf: str, change: Callable[[], object], done: str
+    request: Request,
+    session: Session,
+    tenant: str,
+    csrf: str,
+    change: Callable[[Principal], object],
+    done: str,
 ) -> Response:
+    """A customer form of the finance console: who may, the form token, the change, and back
+    to the customer's page with what happened."""
+    principal = _finance(request, session)
+    if not isinstance(principal, Principal):
+        return principal
     if not same_token(form_token(request.cookies.get(SESSION_COOKIE) or ""), csrf):
         return error_page(request, 403)
     try:
-        change()
+        change(principal)
     except DomainError as exc:
         return RedirectResponse(
             f"/finance/customers/{tenant}?{urlencode({'error': exc.message[:300]})}",
@@ -298,14 +308,12 @@ def plan_form(
     csrf: str = Form(default=""),
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    principal = _finance(request, session)
-    if not isinstance(principal, Principal):
-        return principal
     return _changed(
         request,
+        session,
         tenant,
         csrf,
-        lambda: billing.decide_plan(session, principal, tenant, plan, effective_month, note[:2000]),
+        lambda who: billing.decide_plan(session, who, tenant, plan, effective_month, note[:2000]),
         "plan",
     )
 
@@ -318,18 +326,12 @@ def ceiling_form(
     csrf: str = Form(default=""),
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    principal = _finance(request, session)
-    if not isinstance(principal, Principal):
-        return principal
-
-    def change() -> object:
+    def change(who: Principal) -> object:
         if not ceiling.strip():
-            return billing.set_account(session, principal, tenant, clear_ceiling=True)
-        return billing.set_account(
-            session, principal, tenant, ceiling=_amount(ceiling, positive=True)
-        )
+            return billing.set_account(session, who, tenant, clear_ceiling=True)
+        return billing.set_account(session, who, tenant, ceiling=_amount(ceiling, positive=True))
 
-    return _changed(request, tenant, csrf, change, "ceiling")
+    return _changed(request, session, tenant, csrf, change, "ceiling")
 
 
 @router.post("/finance/customers/{tenant}/correction")
@@ -343,15 +345,13 @@ def correction_form(
     csrf: str = Form(default=""),
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    principal = _finance(request, session)
-    if not isinstance(principal, Principal):
-        return principal
     return _changed(
         request,
+        session,
         tenant,
         csrf,
-        lambda: billing.add_correction(
-            session, principal, tenant, refers_to, _amount(amount), reason.strip()[:2000], month
+        lambda who: billing.add_correction(
+            session, who, tenant, refers_to, _amount(amount), reason.strip()[:2000], month
         ),
         "correction",
     )
