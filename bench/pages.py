@@ -11,11 +11,17 @@ baseline in the same run: the `/api/v1/health` answer through the same app and c
 
     eval "$(deploy/services.sh start)"
     .venv/bin/python bench/pages.py [--cases 100000] [--runs 50] [--quick] [--explain]
+        [--keep | --reuse soc_bench_xxxxxxxx]
+
+`--keep` leaves the filled database (and a small state file beside it in the temp directory:
+the bench users' TOTP secrets and the case timed) so later runs can `--reuse` it instead of
+filling 100,000 cases again; a reused database is first upgraded to the newest migration.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -41,6 +47,7 @@ from soc.app import create_app  # noqa: E402
 from soc.cases.models import Case, CaseEvent  # noqa: E402
 from soc.core.db import Database  # noqa: E402
 from soc.core.deps import SESSION_COOKIE  # noqa: E402
+from soc.core.errors import Unauthorized  # noqa: E402
 from soc.core.migrate import upgrade  # noqa: E402
 from soc.core.principal import SYSTEM  # noqa: E402
 from soc.core.settings import Settings  # noqa: E402
@@ -78,7 +85,27 @@ def _login(db: Database, username: str, secret: str | None) -> str:
     return token
 
 
-def fill(url: str, count: int, tenants: int, seed: int) -> Filled:
+def _state_file(name: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"{name}.json"
+
+
+def reuse(url: str, name: str) -> Filled:
+    """Sign in again to a database a `--keep` run filled (after upgrading it)."""
+    state = json.loads(_state_file(name).read_text())
+    upgrade(url)
+    db = Database(url)
+    tokens: dict[str, str] = {}
+    for user in ROLES:
+        try:
+            tokens[user] = _login(db, user, state["secrets"][user])
+        except Unauthorized:  # this TOTP code was used already: wait for the next one
+            time.sleep(30.5 - time.time() % 30)
+            tokens[user] = _login(db, user, state["secrets"][user])
+    db.engine.dispose()
+    return Filled(tokens, int(state["case_id"]), "analyst0")
+
+
+def fill(url: str, count: int, tenants: int, seed: int, keep: str | None = None) -> Filled:
     """Tenants, a user per role (plus a few analysts to assign to) and `count` cases."""
     upgrade(url)
     db = Database(url)
@@ -164,6 +191,9 @@ def fill(url: str, count: int, tenants: int, seed: int) -> Filled:
         conn.commit()
     tokens = {name: _login(db, name, secrets[name]) for name in ROLES}
     db.engine.dispose()
+    if keep:
+        state = {"secrets": secrets, "case_id": int(target or 1), "cases": count}
+        _state_file(keep).write_text(json.dumps(state))
     return Filled(tokens, int(target or 1), "analyst0")
 
 
@@ -258,24 +288,36 @@ def main() -> None:
         "--explain", action="store_true", help="EXPLAIN ANALYZE the slowest SQL of a slow page"
     )
     parser.add_argument("--url", default=os.environ.get("SOC_TEST_DATABASE_URL"))
+    kept = parser.add_mutually_exclusive_group()
+    kept.add_argument("--keep", action="store_true", help="leave the filled database for --reuse")
+    kept.add_argument("--reuse", metavar="NAME", help="time a database a --keep run left")
     args = parser.parse_args()
     if args.quick:
         args.cases, args.runs = 10_000, 20
     if not args.url:
         raise SystemExit("set SOC_TEST_DATABASE_URL (deploy/services.sh start prints it) or --url")
     server = make_url(args.url)
-    name = f"soc_bench_{uuid.uuid4().hex[:8]}"
+    if args.reuse and not _state_file(args.reuse).is_file():
+        raise SystemExit(f"no state of a kept database {args.reuse} (run with --keep first)")
+    name = args.reuse or f"soc_bench_{uuid.uuid4().hex[:8]}"
     admin = f"host={server.host} port={server.port or 5432} user={server.username} dbname=postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
+    if not args.reuse:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
     url = server.set(database=name).render_as_string(hide_password=False)
     try:
         started = time.perf_counter()
-        filled = fill(url, args.cases, args.tenants, args.seed)
-        print(
-            f"filled {args.cases:,} cases over {args.tenants} tenants and {DAYS} days "
-            f"in {time.perf_counter() - started:.1f} s; {args.runs} GETs per page"
-        )
+        if args.reuse:
+            filled = reuse(url, name)
+            cases = json.loads(_state_file(name).read_text())["cases"]
+            print(f"reusing {name} ({cases:,} cases); {args.runs} GETs per page")
+        else:
+            filled = fill(url, args.cases, args.tenants, args.seed, name if args.keep else None)
+            print(
+                f"filled {args.cases:,} cases over {args.tenants} tenants and {DAYS} days "
+                f"in {time.perf_counter() - started:.1f} s; {args.runs} GETs per page"
+                + (f"; kept as {name} (--reuse {name})" if args.keep else "")
+            )
         with (
             tempfile.TemporaryDirectory() as tmp,
             TestClient(create_app(Settings(database_url=url, data_dir=Path(tmp)))) as client,
@@ -313,8 +355,9 @@ def main() -> None:
                     profile(client, path, log, url, args.explain)
             print(f"over the 200 ms p95 goal: {', '.join(over) if over else 'none'}")
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if not (args.keep or args.reuse):
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ class Case(Base):
         Index("ix_cases_response_due", "response_due"),
         Index("ix_cases_resolution_due", "resolution_due"),
         Index("ix_cases_tenant_created", "tenant_id", "created_at"),
+        # The queue's sort-order, open-case and trigram indexes are in migration 0016 only:
+        # their expressions differ per dialect (schemas come from the migrations).
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -21,8 +21,21 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    FunctionElement,
+    Select,
+    and_,
+    false,
+    func,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy import case as when
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from detections.models import Alert
 from soc.cases.models import OPEN_STATUSES, STATUSES, Case, SavedView
@@ -38,6 +51,31 @@ PRIORITIES = ("P1", "P2", "P3", "P4")
 SLA_STATES = ("running", "warning", "breached", "paused", "met", "missed")
 PAGE_SIZES = (25, 50, 100, 200)
 FAR = datetime(9999, 1, 1, tzinfo=UTC)  # "no due time" sorts after every due time
+COUNT_CAP = 5000  # the queue counts its cases up to here, then says "5000+"
+
+
+class far_due(FunctionElement[datetime]):
+    """FAR as an inline constant, not a bound parameter: PostgreSQL uses the expression index
+    on COALESCE(resolution_due, FAR) (migration 0016) only for the very same expression, and
+    a parameter would not match it in a prepared statement's generic plan."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(far_due, "postgresql")
+def _far_due_postgresql(element: far_due, compiler: SQLCompiler, **kw: Any) -> str:
+    return "'9999-01-01 00:00:00+00'::timestamptz"
+
+
+@compiles(far_due)
+def _far_due_default(element: far_due, compiler: SQLCompiler, **kw: Any) -> str:
+    return "'9999-01-01 00:00:00.000000'"  # how SQLite stores a DateTime
+
+
+def sla_due_key() -> ColumnElement[datetime]:
+    """The resolution due time as the queue sorts it (no due time: last)."""
+    return func.coalesce(Case.resolution_due, far_due())
 
 
 # --- sorting -------------------------------------------------------------------------------
@@ -55,7 +93,7 @@ def _key(name: str) -> tuple[Any, str]:
     if name == "status":
         return Case.status, "str"
     if name == "sla_due":
-        return func.coalesce(Case.resolution_due, literal(FAR, UTCDateTime())), "dt"
+        return sla_due_key(), "dt"
     if name == "activity":
         return Case.updated_at, "dt"
     if name == "created":
@@ -131,14 +169,27 @@ def decode_cursor(sort: str, cursor: str | None) -> list[Any] | None:
 
 
 def _after(keys: list[tuple[str, bool]], values: list[Any]) -> ColumnElement[bool]:
-    """Rows strictly after `values` in the order of `keys` (lexicographic keyset)."""
+    """Rows strictly after `values` in the order of `keys` (lexicographic keyset).
+
+    The OR of the steps is what decides; the row comparison before it over the leading keys
+    that share a direction says the same thing more loosely (at or after), in a form an index
+    on those keys can start its range at, so a later page does not walk the earlier ones."""
     clauses: list[ColumnElement[bool]] = []
     for i, (name, descending) in enumerate(keys):
         expr = _key(name)[0]
         equal = [_key(n)[0] == values[j] for j, (n, _) in enumerate(keys[:i])]
         step = expr < values[i] if descending else expr > values[i]
         clauses.append(and_(*equal, step))
-    return or_(*clauses)
+    lead = 1
+    while lead < len(keys) and keys[lead][1] == keys[0][1]:
+        lead += 1
+    exprs = [_key(n)[0] for n, _ in keys[:lead]]
+    if lead == 1:
+        bound = exprs[0] <= values[0] if keys[0][1] else exprs[0] >= values[0]
+    else:
+        row, at = tuple_(*exprs), tuple_(*values[:lead])
+        bound = row <= at if keys[0][1] else row >= at
+    return and_(bound, or_(*clauses))
 
 
 # --- filters -------------------------------------------------------------------------------
@@ -261,6 +312,7 @@ class QueuePage:
     size: int
     first: bool = True
     keys: list[tuple[str, bool]] = field(default_factory=list)
+    more: bool = False  # more than `total` (= COUNT_CAP) cases match
 
 
 def queue(
@@ -279,7 +331,11 @@ def queue(
     size = size if size in PAGE_SIZES else 50
     keys = sort_keys(sort)
     base = _filtered(session, actor, settings, filters, now)
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    # An exact count reads every matching row; past COUNT_CAP nobody pages through anyway.
+    capped = base.with_only_columns(Case.id).limit(COUNT_CAP + 1).subquery()
+    total = session.scalar(select(func.count()).select_from(capped)) or 0
+    more = total > COUNT_CAP
+    total = min(total, COUNT_CAP)
     query = base
     # Join the names only when the order needs them (sorting 100,000 joined rows is slow);
     # otherwise the page's few names are read after.
@@ -317,7 +373,7 @@ def queue(
     if len(found) > size:
         last = found[size - 1]
         next_cursor = encode_cursor(sort, [last[1 + i] for i in range(len(keys))])
-    return QueuePage(rows, total, next_cursor, sort, size, after is None, keys)
+    return QueuePage(rows, total, next_cursor, sort, size, after is None, keys, more)
 
 
 def visible_tenants(session: Session, actor: Principal) -> list[Tenant]:
@@ -366,10 +422,6 @@ class Dashboard:
     now: datetime
 
 
-def _count_open(session: Session, query: Select[Any]) -> int:
-    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
-
-
 def dashboard(
     session: Session,
     actor: Principal,
@@ -380,17 +432,26 @@ def dashboard(
     """The console's figures, all within the actor's scope."""
     now = now or utcnow()
     open_cases = visible_cases(actor).where(Case.status.in_(OPEN_STATUSES))
-    counted = dict(
-        session.execute(
-            open_cases.with_only_columns(Case.priority, func.count()).group_by(Case.priority)
-        ).all()
-    )
+    # One pass over the open cases (the partial index of migration 0016) gives every count:
+    # per (priority, tenant) the cases and how many are in each SLA state.
+    states = ("breached", "warning", "running", "paused")
+    grouped = session.execute(
+        open_cases.with_only_columns(
+            Case.priority,
+            Case.tenant_id,
+            func.count(),
+            *(func.sum(when((sla_condition(settings, s, now), 1), else_=0)) for s in states),
+        ).group_by(Case.priority, Case.tenant_id)
+    ).all()
+    counted: dict[str, int] = {}
+    per_tenant: dict[int, int] = {}
+    in_state = dict.fromkeys(states, 0)
+    for priority, tenant_id, n, *by_state in grouped:
+        counted[priority] = counted.get(priority, 0) + int(n)
+        per_tenant[tenant_id] = per_tenant.get(tenant_id, 0) + int(n)
+        for state, m in zip(states, by_state, strict=True):
+            in_state[state] += int(m or 0)
     by_priority = [(p, int(counted.get(p, 0))) for p in PRIORITIES]
-    per_tenant = dict(
-        session.execute(
-            open_cases.with_only_columns(Case.tenant_id, func.count()).group_by(Case.tenant_id)
-        ).all()
-    )
     names = session.execute(
         select(Tenant.id, Tenant.slug, Tenant.name).where(Tenant.id.in_(per_tenant))
     ).all()
@@ -398,10 +459,7 @@ def dashboard(
         ((int(t_id), slug, name, int(per_tenant[t_id])) for t_id, slug, name in names),
         key=lambda row: (-row[3], row[1]),
     )
-    by_sla = [
-        (state, _count_open(session, open_cases.where(sla_condition(settings, state, now))))
-        for state in ("breached", "warning", "running", "paused")
-    ]
+    by_sla = [(state, in_state[state]) for state in states]
     until = now + due_within
     soon: list[DueSoon] = []
     response_soon = and_(

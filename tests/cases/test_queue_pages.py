@@ -317,3 +317,19 @@ def test_queue_in_dutch(client: TestClient, services: Services, world: World) ->
     assert "Keyboard shortcuts" not in html and "Saved views" not in html
     english = client.get("/cases?lang=en").text
     assert "Keyboard shortcuts" in english and "Waiting on the customer" in english
+
+
+def test_count_is_capped_past_the_cap(
+    client: TestClient, services: Services, world: World, monkeypatch: Any
+) -> None:
+    """Past COUNT_CAP the queue says "<cap>+" (an exact count reads every matching row); under
+    it the count stays exact."""
+    from soc.cases import queries
+
+    monkeypatch.setattr(queries, "COUNT_CAP", 20)
+    make_cases(services, [{"priority": "P1"}] * 5 + [{"priority": "P4"}] * 20)
+    signed(client, world, "soc_analyst")
+    everything = client.get("/cases")
+    assert 'id="queue-total">20+<' in everything.text
+    assert len(row_ids(everything.text)) == 25
+    assert 'id="queue-total">5<' in client.get("/cases?priority=P1").text
