@@ -26,6 +26,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from soc.cases import itsm_delivery
 from soc.cases.models import Case, InboundNonce, OutboxMessage
 from soc.core import audit
 from soc.core.db import Database, utcnow
@@ -84,6 +85,15 @@ def snapshot(session: Session, case: Case) -> dict[str, Any]:
     }
 
 
+def enabled(settings: Settings) -> bool:
+    """Whether case changes go out at all: the chosen ITSM tool has an address."""
+    if settings.itsm_kind == "servicenow":
+        return bool(settings.servicenow_url)
+    if settings.itsm_kind == "4me":
+        return bool(settings.fourme_url)
+    return bool(settings.itsm_url)
+
+
 def enqueue(
     session: Session,
     settings: Settings,
@@ -94,7 +104,7 @@ def enqueue(
 ) -> OutboxMessage | None:
     """Queue one case change for the ITSM tool (when a connector URL is set). Changes that
     came from the ITSM tool itself are not echoed back."""
-    if not settings.itsm_url or actor == ITSM_ACTOR:
+    if not enabled(settings) or actor == ITSM_ACTOR:
         return None
     key = uuid.uuid4().hex
     now = utcnow()
@@ -180,7 +190,7 @@ def deliver_due(
     outcome is saved at once. Returns counts of delivered, failed (will retry) and
     dead-lettered messages."""
     counts = {"delivered": 0, "failed": 0, "dead": 0}
-    if not settings.itsm_url:
+    if not enabled(settings):
         return counts
     now = now or utcnow()
     claimed = _claim(db, settings, now, batch)
@@ -193,7 +203,10 @@ def deliver_due(
                     if message is not None:
                         message.next_attempt_at = failed_cases[case_id]
                 continue
-            problem = _post(client, settings, key, payload)
+            if settings.itsm_kind == "generic":
+                problem = _post(client, settings, key, payload)
+            else:
+                problem = itsm_delivery.deliver(client, db, settings, message_id, payload)
             with db.session() as session:
                 message = session.get(OutboxMessage, message_id)
                 assert message is not None

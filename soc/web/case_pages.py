@@ -14,8 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from soc.cases import evidence, merging, sla
+from soc.cases import evidence, itsm_remote, merging, sla
 from soc.cases import service as cases
+from soc.cases.itsm_remote import RemoteTicket
 from soc.cases.models import Asset
 from soc.cases.upload import read_upload
 from soc.core.db import utcnow
@@ -24,6 +25,7 @@ from soc.core.errors import DomainError
 from soc.core.i18n import BRUSSELS, N_, gettext
 from soc.core.principal import Principal
 from soc.core.schemas import parse_id
+from soc.core.settings import Settings
 from soc.services import Services
 from soc.shell_deps import get_services
 from soc.web.chrome import form_token, same_token, signed_in
@@ -143,6 +145,7 @@ def case_detail(
             "timeline": timeline,
             "rule": rule_facts(services, session, case.tenant_id, case.rule_id),
             "evidence": evidence.list_for_case(session, principal, case_id),
+            "remote_tickets": remote_tickets(settings, session, case_id),
             "can_manage": principal.can("cases.manage"),
             "can_assign": principal.can("cases.assign"),
             "can_update": principal.can("cases.update"),
@@ -154,6 +157,14 @@ def case_detail(
         },
         principal=principal,
     )
+
+
+def remote_tickets(
+    settings: Settings, session: Session, case_id: int
+) -> list[tuple[RemoteTicket, str | None]]:
+    """The case's ServiceNow / 4me tickets, newest first, with a link into ServiceNow."""
+    rows = itsm_remote.for_case(session, case_id)
+    return [(t, itsm_remote.link(settings.servicenow_url, t)) for t in reversed(rows)]
 
 
 def _act(
