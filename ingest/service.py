@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from ingest.events import Event, normalise
 from ingest.models import ABANDONED, DONE, FAILED, PENDING, RECORDABLE, RECOVERED, IngestBatch
 from ingest.parse import Parsed, Rejected, split_body
+from ingest.sources import observe as observe_sources
 from ingest.store.base import EventStore
 from soc.core.db import Database, utcnow
 from soc.core.principal import TenantRef
@@ -99,6 +100,7 @@ def meter_events(session: Session, events: Sequence[Event]) -> None:
         bucket[0] += 1
         bucket[1] += event.size
     meter_hosts(session, [(t, d, h, count, size) for (t, d, h), (count, size) in per_host.items()])
+    observe_sources(session, events)
 
 
 def _unique(events: Sequence[Event]) -> list[Event]:

@@ -12,10 +12,13 @@ events and GB ingested (usage meters), silent log sources, detections by ATT&CK 
   (CMDB CIs of type application, not retired before the period) of the subject; None without.
 - Events and GB: the usage meters' days of the period (UTC days, as metered); a provider's:
   the tenants it serves. GB are 10^9 bytes, 3 decimals.
-- Silent log sources: a tenant *declares* a log source in the CMDB: a CI serving it whose
-  attributes hold `"log_source": true`; its host names are the CI's name and aliases. It is
-  silent when the meters saw no event from those hosts for settings.kri_silent_source_hours
-  up to the period's end (or now, if earlier); a meter day counts as seen until its end.
+- Silent log sources: a tenant *declares* a log source in the log-source register
+  (ingest.sources: a host glob and its own silent_after_hours) or in the CMDB (a CI serving it
+  whose attributes hold `"log_source": true`; its host names are the CI's name and aliases,
+  silent after settings.kri_silent_source_hours). It is silent when no event came from its
+  hosts for that long up to the period's end (or now, if earlier): a meter day counts as seen
+  until its end, but a register source's own (exact) last seen wins when it is before that
+  moment; a register source never seen counts from its declaration.
 - Detections: alerts created in the period, by the ATT&CK tactics of their rule's tags
   (`attack.<tactic>`); an alert of a rule with no tactic counts under "none"."""
 
@@ -35,6 +38,8 @@ from sqlalchemy.orm import Session
 from detections.engine.loader import iter_rule_files
 from detections.models import Alert, TenantRule
 from detections.sources import rule_dirs
+from ingest.models import LogSource
+from ingest.sources import matches
 from kri.computed_base import Figure, Subject, quantize, window
 from risk.deadlines import Item, ItemScope, on_time_share
 from risk.matrix import matrix_from
@@ -275,7 +280,56 @@ def silent_log_sources(
                     "last_seen": seen and seen.isoformat(),
                 }
             )
-    return Decimal(len(silent)), {"declared": len(declared), "silent": silent}
+    registered = _silent_registered(session, tenants, as_of)
+    silent += [entry for entry in registered if entry["silent"]]
+    for entry in registered:
+        del entry["silent"]
+    return Decimal(len(silent)), {"declared": len(declared) + len(registered), "silent": silent}
+
+
+def _silent_registered(
+    session: Session, tenants: list[int] | None, as_of: datetime
+) -> list[dict[str, Any]]:
+    """The register's enabled sources declared by `as_of`, each with whether it was silent
+    then (key `silent`) and when it was last seen by then."""
+    query = select(LogSource).where(LogSource.enabled.is_(True), LogSource.created_at <= as_of)
+    if tenants is not None:
+        query = query.where(LogSource.tenant_id.in_(tenants))
+    sources = list(session.scalars(query.order_by(LogSource.tenant_id, LogSource.name)))
+    if not sources:
+        return []
+    days = session.execute(
+        select(UsageHostDaily.tenant_id, UsageHostDaily.host, func.max(UsageHostDaily.day))
+        .where(
+            UsageHostDaily.events > 0,
+            UsageHostDaily.day <= as_of.date(),
+            UsageHostDaily.tenant_id.in_({s.tenant_id for s in sources}),
+        )
+        .group_by(UsageHostDaily.tenant_id, UsageHostDaily.host)
+    ).all()
+    out = []
+    for source in sources:
+        ends = [
+            datetime.combine(day + timedelta(days=1), time(0), UTC)
+            for tenant_id, host, day in days
+            if tenant_id == source.tenant_id and matches(source.host_pattern, host)
+        ]
+        # Its own last seen is exact and, when before `as_of`, the last event by then; a
+        # later one leaves the meters' day precision for the period's end.
+        seen = min(max(ends), as_of) if ends else None
+        if source.last_seen is not None and source.last_seen <= as_of:
+            seen = source.last_seen
+        cutoff = as_of - timedelta(hours=source.silent_after_hours)
+        out.append(
+            {
+                "source_id": source.id,
+                "tenant_id": source.tenant_id,
+                "name": source.name,
+                "last_seen": seen and seen.isoformat(),
+                "silent": (seen or source.created_at) <= cutoff,
+            }
+        )
+    return out
 
 
 def _tactics(tags: Iterable[object]) -> list[str]:

@@ -1,7 +1,8 @@
 """The KRI domain's time-driven work for the embedded server (Celery beat runs the same
 functions as separate tasks in production): computed KRIs and repeated SLA failures, missing
-provider input, the monthly reports from their due day, the daily data-warehouse feed. Every
-step is idempotent and runs in its own transaction; a failing step never stops the others."""
+provider input, the monthly reports from their due day, the daily data-warehouse feed, the
+silent log sources' cases (soc.cases.source_silence). Every step is idempotent and runs in its
+own transaction; a failing step never stops the others."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from kri.deps import local_day
 from kri.dwh import export_due
 from kri.reports import publish_due
 from kri.submissions import flag_missing
+from soc.cases.source_silence import raise_silence_cases
 from soc.core.db import Database, utcnow
 from soc.core.settings import Settings
 
@@ -29,6 +31,7 @@ def _steps(settings: Settings, now: datetime) -> list[tuple[str, Callable[[Sessi
         ("missing input", lambda s: flag_missing(s, settings, local_day(settings, now))),
         ("monthly reports", lambda s: publish_due(s, settings, now)),
         ("data-warehouse feed", lambda s: export_due(s, settings, now)),
+        ("silent log sources", lambda s: raise_silence_cases(s, settings, now)),
     ]
 
 
