@@ -1,6 +1,7 @@
 """Messages of the risk domain for a party: the owner of an item, a customer's users, the
 authority or a provider. Rows are what each party's page shows ("for you"); writing them in
-the caller's transaction means a notice exists exactly when the change that caused it does."""
+the caller's transaction means a notice exists exactly when the change that caused it does,
+and so does its e-mail (`risk.notice_mail`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
 from risk.models import Risk, RiskAction, RiskNotification
+from risk.notice_mail import mail_notices
 from risk.visibility import action_filter, risk_filter
 from soc.core.principal import Principal
 
@@ -34,6 +36,7 @@ def notify(session: Session, notices: list[Notice]) -> list[RiskNotification]:
     rows = [RiskNotification(**vars(n)) for n in notices]
     session.add_all(rows)
     session.flush()
+    mail_notices(session, rows)
     return rows
 
 

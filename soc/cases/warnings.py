@@ -1,5 +1,6 @@
 """Breach warnings: cases whose response or resolution clock is due within the warning
-window of their priority (and not yet past due). Run every minute by Celery beat."""
+window of their priority (and not yet past due). Run every minute by Celery beat; each
+warning is on the case's timeline and e-mailed (the outbox) to who must act."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from sqlalchemy.orm import Session
 from soc.cases.models import Case
 from soc.cases.timeline import note
 from soc.core.db import utcnow
+from soc.core.i18n import N_, number, translate, when
 from soc.core.settings import Settings
+from tenants.mail import Readers, Template, mail_users
 
 
 @dataclass(frozen=True)
@@ -77,4 +80,37 @@ def send_breach_warnings(
         minutes = round((w.due - now).total_seconds() / 60, 1)
         detail = {"clock": w.clock, "due": w.due.isoformat(), "minutes_left": minutes}
         note(session, settings, case, "system", "sla_warning", detail)
+        mail_warning(session, case, w, minutes)
     return warnings
+
+
+CLOCKS = {"response": N_("response"), "resolution": N_("resolution")}
+SLA_WARNING = Template(
+    "sla_warning",
+    N_("[SLA] Case {case_id}: {clock} due in {minutes} minutes"),
+    N_(
+        "The {clock} time of case {case_id} ({title}) ends at {due}, in {minutes} minutes."
+        " Act before then to keep the SLA."
+    ),
+)
+
+
+def mail_warning(session: Session, case: Case, w: BreachWarning, minutes: float) -> int:
+    """The warning by e-mail: to the assignee, or to the SOC analysts while nobody is."""
+    who = (
+        Readers(user_ids=(case.assignee_id,))
+        if case.assignee_id is not None
+        else Readers(global_roles=("soc_analyst",))
+    )
+
+    def fields(lang: str) -> dict[str, object]:
+        return {
+            "case_id": case.id,
+            "title": case.title,
+            "clock": translate(lang, CLOCKS[w.clock]),
+            "due": when(w.due, lang),
+            "minutes": number(minutes, lang),
+        }
+
+    key = f"case.{case.id}.sla.{w.clock}.{int(w.due.timestamp())}"
+    return mail_users(session, who, SLA_WARNING, key, fields)

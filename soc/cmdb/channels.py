@@ -1,4 +1,5 @@
-"""How one notification goes out: an e-mail (SMTP, English and Dutch) or a signed webhook.
+"""How one notification goes out: an e-mail (SMTP, English and Dutch, through
+`soc.core.mail`) or a signed webhook.
 
 Webhook: `POST` of `{"application": {"id", "name"}, "state", "previous", "at", "change_id"}`
 with `X-Soc-Signature: sha256=<hex HMAC-SHA256(webhook_secret, raw body)>`, `X-Soc-Timestamp`
@@ -11,26 +12,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import smtplib
 import socket
-import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
 
-from soc.core.db import utcnow
 from soc.core.i18n import P_, Message, translate
+from soc.core.mail import Failure, Mailer, compose
 from soc.core.settings import Settings
 
 SIGNATURE_HEADER = "X-Soc-Signature"
 TIMESTAMP_HEADER = "X-Soc-Timestamp"
 DELIVERY_HEADER = "X-Soc-Delivery"
+__all__ = ["Failure", "Mailer", "Outgoing", "send", "email_message"]
 
 STATE_WORDS: dict[str, Message] = {
     "operational": P_("status", "operational"),
@@ -58,14 +57,6 @@ class Outgoing:
     webhook_secret: str | None
 
 
-class Failure(Exception):
-    """A failed attempt; `permanent` when retrying cannot help (the row is dead at once)."""
-
-    def __init__(self, reason: str, permanent: bool = False) -> None:
-        super().__init__(reason)
-        self.reason, self.permanent = reason[:2000], permanent
-
-
 def send(item: Outgoing, settings: Settings, mailer: Mailer, client: httpx.Client) -> None:
     if item.channel == "email" and item.email:
         mailer.send(email_message(item, settings))
@@ -88,78 +79,22 @@ def _words(item: Outgoing, lang: str) -> tuple[str, str]:
 
 
 def email_message(item: Outgoing, settings: Settings) -> EmailMessage:
-    """The e-mail in English and Dutch (users have no language setting yet)."""
+    """The e-mail in English and Dutch: a subscription's address need not be its user's, nor
+    read in the user's language."""
     app = " ".join(item.application.split())  # no line breaks in a header
     when = item.at.astimezone(ZoneInfo(settings.case_timezone)).strftime("%Y-%m-%d %H:%M %Z")
     en_state, en_prev = _words(item, "en")
     nl_state, nl_prev = _words(item, "nl")
-    message = EmailMessage()
-    message["Subject"] = f"[Status] {app}: {en_state} (was {en_prev}) / {nl_state}"
-    message["From"] = settings.smtp_from
-    message["To"] = item.email or ""
-    message["Date"] = format_datetime(utcnow())
-    domain = settings.smtp_from.rpartition("@")[2] or "localhost"
-    message["Message-ID"] = f"<status.{item.change_id}.{item.id}@{domain}>"
-    message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = "en, nl"
-    message.set_content(
+    body = (
         f"{app} is {en_state} since {when} (it was {en_prev}).\n\n"
         f"{app} is {nl_state} sinds {when} (het was {nl_prev}).\n\n"
         "-- \n"
         f"You receive this because you subscribed to the status of {app}.\n"
         f"U ontvangt dit omdat u geabonneerd bent op de status van {app}.\n"
     )
-    return message
-
-
-class Mailer:
-    """One SMTP connection per delivery run, opened on first use, reopened after an error."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.smtp: smtplib.SMTP | None = None
-
-    def send(self, message: EmailMessage) -> None:
-        try:
-            if self.smtp is None:
-                self.smtp = self._connect()
-            self.smtp.send_message(message)
-        except smtplib.SMTPResponseException as exc:
-            self.close()
-            reason = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
-            raise Failure(reason, exc.smtp_code >= 500) from exc
-        except smtplib.SMTPRecipientsRefused as exc:
-            self.close()
-            codes = [code for code, _ in exc.recipients.values()]
-            reason = f"SMTP refused the recipient: {exc.recipients}"
-            raise Failure(reason, bool(codes) and min(codes) >= 500) from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            self.close()
-            raise Failure(f"SMTP: {type(exc).__name__}: {exc}") from exc
-
-    def _connect(self) -> smtplib.SMTP:
-        s = self.settings
-        if not s.smtp_host:
-            raise Failure("no SMTP relay configured (smtp_host)")
-        smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.status_webhook_timeout_seconds)
-        try:
-            if s.smtp_starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if s.smtp_username:
-                smtp.login(s.smtp_username, s.smtp_password or "")
-        except BaseException:
-            smtp.close()
-            raise
-        return smtp
-
-    def close(self) -> None:
-        if self.smtp is None:
-            return
-        try:
-            self.smtp.quit()
-        except (OSError, smtplib.SMTPException):
-            self.smtp.close()
-        self.smtp = None
+    subject = f"[Status] {app}: {en_state} (was {en_prev}) / {nl_state}"
+    message_id = f"status.{item.change_id}.{item.id}"
+    return compose(settings, item.email or "", subject, body, message_id, "en, nl")
 
 
 # --- webhook -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from soc.cmdb.models import CITenant, ConfigurationItem, OpsIncident, OutageNotice
+from soc.cmdb.notice_mail import mail_notice
 from soc.cmdb.status_schemas import ActiveNoticeOut
 from soc.core import audit
 from soc.core.db import utcnow
@@ -71,7 +72,22 @@ def publish(
     session.add(notice)
     session.flush()
     _audit(session, principal, "status.notice.publish", notice)
+    mail_notice(session, notice, _apps_by_tenant(session, apps))
     return notice
+
+
+def _apps_by_tenant(session: Session, apps: set[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    if not apps:
+        return found
+    rows = session.execute(
+        select(CITenant.tenant_id, ConfigurationItem.name)
+        .join(ConfigurationItem, ConfigurationItem.id == CITenant.ci_id)
+        .where(CITenant.ci_id.in_(sorted(apps)))
+    )
+    for tenant_id, name in rows:
+        found.setdefault(tenant_id, []).append(name)
+    return found
 
 
 def close(session: Session, principal: Principal, notice_id: int) -> OutageNotice:

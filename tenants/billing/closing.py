@@ -34,6 +34,7 @@ from tenants.billing.models import (
     Notification,
 )
 from tenants.billing.months import load_prices, month_of
+from tenants.billing.notice_mail import mail_eligible
 from tenants.billing.rules import MonthBill, PriceTable, dec
 from tenants.billing.usage import bill_for, billable_tenants, usage_history
 from tenants.models import Tenant
@@ -419,4 +420,7 @@ def _notify_eligible(
     ]
     if rows:
         session.execute(insert(_table(Notification)), rows)
+    for tenant, bill in bills:
+        if tenant.id not in done:
+            mail_eligible(session, tenant, month, bill.avg_gb_3m, bill.avg_cases_3m)
     return [tenant.slug for tenant, _ in bills if tenant.id not in done]

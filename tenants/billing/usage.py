@@ -22,6 +22,7 @@ from tenants.billing import months, rules
 from tenants.billing.accounts import Account, accounts_of, visible_tenants
 from tenants.billing.models import Invoice, Notification
 from tenants.billing.months import closed_months, load_prices, month_days, month_of
+from tenants.billing.notice_mail import mail_ceiling
 from tenants.billing.rules import MonthBill, MonthUsage, PriceTable, dec
 from tenants.models import Tenant, UsageDaily, UsageHostDaily
 from tenants.tenancy import get_tenant
@@ -286,5 +287,6 @@ def check_ceilings(
             tenant_id=u.tenant.id,
             detail=detail,
         )
+        mail_ceiling(session, u.tenant, u.month, ceiling, total)
     session.flush()
     return fresh

@@ -1,19 +1,15 @@
 """Helpers of the status notification and notice tests: CIs written straight to the database,
-a real local SMTP server (aiosmtpd) and a real local HTTP receiver for webhooks."""
+a real local SMTP server (aiosmtpd, from `tests.smtp_server`) and a real local HTTP
+receiver for webhooks."""
 
 from __future__ import annotations
 
-import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from soc.cmdb.engine import bump_revision
@@ -21,12 +17,7 @@ from soc.cmdb.models import CITenant, ConfigurationItem, Relation, StatusChange
 from soc.cmdb.notify import enqueue
 from soc.core.db import Database
 from tenants.models import Provider, Tenant, User
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.smtp_server import Inbox, SmtpServer, free_port  # noqa: F401 (the status tests')
 
 
 def tenant_id(db: Database, slug: str) -> int:
@@ -75,35 +66,6 @@ def status_change(db: Database, ci_id: int, state: str, previous: str, at: datet
         session.flush()
         enqueue(session, [row])
         return row.id
-
-
-class Inbox:
-    """aiosmtpd handler: keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-    def messages(self) -> list[EmailMessage]:
-        return [message_from_bytes(e.content, policy=default_policy) for e in self.envelopes]
-
-
-class SmtpServer:
-    def __init__(self, port: int) -> None:
-        self.port, self.inbox = port, Inbox()
-        self.controller: Controller | None = None
-
-    def start(self) -> None:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
 
 
 @dataclass
