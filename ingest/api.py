@@ -18,6 +18,7 @@ from ingest.schemas import EventOut, EventPage, IngestOut, LineErrorOut
 from ingest.store.base import StoreBusy
 from soc.core.deps import IngestKeyDep, PrincipalDep, SessionDep, SettingsDep
 from soc.core.errors import Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal, TenantRef
 from soc.core.schemas import ErrorOut
 from tenants import service as tenant_service
@@ -156,5 +157,5 @@ def get_event(
     principal.require("events.read")
     event = store.get(resolve_tenant_id(session, principal, tenant), event_id)
     if event is None:
-        raise NotFound(f"event '{event_id}' not found")
+        raise NotFound(N_("event {name} not found"), name=f"'{event_id}'")
     return EventOut.from_event(event)

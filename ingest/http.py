@@ -6,6 +6,7 @@ from fastapi import Request
 
 from ingest.parse import ACCEPTED_TYPES
 from soc.core.errors import DomainError, Invalid
+from soc.core.i18n import N_
 
 
 class PayloadTooLarge(DomainError):
@@ -22,12 +23,14 @@ async def read_limited(request: Request, limit: int) -> bytes:
     """Read the body, refusing it as soon as it passes the limit (before it is all in memory)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit}")
+        raise PayloadTooLarge(
+            N_("request body is {size} bytes; the limit is {limit}"), size=declared, limit=limit
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"request body passes the limit of {limit} bytes")
+            raise PayloadTooLarge(N_("request body passes the limit of {limit} bytes"), limit=limit)
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body.strip():
@@ -38,5 +41,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 def require_accepted(kind: str | None, hint: str) -> str:
     """The media type if ingest takes it, else a 415 saying what to send."""
     if kind not in ACCEPTED_TYPES:
-        raise UnsupportedMediaType(f"content type '{kind or '(none)'}' is not accepted; {hint}")
+        raise UnsupportedMediaType(
+            N_("content type '{kind}' is not accepted; {hint}"), kind=kind or "(none)", hint=hint
+        )
     return kind

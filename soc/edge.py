@@ -16,8 +16,12 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from soc.core.deps import SESSION_COOKIE, client_ip
+from soc.core.error_texts import accepted_language
+from soc.core.i18n import N_, gettext
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CROSS_SITE = N_("cross-site request refused")
+LOGIN_BLOCKED = N_("too many failed logins; try again in {seconds} s")
 API_LOGIN = "/api/v1/auth/login"
 
 
@@ -37,6 +41,12 @@ def cookie_authenticates(request: Request) -> bool:
     if SESSION_COOKIE not in request.cookies:
         return False
     return not (request.url.path.startswith("/api/") and "authorization" in request.headers)
+
+
+def _text(request: Request, message: str, **params: object) -> str:
+    """The refusal's text in the caller's language (Accept-Language; the code stays)."""
+    lang = accepted_language(request.headers.get("accept-language"))
+    return gettext(lang, message).format(**params)
 
 
 async def _answer(send: Send, status: int, body: dict[str, str], retry_after: int = 0) -> None:
@@ -62,14 +72,15 @@ class EdgeRefusals:
         # SameSite=Strict cookie, which sibling subdomains would pass). The sign-in form too,
         # cookie or not: another site must not sign a browser into an account of its choosing.
         if (cookie_authenticates(request) or path == "/login") and not same_origin(request):
-            await _answer(send, 403, {"error": "forbidden", "detail": "cross-site request refused"})
+            detail = _text(request, CROSS_SITE)
+            await _answer(send, 403, {"error": "forbidden", "detail": detail})
             return
         if path == API_LOGIN:
             guard = scope["app"].state.login_guard
             wait = guard.ip_blocked_for(client_ip(request))
             if wait > 0:
                 retry = math.ceil(wait)
-                detail = f"too many failed logins; try again in {retry} s"
+                detail = _text(request, LOGIN_BLOCKED, seconds=retry)
                 await _answer(send, 429, {"error": "too_many_requests", "detail": detail}, retry)
                 return
         await self.app(scope, receive, send)

@@ -295,9 +295,12 @@ def update_tenant(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> TenantOut:
-    """Change a tenant's name and/or log retention (1..365 days); audited. Admin only (403
-    otherwise); 404 for an unknown tenant."""
-    changed = svc.update_tenant(session, principal, tenant, body.name, body.retention_days)
+    """Change a tenant's name, log retention (1..365 days) and/or SLA calendar; audited. A new
+    calendar applies to clocks started from now on (running clocks keep theirs). Admin only
+    (403 otherwise); 404 for an unknown tenant."""
+    changed = svc.update_tenant(
+        session, principal, tenant, body.name, body.retention_days, body.sla_calendar
+    )
     return TenantOut.model_validate(changed)
 
 

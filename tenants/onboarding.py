@@ -10,10 +10,10 @@ The rule set is applied by a `RuleApplier` the caller passes in: the detection d
 floor above the tenants domain (see the import layers), so the API route, the page and the CLI
 hand over `detections.service.set_state` bound to their rule views.
 
-The SLA calendar is not stored per tenant: `case_24x7` in the settings names, per tenant slug,
-the priorities whose clock runs day and night (office hours otherwise). Onboarding reports the
-calendar that applies to the new tenant under the current settings; changing it is a change of
-configuration.
+The SLA calendar is a tenant field (`Tenant.sla_calendar`: 'business_hours', the default, or
+'24x7' when 24/7 availability was agreed). The setting `case_24x7` (slug or '*' -> priorities)
+still runs the listed priorities day and night on a business-hours tenant: an override kept for
+configurations from before the field. Onboarding reports the clock each priority runs on.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from soc.core.settings import Settings
 from tenants.api_keys import create_api_key
 from tenants.billing import service as billing
 from tenants.billing.rules import PLANS
-from tenants.models import ApiKey, Tenant, User
+from tenants.models import SLA_CALENDARS, ApiKey, Tenant, User
 from tenants.tenancy import create_tenant
 from tenants.users import create_user, new_password
 
@@ -60,6 +60,7 @@ class OnboardingRequest:
     plan: str = "standard"
     ceiling: Decimal | None = None
     portal_users: Sequence[str] = ()
+    sla_calendar: str = "business_hours"  # one of SLA_CALENDARS
 
 
 @dataclass
@@ -75,13 +76,17 @@ class Onboarded:
     users: list[tuple[User, str]] = field(default_factory=list)  # with their initial passwords
 
 
-def sla_calendar(settings: Settings, slug: str) -> dict[str, str]:
-    """The clock of each priority for this tenant under the current settings."""
+def sla_calendar(settings: Settings, slug: str, calendar: str = "business_hours") -> dict[str, str]:
+    """The clock of each priority for this tenant: its calendar, then the settings' override."""
+    if calendar == "24x7":
+        return {p: "24x7" for p in sorted(settings.case_sla_minutes)}
     always = set(settings.case_24x7.get(slug, settings.case_24x7.get("*", [])))
     return {p: "24x7" if p in always else "office hours" for p in sorted(settings.case_sla_minutes)}
 
 
 def _check(request: OnboardingRequest) -> None:
+    if request.sla_calendar not in SLA_CALENDARS:
+        raise Invalid(f"sla_calendar must be one of {', '.join(SLA_CALENDARS)}")
     if request.plan not in PLANS:
         raise Invalid(f"plan must be one of {', '.join(PLANS)}")
     names = [u.strip() for u in request.portal_users]
@@ -115,6 +120,7 @@ def onboard(
         tenant = create_tenant(
             session, actor, request.slug, request.name.strip(), request.retention_days
         )
+        tenant.sla_calendar = request.sla_calendar
         key, secret = create_api_key(session, actor, tenant.id, request.key_name.strip())
         selected = apply_rules(tenant.slug, request.rules) if request.rules and apply_rules else 0
         start = billing.month_of(today or tenant.created_at.date())
@@ -137,7 +143,7 @@ def onboard(
                 totp_required_roles=tuple(settings.totp_required_roles),
             )
             users.append((created.user, password))
-        calendar = sla_calendar(settings, tenant.slug)
+        calendar = sla_calendar(settings, tenant.slug, tenant.sla_calendar)
         audit.record(
             session,
             actor=actor.actor,
@@ -152,7 +158,8 @@ def onboard(
                 "rules_selected": selected,
                 "plan": request.plan,
                 "ceiling": None if request.ceiling is None else str(request.ceiling),
-                "sla_calendar": calendar,
+                "sla_calendar": tenant.sla_calendar,
+                "clocks": calendar,
                 "portal_users": [u.username for u, _ in users],
             },
         )

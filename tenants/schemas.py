@@ -39,12 +39,19 @@ class TenantIn(BaseModel):
     retention_days: int = Field(default=365, ge=1, le=365)
 
 
+SlaCalendar = Literal["business_hours", "24x7"]
+
+
 class TenantOut(ORMModel):
     id: int
     slug: str
     name: str
     retention_days: int
     created_at: datetime
+    sla_calendar: str = Field(
+        default="business_hours",
+        description="'business_hours' (working days 08:00-17:00, holidays off) or '24x7'",
+    )
 
 
 class ProviderIn(BaseModel):
@@ -126,6 +133,9 @@ class UsageOut(ORMModel):
 class TenantUpdateIn(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     retention_days: int | None = Field(default=None, ge=1, le=365)
+    sla_calendar: SlaCalendar | None = Field(
+        default=None, description="applies to clocks started from now on"
+    )
 
 
 class RuleChoiceIn(BaseModel):
@@ -149,6 +159,10 @@ class OnboardIn(BaseModel):
     plan: Literal["standard", "enterprise"] = "standard"
     ceiling: Decimal | None = Field(
         default=None, gt=0, max_digits=12, decimal_places=2, description="EUR per month"
+    )
+    sla_calendar: SlaCalendar = Field(
+        default="business_hours",
+        description="the SLA calendar: business hours, or 24x7 when 24/7 availability was agreed",
     )
     portal_users: list[
         Annotated[
@@ -174,7 +188,8 @@ class OnboardOut(BaseModel):
     plan_from: str
     ceiling: Decimal | None
     sla_calendar: dict[str, str] = Field(
-        description="priority -> '24x7' or 'office hours' (from the settings' case_24x7)"
+        description="priority -> '24x7' or 'office hours' (the tenant's calendar, then the "
+        "settings' case_24x7 override)"
     )
     portal_users: list[PortalUserOut]
 

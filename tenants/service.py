@@ -29,7 +29,7 @@ from tenants.login import (
     principal_for,
     principal_from_token,
 )
-from tenants.models import Tenant, UsageHostDaily
+from tenants.models import SLA_CALENDARS, Tenant, UsageHostDaily
 from tenants.tenancy import (
     SLUG,
     create_provider,
@@ -95,9 +95,12 @@ def update_tenant(
     ref: int | str,
     name: str | None = None,
     retention_days: int | None = None,
+    sla_calendar: str | None = None,
 ) -> Tenant:
-    """Change a tenant's display name and/or log retention (1..365 days). Admins only; the
-    change is audited with the values before and after."""
+    """Change a tenant's display name, log retention (1..365 days) and/or SLA calendar. Admins
+    only; the change is audited with the values before and after. A new calendar applies to
+    the clocks of cases registered (or re-prioritised) from now on: running clocks keep the
+    calendar they started on, so their due times do not jump."""
     actor.require("tenants.manage")
     tenant = get_tenant(session, actor, ref)
     if name is not None and not name.strip():
@@ -106,12 +109,24 @@ def update_tenant(
         raise Invalid(
             "retention_days must be between 1 and 365 (the contract keeps logs at most a year)"
         )
-    before = {"name": tenant.name, "retention_days": tenant.retention_days}
+    if sla_calendar is not None and sla_calendar not in SLA_CALENDARS:
+        raise Invalid(f"sla_calendar must be one of {', '.join(SLA_CALENDARS)}")
+    before = {
+        "name": tenant.name,
+        "retention_days": tenant.retention_days,
+        "sla_calendar": tenant.sla_calendar,
+    }
     if name is not None:
         tenant.name = name.strip()
     if retention_days is not None:
         tenant.retention_days = retention_days
-    after = {"name": tenant.name, "retention_days": tenant.retention_days}
+    if sla_calendar is not None:
+        tenant.sla_calendar = sla_calendar
+    after = {
+        "name": tenant.name,
+        "retention_days": tenant.retention_days,
+        "sla_calendar": tenant.sla_calendar,
+    }
     if after != before:
         session.flush()
         audit.record(

@@ -20,6 +20,7 @@ from soc.cases.grouping import group_alerts as group_alerts  # callers import it
 from soc.cases.models import OPEN_STATUSES, Case, CaseEvent, Problem
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants import metering
@@ -50,7 +51,7 @@ def confirm(
     actor.require("cases.manage")
     case = get_case(session, actor, case_id)
     if case.billable:
-        raise Conflict(f"case {case_id} needs no confirmation: it is billable")
+        raise Conflict(N_("case {id} needs no confirmation: it is billable"), id=case_id)
     now = utcnow()
     case.billable, case.confirmed_by, case.confirmed_at = True, actor.actor, now
     case.updated_at = now
@@ -134,7 +135,7 @@ def list_cases(
 def get_case(session: Session, actor: Principal, case_id: int) -> Case:
     case = session.scalar(_visible(actor).where(Case.id == case_id))
     if case is None:
-        raise NotFound(f"case {case_id} not found")
+        raise NotFound(N_("case {name} not found"), name=case_id)
     return case
 
 
@@ -231,11 +232,18 @@ def change_status(
     allowed = TRANSITIONS.get(case.status, frozenset())
     if status not in allowed:
         targets = ", ".join(sorted(allowed)) or "-"
-        raise Invalid(f"case {case_id} is '{case.status}'; it can move to: {targets}")
+        raise Invalid(
+            N_("case {id} is '{status}'; it can move to: {targets}"),
+            id=case_id,
+            status=case.status,
+            targets=targets,
+        )
     if root_cause is not None and root_cause.strip():
         set_root_cause(session, actor, case_id, root_cause, settings=settings)
     if status == "closed" and case.priority == "P1" and not (case.root_cause or "").strip():
-        raise Invalid(f"case {case_id} is critical (P1): add a root-cause note before closing")
+        raise Invalid(
+            N_("case {id} is critical (P1): add a root-cause note before closing"), id=case_id
+        )
     now = utcnow()
     previous, case.status, case.updated_at = case.status, status, now
     if previous in ("resolved", "closed") and status in OPEN_STATUSES:
@@ -297,7 +305,11 @@ def reopen(
     case = get_case(session, actor, case_id)
     target = {"resolved": "in_progress", "closed": "triage"}.get(case.status)
     if target is None:
-        raise Invalid(f"case {case_id} is '{case.status}'; only resolved or closed cases reopen")
+        raise Invalid(
+            N_("case {id} is '{status}'; only resolved or closed cases reopen"),
+            id=case_id,
+            status=case.status,
+        )
     return change_status(session, actor, case_id, target, note, settings=settings)
 
 
@@ -385,7 +397,11 @@ def escalate(
     if not why:
         raise Invalid("an escalation needs a reason")
     if case.status in ("resolved", "closed"):
-        raise Invalid(f"case {case_id} is '{case.status}'; reopen it before escalating")
+        raise Invalid(
+            N_("case {id} is '{status}'; reopen it before escalating"),
+            id=case_id,
+            status=case.status,
+        )
     case.escalation_level += 1
     case.updated_at = utcnow()
     _responded(settings, actor, case)
@@ -430,4 +446,4 @@ def get_problem(session: Session, actor: Principal, problem_id: int) -> Problem:
         elif actor.is_global or any(actor.sees_tenant(t) for t in problem.tenants or []):
             actor.require("cases.read")
             return problem
-    raise NotFound(f"no problem {problem_id}")
+    raise NotFound(N_("no problem {id}"), id=problem_id)

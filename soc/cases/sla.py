@@ -32,8 +32,16 @@ def target_seconds(settings: Settings, priority: str, clock: str) -> int:
 
 
 def set_clock_mode(session: Session, settings: Settings, case: Case) -> None:
+    """Fix the case's clock to the tenant's calendar as it is now. Called when the case is
+    registered and when its priority changes; a later change of the tenant's calendar leaves
+    the case's clock alone (the contract of its registration applies)."""
     tenant = session.get(Tenant, case.tenant_id)
-    case.clock_24x7 = runs_24x7(settings, tenant.slug if tenant else "", case.priority)
+    case.clock_24x7 = runs_24x7(
+        settings,
+        tenant.slug if tenant else "",
+        case.priority,
+        tenant.sla_calendar if tenant else "business_hours",
+    )
 
 
 def refresh(settings: Settings, case: Case) -> None:

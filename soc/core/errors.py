@@ -4,6 +4,11 @@ An error's message is English, and is the message id of its translation: the API
 `detail` in the caller's language (soc.core.error_texts marks the fixed texts raised across
 the domains); `code` never changes with the language. Each class has a default message for a
 raise without one.
+
+A message with values in it is best raised as its template and the values apart:
+`NotFound(N_("case {id} not found"), id=7)`. `message` is then the English text as before
+(`case 7 not found`), and the translation looks the template up exactly and puts the values
+back, instead of matching the English text against the known templates.
 """
 
 from soc.core.i18n import N_
@@ -14,10 +19,13 @@ class DomainError(Exception):
     code = "bad_request"
     default = N_("bad request")
 
-    def __init__(self, message: str | None = None) -> None:
-        message = message or self.default
+    def __init__(self, message: str | None = None, **params: object) -> None:
+        template = message or self.default
+        message = template.format(**params) if params else template
         super().__init__(message)
         self.message = message
+        self.template = template  # the message id (with `{name}` fields when params are given)
+        self.params = params
 
 
 class NotFound(DomainError):

@@ -61,6 +61,10 @@ PROVIDER_CREATED = N_("Provider {slug} created.")
 BAD_NUMBER = N_("Give the retention as a whole number of days.")
 BAD_AMOUNT = N_("Give the ceiling as an amount in euro, e.g. 1500.00.")
 LEVELS = ("informational", "low", "medium", "high", "critical")
+CALENDAR_LABELS = {
+    "business_hours": N_("Business hours (working days 08:00-17:00, holidays off)"),
+    "24x7": N_("24/7 (day and night, every day)"),
+}
 SUBPAGES = (
     ("/admin", N_("Overview")),
     ("/admin/onboard", N_("Onboard a tenant")),
@@ -130,9 +134,10 @@ def onboard_api(
     its ingest key (the secret is in this answer only), its rule choices (enable/disable by
     rule, level, status, tag or product), its price plan (from this month) and optional
     ceiling, and its portal users (role customer, each with a generated initial password shown
-    once). The SLA calendar that applies is reported (it is configured per tenant slug in
-    `case_24x7`). One transaction: on any error nothing is created. Admin only (403
-    otherwise); 409 for a taken slug or username; 422 for invalid input."""
+    once), and its SLA calendar (`business_hours` or `24x7`; the clock of each priority is
+    reported, with the settings' `case_24x7` override). One transaction: on any error
+    nothing is created. Admin only (403 otherwise); 409 for a taken slug or username; 422 for
+    invalid input."""
     request = onboarding.OnboardingRequest(
         slug=body.slug,
         name=body.name,
@@ -142,6 +147,7 @@ def onboard_api(
         plan=body.plan,
         ceiling=body.ceiling,
         portal_users=body.portal_users,
+        sla_calendar=body.sla_calendar,
     )
     applier = rule_applier(session, principal, detector.views)
     return onboard_out(onboarding.onboard(session, principal, request, settings, applier))
@@ -246,6 +252,16 @@ def admin_home(request: Request, session: Session = DB) -> Response:
     )
 
 
+def calendar_label(lang: str, calendar: str) -> str:
+    return gettext(lang, CALENDAR_LABELS[calendar]) if calendar in CALENDAR_LABELS else calendar
+
+
+def calendar_choices(request: Request) -> list[tuple[str, str]]:
+    """The SLA calendars a form offers: (value, label in the reader's language)."""
+    lang = lang_of(request)
+    return [(value, calendar_label(lang, value)) for value in CALENDAR_LABELS]
+
+
 def _settings(request: Request) -> Settings:
     found = getattr(request.app.state, "settings", None)
     return found if isinstance(found, Settings) else get_settings()
@@ -256,7 +272,13 @@ def tenants_page(request: Request, session: Session = DB) -> Response:
     reader = _admin(request, session)
     if isinstance(reader, Response):
         return reader
-    return _page(request, "admin_tenants.html", reader, tenants=svc.list_tenants(session, reader))
+    return _page(
+        request,
+        "admin_tenants.html",
+        reader,
+        tenants=svc.list_tenants(session, reader),
+        calendars=calendar_choices(request),
+    )
 
 
 @router.post("/admin/tenants", include_in_schema=False)
@@ -285,6 +307,7 @@ def tenant_edit_form(
     request: Request,
     name: str = Form(default="", max_length=200),
     retention_days: str = Form(default="", max_length=10),
+    sla_calendar: str = Form(default="", max_length=20),
     csrf: str = Form(default=""),
     session: Session = DB,
 ) -> Response:
@@ -292,7 +315,9 @@ def tenant_edit_form(
 
     def run(p: Principal) -> str:
         days = _int(retention_days, lang) if retention_days.strip() else None
-        tenant = svc.update_tenant(session, p, slug, name if name.strip() else None, days)
+        tenant = svc.update_tenant(
+            session, p, slug, name if name.strip() else None, days, sla_calendar or None
+        )
         return gettext(lang, TENANT_SAVED).format(slug=tenant.slug)
 
     return _act(request, session, csrf, "/admin/tenants", run)
@@ -470,7 +495,9 @@ def onboard_page(request: Request, session: Session = DB) -> Response:
     reader = _admin(request, session)
     if isinstance(reader, Response):
         return reader
-    return _page(request, "admin_onboard.html", reader, levels=LEVELS)
+    return _page(
+        request, "admin_onboard.html", reader, levels=LEVELS, calendars=calendar_choices(request)
+    )
 
 
 def _ceiling(text: str, lang: str) -> Decimal | None:
@@ -509,6 +536,7 @@ async def onboard_form(
             plan=field("plan") or "standard",
             ceiling=_ceiling(field("ceiling"), lang),
             portal_users=[u.strip() for u in field("portal_users").splitlines() if u.strip()],
+            sla_calendar=field("sla_calendar") or "business_hours",
         )
         done = onboarding.onboard(
             session, p, wanted, settings, rule_applier(session, p, detector.views)
@@ -518,6 +546,7 @@ async def onboard_form(
             (gettext(lang, N_("Ingest key")), done.secret),
             (gettext(lang, N_("Plan")), f"{done.plan} ({done.plan_from})"),
             (gettext(lang, N_("Rules selected by the choices")), str(done.rules_selected)),
+            (gettext(lang, N_("SLA calendar")), calendar_label(lang, done.tenant.sla_calendar)),
         ]
         rows += [
             (gettext(lang, N_("Password of {name}")).format(name=u.username), pw)

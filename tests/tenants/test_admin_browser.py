@@ -31,10 +31,12 @@ def test_admin_onboards_a_tenant_that_then_ingests(
     page.fill("#onboard-name", f"Journey {lang.upper()}")
     page.fill("#onboard-users", f"{slug}-portal")
     page.check("input[name=disable_level][value=informational]")
+    page.select_option("#onboard-calendar", "24x7")
     page.click("#onboard-submit")
     page.wait_for_load_state("load")
     values = page.locator("#secrets dd code")
-    assert values.count() == 5  # tenant, key, plan, rules, one password
+    assert values.count() == 6  # tenant, key, plan, rules, SLA calendar, one password
+    assert values.nth(4).inner_text().startswith("24/7")
     key = values.nth(1).inner_text()
     assert key.startswith("soc_")
 
