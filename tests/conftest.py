@@ -25,8 +25,9 @@ from tenants import scope as scope_service
 from tenants import service as tenant_service
 from tests.services import create_database, drop_database, service_url
 
-# The shared demo server of the browser journeys (`demo_site`, `browser_page`).
-pytest_plugins = ["tests.web.demo_server"]
+# The shared demo server of the browser journeys (`demo_site`, `browser_page`); scheduling
+# and locks for pytest-xdist workers (tests/parallel.py).
+pytest_plugins = ["tests.web.demo_server", "tests.parallel"]
 
 PASSWORD = "correct-horse-battery"
 
@@ -64,13 +65,17 @@ def services(
     settings: Settings, builtin_rules: RuleSet, db_backend: str, request: pytest.FixtureRequest
 ) -> Iterator[Services]:
     """Services on a fresh database: a copy of the world template when the test uses `world`
-    (argon2 hashing a dozen users per test would cost seconds), else just migrated."""
+    (argon2 hashing a dozen users per test would cost seconds), else a copy of the migrated
+    template (running every migration costs about half a second a test)."""
     if db_backend == "postgresql":
         pass  # the database was copied from a migrated template in `settings`
     elif "world" in request.fixturenames:
         template: Path = request.getfixturevalue("world_template")[0]
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(template, settings.data_dir / "soc.db")
+    elif settings.database_url is None:  # SQLite in data_dir, as the world's copy above
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(request.getfixturevalue("sqlite_template"), settings.data_dir / "soc.db")
     else:
         upgrade(settings.sqlalchemy_url)
     built = build_services(settings, ruleset=builtin_rules)
@@ -167,6 +172,14 @@ def build_world(url: str) -> World:
         actor.token, _ = tenant_service.login(db, actor.username, PASSWORD, code, 600)
     db.engine.dispose()
     return built
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty SQLite file, built once; each test gets a copy of the file."""
+    db_path = tmp_path_factory.mktemp("migrated") / "soc.db"
+    upgrade(f"sqlite:///{db_path}")
+    return db_path
 
 
 @pytest.fixture(scope="session")

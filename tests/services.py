@@ -22,12 +22,24 @@ ENV = {
 def service_url(name: str) -> str:
     """The service's URL, or skip (fail in CI: a green CI must have tested it for real)."""
     url = os.environ.get(ENV[name])
+    if url and name == "redis":
+        return _worker_redis(url)
     if url:
         return url
     message = f"{ENV[name]} is not set: start the services with deploy/services.sh start"
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def _worker_redis(url: str) -> str:
+    """Under pytest-xdist a Redis database per worker (gw0 -> 1, gw1 -> 2, ...): Celery
+    workers started by tests consume the default queue, which must not be another worker's."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    number = 1 + int(worker[2:]) % 15  # Redis has databases 0-15; 0 stays the sequential run's
+    return make_url(url).set(database=str(number)).render_as_string(hide_password=False)
 
 
 def _admin_conninfo(url: str) -> str:

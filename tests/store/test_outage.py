@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 
 from ingest.store.spool import SpoolingStore
@@ -28,6 +29,7 @@ def opensearch(action: str) -> None:
     subprocess.run(["bash", str(DEPLOY), action], check=True, capture_output=True, timeout=300)
 
 
+@pytest.mark.alone  # the node is stopped: no test on another xdist worker may use it then
 def test_events_accepted_during_an_outage_are_stored_exactly_once(
     opensearch_url: str, tmp_path: Path
 ) -> None:
