@@ -25,6 +25,8 @@ from detections.api import router as rules_router
 from detections.windows import expire_correlation_windows
 from ingest.api import router as ingest_router
 from ingest.es_api import router as es_router
+from ingest.evtx_api import router as evtx_router
+from ingest.sources_api import router as log_sources_router
 from kri.api import router as kri_router
 from kri.catalogue import seed_catalogue
 from kri.dwh_api import router as dwh_router
@@ -39,6 +41,9 @@ from soc.cases.api import extra_router as cases_extra_router
 from soc.cases.api import router as cases_router
 from soc.cases.bulk_api import router as cases_bulk_router
 from soc.cases.connector import deliver_until
+from soc.cases.connector import enabled as itsm_enabled
+from soc.cases.itsm_api import router as itsm_router
+from soc.cases.itsm_inbound import poll_until as itsm_poll_until
 from soc.cmdb.api import router as ops_router
 from soc.cmdb.inventory_api import router as cmdb_router
 from soc.cmdb.notify import deliver_until as deliver_status_until
@@ -46,8 +51,9 @@ from soc.cmdb.status_api import router as status_router
 from soc.cmdb.upkeep import upkeep_until
 from soc.core import audit
 from soc.core.deps import PrincipalDep, SessionDep
-from soc.core.error_texts import accepted_language, error_text, validation_text
+from soc.core.error_texts import accepted_language, domain_text, error_text, validation_text
 from soc.core.errors import DomainError
+from soc.core.mail_outbox import deliver_until as deliver_mail_until
 from soc.core.schemas import ErrorOut
 from soc.core.settings import Settings, get_settings
 from soc.docs_routes import OPENAPI_TAGS, install_docs
@@ -256,13 +262,30 @@ def background_threads(services: Services, stop: threading.Event) -> list[thread
             name="status-notify",
         )
     )
-    if services.settings.itsm_url:
+    threads.append(
+        threading.Thread(
+            target=deliver_mail_until,
+            daemon=True,
+            args=(services.db, services.settings, stop),
+            name="mail-outbox",
+        )
+    )
+    if itsm_enabled(services.settings):
         threads.append(
             threading.Thread(
                 target=deliver_until,
                 daemon=True,
                 args=(services.db, services.settings, stop),
                 name="itsm-outbox",
+            )
+        )
+    if services.settings.itsm_kind == "servicenow" and services.settings.servicenow_poll_seconds:
+        threads.append(
+            threading.Thread(
+                target=itsm_poll_until,
+                daemon=True,
+                args=(services.db, services.settings, stop),
+                name="itsm-poll",
             )
         )
     return threads
@@ -276,8 +299,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: DomainError) -> Response:
         retry_after = getattr(exc, "retry_after", None)
         if wants_html(request):
-            return error_page(request, exc.status_code, error_text(lang_of(request), exc.message))
-        detail = error_text(accepted_language(request.headers.get("accept-language")), exc.message)
+            return error_page(request, exc.status_code, domain_text(lang_of(request), exc))
+        detail = domain_text(accepted_language(request.headers.get("accept-language")), exc)
         return JSONResponse(
             {"error": exc.code, "detail": detail},
             status_code=exc.status_code,
@@ -380,9 +403,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         system_router,
         tenants_router,
         ingest_router,
+        evtx_router,
         es_router,
+        log_sources_router,
         cases_router,
         cases_extra_router,
+        itsm_router,
         cases_bulk_router,
         billing_router,
         rules_router,

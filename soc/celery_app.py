@@ -31,6 +31,8 @@ def make_celery() -> Celery:
             # Issue 5: SLA breach warnings and ITSM outbox delivery.
             "case-breach-warnings": {"task": "soc.tasks.case_breach_warnings", "schedule": 60.0},
             "itsm-deliver": {"task": "soc.tasks.itsm_deliver", "schedule": 15.0},
+            # The e-mail outbox (every notice mail; retries are due by their own next_at).
+            "mail-deliver": {"task": "soc.tasks.mail_deliver", "schedule": 15.0},
             # Ingest batches whose request died between storing and recording.
             "ingest-recovery": {"task": "soc.tasks.recover_ingest_batches", "schedule": 60.0},
             # Correlation windows past their timespan (the database store; Redis keys expire).
@@ -40,6 +42,8 @@ def make_celery() -> Celery:
             },
             # Maintenance windows opening/closing and flapping settling (no event marks them).
             "status-upkeep": {"task": "soc.tasks.status_upkeep", "schedule": 20.0},
+            # Declared log sources silent past their own hours raise a case (once per silence).
+            "log-source-silence": {"task": "soc.tasks.log_source_silence", "schedule": 900.0},
             # Risk register: early warnings, reviews, expiries, the monthly follow-up.
             "risk-upkeep": {"task": "soc.tasks.risk_upkeep", "schedule": 900.0},
             # Computed KRIs and repeated SLA failures, before the feed takes them.

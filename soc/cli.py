@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from detections.cli import detect, rules_app
+from ingest.sources_cli import app as sources_app
 from kri.cli import app as kri_app
 from kri.dwh_cli import app as dwh_app
 from risk.cli import app as risk_app
@@ -14,7 +15,11 @@ from soc.core.cli import cli_session, fail
 from soc.core.migrate import upgrade
 from soc.core.principal import Principal
 from soc.core.settings import Settings, get_settings
+from soc.ingest_cli import ingest
+from soc.mail_cli import app as mail_app
+from soc.mail_cli import mail_profile
 from soc.pipeline_cli import hunt
+from soc.syslog_cli import app as syslog_app
 from tenants import scope as scope_service
 from tenants import service as tenant_service
 from tenants.billing.cli import app as billing_app
@@ -36,12 +41,17 @@ app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(billing_app, name="billing")
 app.add_typer(cmdb_app, name="cmdb")
+app.add_typer(sources_app, name="sources")
 app.add_typer(risk_app, name="risk")
 app.add_typer(kri_app, name="kri")
 app.add_typer(dwh_app, name="dwh")
+app.add_typer(syslog_app, name="syslog")
+app.add_typer(mail_app, name="mail")
+users_app.command("mail-profile")(mail_profile)
 rules_app.command("hunt")(hunt)  # raises cases: the shell adds it to the rules commands
 app.add_typer(rules_app, name="rules")
 app.command("detect")(detect)
+app.command("ingest")(ingest)
 
 CLI_ACTOR = Principal(actor="cli", role="admin")
 
@@ -170,15 +180,20 @@ def tenants_update(
     slug: str = typer.Argument(..., help="The tenant's slug."),
     name: str = typer.Option(None, "--name", help="New display name."),
     retention_days: int = typer.Option(None, help="New days of logs kept (1..365)."),
+    sla_calendar: str = typer.Option(
+        None, "--sla-calendar", help="business_hours or 24x7 (clocks started from now on)."
+    ),
 ) -> None:
-    """Change a tenant's name and/or log retention (audited). Exit 1 for an unknown tenant or
-    an invalid value, 2 when nothing is to change."""
-    if name is None and retention_days is None:
-        fail("give --name and/or --retention-days", code=2)
+    """Change a tenant's name, log retention and/or SLA calendar (audited). Exit 1 for an
+    unknown tenant or an invalid value, 2 when nothing is to change."""
+    if name is None and retention_days is None and sla_calendar is None:
+        fail("give --name, --retention-days and/or --sla-calendar", code=2)
     with cli_session() as session:
-        tenant = tenant_service.update_tenant(session, CLI_ACTOR, slug, name, retention_days)
-        days = tenant.retention_days
-        typer.echo(f"tenant {tenant.slug}: name {tenant.name!r}, retention {days}d")
+        tenant = tenant_service.update_tenant(
+            session, CLI_ACTOR, slug, name, retention_days, sla_calendar
+        )
+        days, cal = tenant.retention_days, tenant.sla_calendar
+        typer.echo(f"tenant {tenant.slug}: name {tenant.name!r}, retention {days}d, SLA {cal}")
 
 
 @tenants_app.command("onboard")
@@ -189,6 +204,9 @@ def tenants_onboard(
     key_name: str = typer.Option("ingest", help="Name of the ingest key."),
     plan: str = typer.Option("standard", help="Price plan from this month: standard, enterprise."),
     ceiling: str = typer.Option(None, help="Monthly ceiling in EUR, e.g. 1500.00 (optional)."),
+    sla_calendar: str = typer.Option(
+        "business_hours", "--sla-calendar", help="SLA calendar: business_hours or 24x7."
+    ),
     user: list[str] = typer.Option(
         [], "--user", help="A portal user (role customer) to create; repeat for more."
     ),
@@ -239,7 +257,7 @@ def tenants_onboard(
             session,
             CLI_ACTOR,
             onboarding.OnboardingRequest(
-                slug, name, retention_days, key_name, choices, plan, limit, user
+                slug, name, retention_days, key_name, choices, plan, limit, user, sla_calendar
             ),
             settings,
             apply if choices else None,
@@ -247,7 +265,7 @@ def tenants_onboard(
         typer.echo(f"tenant {done.tenant.slug} onboarded (id {done.tenant.id})")
         typer.echo(f"plan {done.plan} from {done.plan_from}; rules selected {done.rules_selected}")
         clocks = ", ".join(f"{p} {c}" for p, c in done.sla_calendar.items())
-        typer.echo(f"SLA calendar: {clocks}")
+        typer.echo(f"SLA calendar: {clocks} (tenant calendar {done.tenant.sla_calendar})")
         typer.echo("ingest key (store it now, it is not shown again):")
         typer.echo(done.secret)
         for created, password in done.users:

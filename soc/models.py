@@ -9,7 +9,7 @@ from detections.models import (
     RuleSetting,
     TenantRule,
 )
-from ingest.models import IngestBatch
+from ingest.models import IngestBatch, LogSource, ObservedHost
 from kri.models import DwhExport, KriDefinition, KriReport, KriValue
 from risk.models import (
     Risk,
@@ -26,6 +26,7 @@ from risk.models import (
     RiskProvider,
     RiskTenant,
 )
+from soc.cases.itsm_remote import RemoteTicket
 from soc.cases.models import Asset, Case, CaseEvent, Evidence, InboundNonce, OutboxMessage, Problem
 from soc.cmdb.models import (
     ActiveAlert,
@@ -50,6 +51,7 @@ from soc.cmdb.models import (
 from soc.core.audit import AuditEntry
 from soc.core.db import Base
 from soc.core.jobs import Job
+from soc.core.mail_outbox import MailMessage
 from tenants.billing.models import (
     BillingAccount,
     ClosedMonth,
@@ -112,15 +114,19 @@ __all__ = [
     "Evidence",
     "FieldMapping",
     "IngestBatch",
+    "LogSource",
+    "ObservedHost",
     "InboundNonce",
     "DetectionRevision",
     "Invoice",
     "InvoiceLineRow",
     "Job",
+    "MailMessage",
     "Notification",
     "OutboxMessage",
     "PlanDecision",
     "Problem",
+    "RemoteTicket",
     "Provider",
     "RuleException",
     "RuleSetting",

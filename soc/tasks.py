@@ -128,6 +128,19 @@ def case_breach_warnings() -> int:
 def itsm_deliver() -> dict[str, int]:
     """Issue 5: send the ITSM outbox (retries with backoff, dead letters)."""
     from soc.cases.connector import deliver_due
+    from soc.cases.itsm_inbound import poll_servicenow
+
+    services = worker_services()
+    counts = deliver_due(services.db, services.settings)
+    if services.settings.servicenow_poll_seconds:
+        counts["polled"] = poll_servicenow(services.db, services.settings)
+    return counts
+
+
+@celery_app.task(name="soc.tasks.mail_deliver")
+def mail_deliver() -> int:
+    """Send the due e-mails of the outbox (retries with backoff, dead letters)."""
+    from soc.core.mail_outbox import deliver_due
 
     services = worker_services()
     return deliver_due(services.db, services.settings)
@@ -140,6 +153,15 @@ def status_upkeep() -> int:
 
     services = worker_services()
     return run_upkeep(services.db, services.settings, services.cmdb_engine)
+
+
+@celery_app.task(name="soc.tasks.log_source_silence")
+def log_source_silence() -> int:
+    """Raise a case for each declared log source that fell silent (once per silence)."""
+    from soc.cases.source_silence import run_silence_check
+
+    services = worker_services()
+    return run_silence_check(services.db, services.settings)
 
 
 @celery_app.task(name="soc.tasks.risk_upkeep")

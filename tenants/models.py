@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from soc.core.db import Base, UTCDateTime, utcnow
 
 ROLES = ("admin", "soc_analyst", "customer", "risk_owner", "finance", "provider", "authority")
+# The contract's SLA calendar: office hours (working days 08:00-17:00, holidays off) unless
+# 24/7 availability was agreed, then every clock runs day and night.
+SLA_CALENDARS = ("business_hours", "24x7")
 
 
 class Tenant(Base):
@@ -20,7 +23,12 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     retention_days: Mapped[int] = mapped_column(Integer, default=365)
     default_impact: Mapped[str] = mapped_column(String(16), default="medium")
+    # The language of the tenant's users without one of their own (None: the setting's).
+    language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sla_calendar: Mapped[str] = mapped_column(
+        String(16), default="business_hours", server_default="business_hours"
+    )
 
 
 class Provider(Base):
@@ -64,6 +72,10 @@ class User(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Where the product's notices go by e-mail, in which language; none without an address.
+    email: Mapped[str | None] = mapped_column(String(320))
+    language: Mapped[str | None] = mapped_column(String(8))  # None: `mail_default_language`
+    mail_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class ApiKey(Base):

@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     spool_max_bytes: int = Field(
         default=1 << 30, description="past this, ingest answers 503 + Retry-After (back-pressure)"
     )
+    # EVTX uploads are spooled to disk (never held in memory), then parsed chunk by chunk.
+    ingest_evtx_max_bytes: int = Field(
+        default=2 << 30, ge=1, description="largest EVTX upload (all files of a request); 413"
+    )
+    upload_dir: Path | None = Field(
+        default=None, description="where uploads wait while parsed; default data_dir/uploads"
+    )
     # Recovery of ingest batches whose request died between storing and recording.
     ingest_recovery_grace_seconds: float = Field(
         default=120.0, ge=0, description="a batch pending this long is recovered (> any request)"
@@ -120,6 +127,22 @@ class Settings(BaseSettings):
     )
     ingest_wait_seconds: float = Field(
         default=10.0, gt=0, description="longest wait for an ingest slot, then refused"
+    )
+    # Syslog receiver (`soc syslog`, README "Syslog"): every port off unless set.
+    syslog_host: str = Field(default="0.0.0.0", description="bind address of the listeners")
+    syslog_udp_port: int | None = Field(default=None, ge=0, le=65535)
+    syslog_tcp_port: int | None = Field(default=None, ge=0, le=65535)
+    syslog_tls_port: int | None = Field(default=None, ge=0, le=65535)
+    syslog_tls_cert: Path | None = Field(default=None, description="PEM certificate (chain)")
+    syslog_tls_key: Path | None = Field(default=None, description="PEM private key")
+    syslog_tenant_ports: dict[str, str] = Field(
+        default_factory=dict,
+        description='"udp/5141", "tcp/5141", "tls/6515" or "5141" (udp and tcp) -> tenant slug',
+    )
+    syslog_max_message_bytes: int = Field(default=64 * 1024, ge=480, le=MIB)
+    syslog_batch_max: int = Field(default=5000, ge=1, description="messages per stored batch")
+    syslog_udp_queue_max: int = Field(
+        default=50_000, ge=1, description="UDP messages waiting to be stored; past it dropped"
     )
     job_workers: int = Field(
         default=1, ge=1, description="background jobs (retro-hunts) run at once, embedded mode"
@@ -201,7 +224,8 @@ class Settings(BaseSettings):
     )
     case_24x7: dict[str, list[str]] = Field(
         default_factory=dict,
-        description="tenant slug (or '*') -> priorities whose clocks run 24/7",
+        description="tenant slug (or '*') -> priorities whose clocks run 24/7 on a tenant whose "
+        "sla_calendar is business_hours (kept as an override; a 24x7 tenant runs all)",
     )
     case_reassignment_limit: int = Field(
         default=2, description="provider reassignments above this flag the case as bouncing"
@@ -246,6 +270,34 @@ class Settings(BaseSettings):
     itsm_timeout_seconds: float = 10.0
     itsm_webhook_max_skew_seconds: int = 300
     itsm_poll_seconds: float = 5.0
+    # Which ITSM tool the outbox talks to: the generic signed JSON above, ServiceNow's Table
+    # API or 4me's requests API (see README, ServiceNow and 4me).
+    itsm_kind: Literal["generic", "servicenow", "4me"] = "generic"
+    itsm_inbound_token: str | None = Field(
+        default=None, description="shared secret of the ServiceNow / 4me inbound webhooks"
+    )
+    itsm_assignment_groups: dict[str, str] = Field(
+        default_factory=dict,
+        description="provider slug -> ServiceNow assignment group (sys_id or name) / 4me team id",
+    )
+    itsm_default_assignment_group: str | None = None
+    servicenow_url: str | None = Field(
+        default=None, description="https://<instance>.service-now.com"
+    )
+    servicenow_user: str | None = None
+    servicenow_password: str | None = None
+    servicenow_token: str | None = Field(default=None, description="OAuth bearer, instead of basic")
+    servicenow_table: Literal["incident", "sn_si_incident"] = "incident"
+    servicenow_caller: str | None = Field(default=None, description="caller_id (sys_user sys_id)")
+    servicenow_category: str | None = None
+    servicenow_close_code: str = "Solution provided"
+    servicenow_poll_seconds: float = Field(
+        default=0.0, ge=0, description="poll sys_updated_on this often (0: webhook only)"
+    )
+    fourme_url: str | None = Field(default=None, description="https://api.4me.com")
+    fourme_token: str | None = None
+    fourme_account: str | None = None
+    fourme_requested_by_id: int | None = None
 
     # CMDB and operational status (seed 000 §3.1.1.2.2; A12 availability rules).
     cmdb_flap_changes: int = Field(
@@ -349,12 +401,21 @@ class Settings(BaseSettings):
     status_upkeep_seconds: float = Field(
         default=20.0, gt=0, description="how often maintenance windows and flapping are checked"
     )
-    smtp_host: str | None = Field(default=None, description="SMTP relay for status e-mails")
+    smtp_host: str | None = Field(default=None, description="SMTP relay for every e-mail")
     smtp_port: int = 25
     smtp_from: str = "soc-status@localhost"
     smtp_starttls: bool = False
+    smtp_ssl: bool = Field(default=False, description="SMTPS: TLS from the first byte (port 465)")
     smtp_username: str | None = None
     smtp_password: str | None = None
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    smtp_ca_file: str | None = Field(
+        default=None, description="PEM file of CAs trusted for the relay (default: the system's)"
+    )
+    mail_max_attempts: int = Field(default=8, ge=1, description="mail outbox: then dead letter")
+    mail_backoff_seconds: float = Field(default=30.0, gt=0, description="first retry delay")
+    mail_poll_seconds: float = Field(default=5.0, gt=0, description="embedded outbox delivery")
+    mail_default_language: str = Field(default="en", pattern="^(en|nl)$")
     status_webhook_timeout_seconds: float = 5.0
     status_webhook_allow_private: bool = Field(
         default=False,
@@ -383,6 +444,10 @@ class Settings(BaseSettings):
     @property
     def spool_path(self) -> Path:
         return self.spool_dir or self.data_dir / "spool"
+
+    @property
+    def upload_path(self) -> Path:
+        return self.upload_dir or self.data_dir / "uploads"
 
     @property
     def detection_async(self) -> bool:

@@ -105,6 +105,9 @@ def probes(o: Objects) -> list[Probe]:
         Probe("GET", beta_case, None, everyone_global | no_tenant_user | served, 403),
         Probe("GET", f"{beta_case}/timeline", None, everyone_global | no_tenant_user | served, 403),
         Probe(
+            "GET", f"{beta_case}/itsm-tickets", None, everyone_global | no_tenant_user | served, 403
+        ),
+        Probe(
             "GET",
             f"{beta_case}/alerts",
             None,

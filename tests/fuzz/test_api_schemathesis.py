@@ -158,7 +158,7 @@ schema.config.generation.update(with_security_parameters=False)
 
 
 def _headers_for(case: schemathesis.Case, fuzzed: Fuzzed, role: str) -> dict[str, str]:
-    if case.operation.path == "/api/v1/ingest":
+    if case.operation.path in ("/api/v1/ingest", "/api/v1/ingest/evtx"):
         # A fresh key each time: the fuzzer may well have revoked earlier ones (DELETE apikeys).
         with fuzzed.services.db.session() as session:
             _, secret = tenant_service.create_api_key(session, SYSTEM, "alpha", "fuzz")
