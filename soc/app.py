@@ -44,6 +44,7 @@ from soc.cases.connector import deliver_until
 from soc.cases.connector import enabled as itsm_enabled
 from soc.cases.itsm_api import router as itsm_router
 from soc.cases.itsm_inbound import poll_until as itsm_poll_until
+from soc.cases.warnings import warn_until
 from soc.cmdb.api import router as ops_router
 from soc.cmdb.inventory_api import router as cmdb_router
 from soc.cmdb.notify import deliver_until as deliver_status_until
@@ -270,6 +271,15 @@ def background_threads(services: Services, stop: threading.Event) -> list[thread
             name="mail-outbox",
         )
     )
+    if services.settings.mode == "embedded":  # production: Celery beat runs them
+        threads.append(
+            threading.Thread(
+                target=warn_until,
+                daemon=True,
+                args=(services.db, services.settings, stop),
+                name="sla-warnings",
+            )
+        )
     if itsm_enabled(services.settings):
         threads.append(
             threading.Thread(

@@ -1,9 +1,13 @@
 """Breach warnings: cases whose response or resolution clock is due within the warning
-window of their priority (and not yet past due). Run every minute by Celery beat; each
-warning is on the case's timeline and e-mailed (the outbox) to who must act."""
+window of their priority (and not yet past due). Run every minute by Celery beat in
+production and by the server's own thread in embedded mode (one runner each, so a clock is
+never warned twice); each warning is on the case's timeline and e-mailed (the outbox) to who
+must act."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,10 +16,12 @@ from sqlalchemy.orm import Session
 
 from soc.cases.models import Case
 from soc.cases.timeline import note
-from soc.core.db import utcnow
+from soc.core.db import Database, utcnow
 from soc.core.i18n import N_, number, translate, when
 from soc.core.settings import Settings
 from tenants.mail import Readers, Template, mail_users
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,16 @@ def send_breach_warnings(
         note(session, settings, case, "system", "sla_warning", detail)
         mail_warning(session, case, w, minutes)
     return warnings
+
+
+def warn_until(db: Database, settings: Settings, stop: threading.Event) -> None:
+    """The embedded server's breach warnings, every `case_warning_seconds` until `stop`."""
+    while not stop.wait(settings.case_warning_seconds):
+        try:
+            with db.session() as session:
+                send_breach_warnings(session, settings=settings)
+        except Exception:  # the database may be busy or down: the next pass catches up
+            log.exception("SLA breach warnings failed")
 
 
 CLOCKS = {"response": N_("response"), "resolution": N_("resolution")}

@@ -414,6 +414,9 @@ class Settings(BaseSettings):
     )
     mail_max_attempts: int = Field(default=8, ge=1, description="mail outbox: then dead letter")
     mail_backoff_seconds: float = Field(default=30.0, gt=0, description="first retry delay")
+    case_warning_seconds: float = Field(
+        default=60.0, gt=0, description="embedded server: how often SLA breach warnings run"
+    )
     mail_poll_seconds: float = Field(default=5.0, gt=0, description="embedded outbox delivery")
     mail_default_language: str = Field(default="en", pattern="^(en|nl)$")
     status_webhook_timeout_seconds: float = 5.0

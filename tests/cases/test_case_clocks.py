@@ -168,3 +168,42 @@ def test_breach_warning_fires_before_and_not_after_due(
         ).json()
     ]
     assert kinds == ["created", "sla_warning"]
+
+
+def test_embedded_server_thread_sends_the_warning_once(
+    client: TestClient, world: World, services: Services, settings: Settings
+) -> None:
+    """Without Celery beat the server's own thread warns, once per clock."""
+    import threading
+
+    from soc.cases.warnings import warn_until
+    from soc.core.db import utcnow
+
+    case = raise_case(client, world)
+    with services.db.session() as session:
+        row = session.get(Case, case["id"])
+        assert row is not None
+        row.response_due = utcnow() + timedelta(minutes=30)
+    stop = threading.Event()
+    fast = settings.model_copy(update={"case_warning_seconds": 0.05})
+    thread = threading.Thread(target=warn_until, args=(services.db, fast, stop), daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            with services.db.read_session() as session:
+                row = session.get(Case, case["id"])
+                assert row is not None
+                if row.response_warned:
+                    break
+            stop.wait(0.05)
+        stop.wait(0.3)  # more passes: still one warning
+    finally:
+        stop.set()
+        thread.join(5)
+    kinds = [
+        e["kind"]
+        for e in client.get(
+            f"/api/v1/cases/{case['id']}/timeline", headers=world["soc_analyst"].headers
+        ).json()
+    ]
+    assert kinds == ["created", "sla_warning"]
