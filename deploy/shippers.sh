@@ -93,7 +93,8 @@ stop() {
 }
 
 case "${1:-}" in
-  install) install; paths ;;
+  install)  # one install at a time: test workers may ask at once
+    mkdir -p "$DEPLOY_DIR"; exec 9>"$DEPLOY_DIR/shippers.lock"; flock 9; install; paths ;;
   start) [ $# -eq 4 ] || die "usage: $0 start rsyslog|syslog-ng CONF DIR"; start "$2" "$3" "$4" ;;
   stop) [ $# -eq 3 ] || die "usage: $0 stop rsyslog|syslog-ng DIR"; stop "$2" "$3" ;;
   status)
