@@ -20,7 +20,7 @@ Kind = Literal["windows", "linux_syslog", "firewall", "proxy", "cloud", "other"]
 
 
 class SourceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=120)
     kind: Kind
@@ -38,7 +38,7 @@ class SourceIn(BaseModel):
 
 
 class SourcePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str | None = Field(default=None, min_length=1, max_length=120)
     kind: Kind | None = None
@@ -49,7 +49,7 @@ class SourcePatch(BaseModel):
 
 
 class AdoptIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     host: str = Field(min_length=1, max_length=255)
     kind: Kind
