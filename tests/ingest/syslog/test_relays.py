@@ -1,10 +1,11 @@
-"""rsyslog as a real relay in front of the receiver: Debian's rsyslogd (started by
-deploy/shippers.sh) takes RFC 3164 lines from `logger` and forwards them with its stock
-`omfwd` over TCP, octet-counted RFC 5424 (RSYSLOG_SyslogProtocol23Format), to a tenant
-port. Every line is stored for that tenant with its program kept, and the SigmaHQ rule in
+"""rsyslog and syslog-ng as real relays in front of the receiver: Debian's rsyslogd and
+syslog-ng (started by deploy/shippers.sh) take RFC 3164 lines from `logger` and forward them
+over TCP to a tenant port, rsyslog with its stock `omfwd` (octet-counted RFC 5424,
+RSYSLOG_SyslogProtocol23Format), syslog-ng with its `syslog()` destination (RFC 5424 with
+octet counting). Every line is stored for that tenant with its program kept, and the SigmaHQ rule in
 the line raises its alert.
 
-Skips when rsyslog cannot be installed (no root, no apt); fails in CI.
+Skips when the shippers cannot be installed (no root, no apt); fails in CI.
 """
 
 from __future__ import annotations
@@ -37,8 +38,18 @@ syslog.* action(type="omfile" file="{state}/internal.log")
 """
 
 
+SYSLOG_NG_CONF = """@version: 3.38
+options {{ stats-freq(0); keep-hostname(yes); }};
+source s_in {{ network(transport("tcp") ip("127.0.0.1") port({port})); }};
+destination d_soc {{ syslog("127.0.0.1" transport("tcp") port({tenant})); }};
+destination d_internal {{ file("{state}/internal.log"); }};
+log {{ source(s_in); destination(d_soc); }};
+log {{ source {{ internal(); }}; destination(d_internal); }};
+"""
+
+
 @pytest.fixture(scope="module")
-def rsyslog_installed() -> None:
+def shippers_installed() -> None:
     done = subprocess.run(
         [str(SHIPPERS), "install"], capture_output=True, text=True, timeout=900, cwd=ROOT
     )
@@ -57,17 +68,14 @@ def wait_listening(port: int) -> None:
     raise AssertionError(f"rsyslog never listened on TCP {port}")
 
 
-def test_rsyslog_forwards_octet_counted_rfc5424(
-    rig: Rig,  # noqa: F811
-    rsyslog_installed: None,
-    tmp_path: Path,
-) -> None:
-    port, state = free_port(), tmp_path / "rsyslog"
+def relay(rig: Rig, name: str, template: str, tmp_path: Path, word: str) -> None:
+    """Start the shipper `name` with `template`, send through it, assert stored and detected."""
+    port, state = free_port(), tmp_path / name
     state.mkdir()
-    conf = tmp_path / "rsyslog.conf"
-    conf.write_text(RSYSLOG_CONF.format(state=state, port=port, tenant=rig.ports["tenant"]))
+    conf = tmp_path / f"{name}.conf"
+    conf.write_text(template.format(state=state, port=port, tenant=rig.ports["tenant"]))
     done = subprocess.run(
-        [str(SHIPPERS), "start", "rsyslog", str(conf), str(state)],
+        [str(SHIPPERS), "start", name, str(conf), str(state)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -79,14 +87,14 @@ def test_rsyslog_forwards_octet_counted_rfc5424(
         for n in range(5):
             logger(
                 "--port", str(port), "--tcp", "--rfc3164", "-t", "sshd",
-                message=f"relayed line {n}",
+                message=f"{word} line {n}",
             )  # fmt: skip
         logger("--port", str(port), "--tcp", "--rfc3164", "-t", "kernel",
-               message="stack smashing detected relayed")  # fmt: skip
-        assert rig.wait(rig.acme, "relayed line", 5) == 5
-        assert rig.wait(rig.acme, "stack smashing detected relayed", 1) == 1
-        assert rig.count(rig.globex, "relayed") == 0
-        event = rig.services.store.search(rig.acme, text="relayed line 0").events[0]
+               message=f"stack smashing detected {word}")  # fmt: skip
+        assert rig.wait(rig.acme, f"{word} line", 5) == 5
+        assert rig.wait(rig.acme, f"stack smashing detected {word}", 1) == 1
+        assert rig.count(rig.globex, word) == 0
+        event = rig.services.store.search(rig.acme, text=f"{word} line 0").events[0]
         assert event.data["program"] == "sshd"
         assert event.data["host"]
         end = time.monotonic() + 10
@@ -100,4 +108,20 @@ def test_rsyslog_forwards_octet_counted_rfc5424(
             time.sleep(0.05)
         assert BUFFER_OVERFLOW in alerts
     finally:
-        subprocess.run([str(SHIPPERS), "stop", "rsyslog", str(state)], timeout=60, cwd=ROOT)
+        subprocess.run([str(SHIPPERS), "stop", name, str(state)], timeout=60, cwd=ROOT)
+
+
+def test_rsyslog_forwards_octet_counted_rfc5424(
+    rig: Rig,  # noqa: F811
+    shippers_installed: None,
+    tmp_path: Path,
+) -> None:
+    relay(rig, "rsyslog", RSYSLOG_CONF, tmp_path, "relayed")
+
+
+def test_syslog_ng_forwards_rfc5424(
+    rig: Rig,  # noqa: F811
+    shippers_installed: None,
+    tmp_path: Path,
+) -> None:
+    relay(rig, "syslog-ng", SYSLOG_NG_CONF, tmp_path, "forwarded")
