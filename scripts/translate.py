@@ -63,7 +63,12 @@ def main() -> int:
                     print(f"{context or ''}\t{message}")
             return 0
         for english, dutch in pairs:
-            catalogue.add(english, dutch, context=args.context)
+            entry = catalogue.get(english, context=args.context)
+            if entry is None:
+                catalogue.add(english, dutch, context=args.context)
+            else:  # Catalog.add keeps an existing entry's text (e.g. empty after an update)
+                entry.string = dutch
+                entry.flags.discard("fuzzy")
         with PO.open("wb") as handle:
             write_po(handle, catalogue, width=99, sort_output=True, omit_header=False)
         with PO.with_suffix(".mo").open("wb") as handle:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from detections import service as rules_service
 from detections.deps import DetectorDep
 from detections.tenant_view import TenantViews
+from ingest import sources as log_sources
 from soc.core.db import utcnow
 from soc.core.deps import SESSION_COOKIE, PrincipalDep, SessionDep, SettingsDep, db_session
 from soc.core.errors import DomainError, Invalid
@@ -233,7 +234,8 @@ def _secret_page(
 
 @router.get("/admin", include_in_schema=False)
 def admin_home(request: Request, session: Session = DB) -> Response:
-    """Overview: the tenants with their log sources and the last day each sent events."""
+    """Overview: the tenants with their declared log sources (status, last event), the hosts
+    no declared source covers yet, and every host's last day with events."""
     reader = _admin(request, session)
     if isinstance(reader, Response):
         return reader
@@ -247,6 +249,9 @@ def admin_home(request: Request, session: Session = DB) -> Response:
         reader,
         tenants=tenants,
         sources=by_tenant,
+        slugs={t.id: t.slug for t in tenants},
+        declared=log_sources.list_sources(session, reader),
+        unknown=log_sources.unknown_hosts(session, reader, limit=50),
         users=len(svc.list_users(session, reader)),
         providers=len(scope_service.list_providers(session, reader)),
     )

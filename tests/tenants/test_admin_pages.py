@@ -61,6 +61,32 @@ def test_admin_sees_every_page_and_the_log_sources(client: TestClient, world: Wo
     assert beta and "No events in the last 30 days." in beta.group(1)
 
 
+def test_admin_home_lists_declared_sources_and_uncovered_hosts(
+    client: TestClient, world: World
+) -> None:
+    for host in ("alpha-dc-1", "alpha-web-7"):
+        client.post(
+            "/api/v1/ingest",
+            content=ndjson(whoami_event(host)),
+            headers=key_headers(world.keys["alpha"]),
+        )
+    declared = client.post(
+        "/api/v1/log-sources",
+        json={"name": "Domain controllers", "kind": "windows", "host_pattern": "alpha-dc-*",
+              "tenant": "alpha"},
+        headers=world["admin"].headers,
+    )  # fmt: skip
+    assert declared.status_code == 201, declared.text
+    signed(client, world, "admin")
+    home = client.get("/admin").text
+    row = re.search(rf'<tr data-source="{declared.json()["id"]}">(.*?)</tr>', home, re.S)
+    assert row and "Domain controllers" in row.group(1) and "alpha-dc-*" in row.group(1)
+    assert "sending" in row.group(1) and "alpha" in row.group(1)
+    assert 'data-unknown="alpha-web-7"' in home and 'data-unknown="alpha-dc-1"' not in home
+    dutch = client.get("/admin?lang=nl").text
+    assert "Aangemelde logbronnen" in dutch
+
+
 def test_others_get_the_html_403_page_in_their_language(client: TestClient, world: World) -> None:
     for user in ("soc_analyst", "customer-alpha", "finance", "authority"):
         signed(client, world, user)
