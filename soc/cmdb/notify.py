@@ -23,14 +23,12 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -38,7 +36,7 @@ from sqlalchemy.orm import Session
 from soc.cmdb.channels import Failure, Mailer, Outgoing, send
 from soc.cmdb.models import ConfigurationItem, StatusChange, StatusNotification, Subscription
 from soc.core import audit
-from soc.core.db import Database, utcnow
+from soc.core.db import Database, sole_runner, utcnow
 from soc.core.errors import Conflict, Invalid, NotFound
 from soc.core.principal import Principal
 from soc.core.settings import Settings
@@ -138,7 +136,7 @@ def deliver_pending(
     open while sending; each outcome is committed on its own at once."""
     now = now or utcnow()
     sent = 0
-    with _sole_deliverer(db) as alone:
+    with sole_runner(db, _process_lock, DELIVERER_LOCK_KEY) as alone:
         if not alone:
             return 0
         due = _due(db, now, batch)
@@ -171,30 +169,6 @@ def deliver_until(db: Database, settings: Settings, stop: threading.Event) -> No
             deliver_pending(db, settings)
         except Exception:  # keep trying; the rows stay pending
             log.exception("status notification delivery failed")
-
-
-@contextmanager
-def _sole_deliverer(db: Database) -> Iterator[bool]:
-    """True when no other deliverer (thread, or process on PostgreSQL) is running."""
-    if not _process_lock.acquire(blocking=False):
-        yield False
-        return
-    try:
-        if db.engine.dialect.name != "postgresql":
-            yield True
-            return
-        with db.engine.connect() as conn:
-            key = {"key": DELIVERER_LOCK_KEY}
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"), key).scalar())
-            conn.commit()
-            try:
-                yield got
-            finally:
-                if got:
-                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
-                    conn.commit()
-    finally:
-        _process_lock.release()
 
 
 def _due(db: Database, now: datetime, batch: int) -> list[Outgoing]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -155,3 +156,28 @@ def _transaction(session: Session) -> Iterator[Session]:
         except Exception:  # the original error matters (e.g. disk full), not the rollback's
             log.warning("rollback after a failed transaction failed too", exc_info=True)
         raise
+
+
+@contextmanager
+def sole_runner(db: Database, process_lock: threading.Lock, key: int) -> Iterator[bool]:
+    """True when no other runner of one job (a thread here holding `process_lock`, or on
+    PostgreSQL a process holding advisory lock `key`) is running; False means skip this pass."""
+    if not process_lock.acquire(blocking=False):
+        yield False
+        return
+    try:
+        if db.engine.dialect.name != "postgresql":
+            yield True
+            return
+        with db.engine.connect() as conn:
+            params = {"key": key}
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"), params).scalar())
+            conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), params)
+                    conn.commit()
+    finally:
+        process_lock.release()

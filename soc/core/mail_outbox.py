@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, select, text, update
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from soc.core.db import Base, Database, UTCDateTime, utcnow
+from soc.core.db import Base, Database, UTCDateTime, sole_runner, utcnow
 from soc.core.mail import Failure, Mailer, compose
 from soc.core.settings import Settings
 
@@ -161,7 +160,7 @@ def deliver_due(
     sending; each outcome is committed on its own at once."""
     now = now or utcnow()
     sent = 0
-    with _sole_deliverer(db) as alone:
+    with sole_runner(db, _process_lock, DELIVERER_LOCK_KEY) as alone:
         if not alone:
             return 0
         with db.read_session() as session:
@@ -225,30 +224,6 @@ def deliver_until(db: Database, settings: Settings, stop: threading.Event) -> No
             deliver_due(db, settings)
         except Exception:  # the database may be down: the rows stay pending
             log.exception("mail delivery failed")
-
-
-@contextmanager
-def _sole_deliverer(db: Database) -> Iterator[bool]:
-    """True when no other deliverer (thread, or process on PostgreSQL) is running."""
-    if not _process_lock.acquire(blocking=False):
-        yield False
-        return
-    try:
-        if db.engine.dialect.name != "postgresql":
-            yield True
-            return
-        with db.engine.connect() as conn:
-            key = {"key": DELIVERER_LOCK_KEY}
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"), key).scalar())
-            conn.commit()
-            try:
-                yield got
-            finally:
-                if got:
-                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
-                    conn.commit()
-    finally:
-        _process_lock.release()
 
 
 # --- operation -----------------------------------------------------------------------------
