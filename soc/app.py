@@ -8,10 +8,11 @@ import logging
 import shutil
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -221,84 +222,29 @@ def overload_answer(exc: BaseException, settings: Settings) -> JSONResponse | No
 
 
 def background_threads(services: Services, stop: threading.Event) -> list[threading.Thread]:
-    """The server's own background work until `stop`: spool replay, ingest recovery, and the
-    ITSM outbox when an ITSM tool is configured."""
-    threads = [
-        threading.Thread(
-            target=replay_spool_until, daemon=True, args=(services.store, stop), name="spool-replay"
-        ),
-        threading.Thread(
-            target=recover_ingest_until, daemon=True, args=(services, stop), name="ingest-recovery"
-        ),
+    """The server's own background work until `stop`: spool replay, ingest recovery, the
+    upkeep loops, the notice and mail outboxes; SLA warnings in embedded mode (Celery beat
+    runs them in production); the ITSM outbox and poller when an ITSM tool is configured."""
+    db, settings = services.db, services.settings
+    loops: list[tuple[str, Callable[..., None], tuple[Any, ...]]] = [
+        ("spool-replay", replay_spool_until, (services.store, stop)),
+        ("ingest-recovery", recover_ingest_until, (services, stop)),
+        ("status-upkeep", upkeep_until, (db, settings, services.cmdb_engine, stop)),
+        ("kri-upkeep", kri_upkeep_until, (db, settings, stop)),
+        ("risk-upkeep", risk_upkeep_until, (db, settings, stop)),
+        ("status-notify", deliver_status_until, (db, settings, stop)),
+        ("mail-outbox", deliver_mail_until, (db, settings, stop)),
     ]
-    threads.append(
-        threading.Thread(
-            target=upkeep_until,
-            daemon=True,
-            args=(services.db, services.settings, services.cmdb_engine, stop),
-            name="status-upkeep",
-        )
-    )
-    threads.append(
-        threading.Thread(
-            target=kri_upkeep_until,
-            daemon=True,
-            args=(services.db, services.settings, stop),
-            name="kri-upkeep",
-        )
-    )
-    threads.append(
-        threading.Thread(
-            target=risk_upkeep_until,
-            daemon=True,
-            args=(services.db, services.settings, stop),
-            name="risk-upkeep",
-        )
-    )
-    threads.append(
-        threading.Thread(
-            target=deliver_status_until,
-            daemon=True,
-            args=(services.db, services.settings, stop),
-            name="status-notify",
-        )
-    )
-    threads.append(
-        threading.Thread(
-            target=deliver_mail_until,
-            daemon=True,
-            args=(services.db, services.settings, stop),
-            name="mail-outbox",
-        )
-    )
-    if services.settings.mode == "embedded":  # production: Celery beat runs them
-        threads.append(
-            threading.Thread(
-                target=warn_until,
-                daemon=True,
-                args=(services.db, services.settings, stop),
-                name="sla-warnings",
-            )
-        )
-    if itsm_enabled(services.settings):
-        threads.append(
-            threading.Thread(
-                target=deliver_until,
-                daemon=True,
-                args=(services.db, services.settings, stop),
-                name="itsm-outbox",
-            )
-        )
-    if services.settings.itsm_kind == "servicenow" and services.settings.servicenow_poll_seconds:
-        threads.append(
-            threading.Thread(
-                target=itsm_poll_until,
-                daemon=True,
-                args=(services.db, services.settings, stop),
-                name="itsm-poll",
-            )
-        )
-    return threads
+    if settings.mode == "embedded":
+        loops.append(("sla-warnings", warn_until, (db, settings, stop)))
+    if itsm_enabled(settings):
+        loops.append(("itsm-outbox", deliver_until, (db, settings, stop)))
+    if settings.itsm_kind == "servicenow" and settings.servicenow_poll_seconds:
+        loops.append(("itsm-poll", itsm_poll_until, (db, settings, stop)))
+    return [
+        threading.Thread(target=target, args=args, daemon=True, name=name)
+        for name, target, args in loops
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
