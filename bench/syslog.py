@@ -1,9 +1,16 @@
-"""Syslog over TCP into the embedded SQLite store: messages/s end to end (received, parsed,
-stored, metered, detected with the built-in rules), against parse-only throughput in the same
-run. The receiver runs in this process on one event loop (plus the store's writer thread);
-the sender is a child process.
+"""Syslog over TCP into the embedded SQLite store, end to end: received, framed, parsed, tenant
+resolved, stored, metered and detected with the built-in rules (`soc syslog`'s path in embedded
+mode). The receiver runs in this process, pinned to one core (its event loop and the store's
+writer thread share that core); the sender is a child process pinned to the other core.
 
-    .venv/bin/python bench/syslog.py [--messages 50000] [--runs 3]
+It prints, per run and as ranges:
+- msgs/s: wall clock from the connection to the last message stored;
+- msgs per CPU-second: the receiver process's CPU time (all its threads), the less noisy
+  figure on a shared machine;
+- two baselines from the same process, same bytes: a raw TCP read on the same event loop
+  (bytes counted, nothing else) and framing + parsing alone; the ratios are against them.
+
+    .venv/bin/python bench/syslog.py [--messages 50000] [--runs 3] [--no-pin]
 """
 
 from __future__ import annotations
@@ -11,22 +18,41 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import socket
 import statistics
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ingest.events import normalise  # noqa: E402
+from ingest.parse import Parsed  # noqa: E402
+from ingest.service import meter_events  # noqa: E402
 from ingest.syslog.build import build_server  # noqa: E402
+from ingest.syslog.framing import Framer  # noqa: E402
 from ingest.syslog.records import to_record  # noqa: E402
+from soc.core.db import utcnow  # noqa: E402
 from soc.core.migrate import upgrade  # noqa: E402
-from soc.core.principal import Principal  # noqa: E402
+from soc.core.principal import Principal, TenantRef  # noqa: E402
 from soc.core.settings import Settings  # noqa: E402
 from soc.services import build_services  # noqa: E402
 from tenants.tenancy import create_tenant  # noqa: E402
+
+MAX_BYTES = 65536
+
+
+@dataclass
+class Rate:
+    wall: float  # messages per second of wall clock
+    cpu: float  # messages per CPU-second of this process
+    before: int = 0  # events the store held before the run (its cost grows with the table)
 
 
 def lines(run: int, count: int) -> list[bytes]:
@@ -38,46 +64,164 @@ def lines(run: int, count: int) -> list[bytes]:
     ]
 
 
-def send(port: int, payload: bytes) -> None:
+def octet_counted(messages: list[bytes]) -> bytes:
+    return b"".join(b"%d %s" % (len(m), m) for m in messages)
+
+
+def send(port: int, payload: bytes, cpu: int | None) -> None:
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(payload)
 
 
-async def one_run(settings: Settings, run: int, count: int) -> float:
+def start_sender(port: int, payload: bytes, cpu: int | None) -> multiprocessing.Process:
+    sender = multiprocessing.get_context("fork").Process(target=send, args=(port, payload, cpu))
+    sender.start()
+    return sender
+
+
+async def one_run(
+    settings: Settings, tenant_id: int, run: int, count: int, sender_cpu: int | None
+) -> Rate:
     services = build_services(settings)
     server, _ = build_server(
         settings, services.db, services.pipeline.ingest_items, services.ingest_gate
     )
     await server.start()
-    payload = b"".join(b"%d %s" % (len(m), m) for m in lines(run, count))
+    before = services.store.stats(tenant_id).events
+    payload = octet_counted(lines(run, count))
     stats = server.receiver.stats
-    start = time.perf_counter()
-    port = server.bound[0].port
-    sender = multiprocessing.Process(target=send, args=(port, payload))
-    sender.start()
+    cpu, start = time.process_time(), time.perf_counter()
+    sender = start_sender(server.bound[0].port, payload, sender_cpu)
     while stats.stored + stats.duplicates + stats.rejected < count:
-        await asyncio.sleep(0.01)
-    elapsed = time.perf_counter() - start
+        await asyncio.sleep(0.005)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     sender.join()
     await server.stop()
+    stored = services.store.stats(tenant_id).events
     services.close()
-    assert stats.rejected == 0, stats.reasons
-    return count / elapsed
+    assert stats.rejected == 0 and stats.duplicates == 0, stats.as_dict()
+    assert stored == before + count, (stored, before, count)  # every message, once
+    return Rate(count / elapsed, count / cpu, before)
 
 
-def parse_only(count: int) -> float:
-    data = lines(99, count)
-    start = time.perf_counter()
-    for line in data:
-        to_record(line, 65536)
-    return count / (time.perf_counter() - start)
+class _Counting(asyncio.Protocol):
+    def __init__(self, done: asyncio.Future[None], expect: int) -> None:
+        self.done, self.expect, self.got = done, expect, 0
+
+    def data_received(self, data: bytes) -> None:
+        self.got += len(data)
+        if self.got >= self.expect and not self.done.done():
+            self.done.set_result(None)
+
+
+async def raw_read(count: int, sender_cpu: int | None) -> Rate:
+    """The same bytes read on this event loop and only counted: what TCP alone costs."""
+    payload = octet_counted(lines(98, count))
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    server = await loop.create_server(lambda: _Counting(done, len(payload)), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    cpu, start = time.process_time(), time.perf_counter()
+    sender = start_sender(port, payload, sender_cpu)
+    await done
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    sender.join()
+    server.close()
+    return Rate(count / elapsed, count / max(cpu, 1e-6))
+
+
+def parse_only(count: int) -> Rate:
+    """Framing and parsing of the same stream, no socket and no store."""
+    payload = octet_counted(lines(99, count))
+    cpu, start = time.process_time(), time.perf_counter()
+    framer = Framer(MAX_BYTES)
+    for at in range(0, len(payload), 256 * 1024):
+        for frame in framer.feed(payload[at : at + 256 * 1024]):
+            assert isinstance(frame, bytes)
+            to_record(frame, MAX_BYTES)
+    return Rate(count / (time.perf_counter() - start), count / (time.process_time() - cpu))
+
+
+def stages(settings: Settings, tenant_id: int, run: int, count: int) -> dict[str, float]:
+    """CPU microseconds per message of each stage of the path, one after the other on the same
+    messages in batches of `syslog_batch_max` (no socket, no event loop): where the time goes."""
+    payload = octet_counted(lines(run, count))
+    services = build_services(settings)
+    tenant, size = TenantRef(tenant_id), settings.syslog_batch_max
+    print(f"stages run (store held {services.store.stats(tenant_id).events:,} events)")
+    out: dict[str, float] = {}
+
+    def timed(name: str, work: Callable[[], object]) -> Any:
+        start = time.process_time()
+        result = work()
+        out[name] = (time.process_time() - start) * 1e6 / count
+        return result
+
+    framer = Framer(MAX_BYTES)
+    frames: list[Any] = timed(
+        "framing",
+        lambda: [
+            f
+            for at in range(0, len(payload), 256 * 1024)
+            for f in framer.feed(payload[at : at + 256 * 1024])
+        ],
+    )
+    records: list[Any] = timed(
+        "parse (to_record)", lambda: [to_record(f, MAX_BYTES) for f in frames]
+    )
+    items = timed(
+        "receiver objects",
+        lambda: [
+            Parsed(n, raw, fields | {"host": fields.get("host", "127.0.0.1")})
+            for n, (fields, raw, _) in enumerate(records)
+        ],
+    )
+    received = utcnow()
+    events = timed(
+        "normalise", lambda: [normalise(i.obj, i.raw, tenant_id, received) for i in items]
+    )
+    parts = [events[at : at + size] for at in range(0, count, size)]
+    timed(
+        "store write (SQLite)", lambda: [services.store.write(p, uuid.uuid4().hex) for p in parts]
+    )
+
+    def meter() -> None:
+        for part in parts:
+            with services.db.session() as session:
+                meter_events(session, part)
+                session.commit()
+
+    def detect() -> None:
+        for part in parts:
+            with services.db.session() as session:
+                services.pipeline.detect_and_raise(session, tenant, part)
+                session.commit()
+
+    timed("meter", meter)
+    timed("detect + alerts", detect)
+    services.close()
+    return out
+
+
+def span(values: list[float]) -> str:
+    return f"{min(values):,.0f}-{max(values):,.0f} (median {statistics.median(values):,.0f})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-pin", action="store_true", help="do not pin to one core")
+    parser.add_argument("--stages", action="store_true", help="also CPU per stage")
     args = parser.parse_args()
+    cores = sorted(os.sched_getaffinity(0))
+    receiver_cpu = sender_cpu = None
+    if not args.no_pin and len(cores) >= 2:
+        # Before any thread starts: threads inherit the affinity (the store's writer too).
+        receiver_cpu, sender_cpu = cores[0], cores[1]
+        os.sched_setaffinity(0, {receiver_cpu})
     with tempfile.TemporaryDirectory() as tmp:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -90,17 +234,47 @@ def main() -> None:
         upgrade(settings.sqlalchemy_url)
         services = build_services(settings)
         with services.db.session() as session:
-            create_tenant(session, Principal(actor="bench", role="admin"), "bench", "Bench")
+            tenant_id = create_tenant(
+                session, Principal(actor="bench", role="admin"), "bench", "Bench"
+            ).id
         services.close()
-        rates = [asyncio.run(one_run(settings, run, args.messages)) for run in range(args.runs)]
-        baseline = [parse_only(args.messages) for _ in range(args.runs)]
+        full, raw, parse = [], [], []
+        for run in range(args.runs):  # alternating, so load changes hit all three alike
+            full.append(asyncio.run(one_run(settings, tenant_id, run, args.messages, sender_cpu)))
+            raw.append(asyncio.run(raw_read(args.messages, sender_cpu)))
+            parse.append(parse_only(args.messages))
+            print(
+                f"run {run + 1} (store held {full[-1].before:,} events): "
+                f"end to end {full[-1].wall:,.0f} msgs/s, "
+                f"{full[-1].cpu:,.0f} msgs/CPU-s; raw read {raw[-1].wall:,.0f} msgs/s; "
+                f"parse only {parse[-1].cpu:,.0f} msgs/CPU-s",
+                flush=True,
+            )
+        per_stage = [
+            stages(settings, tenant_id, 90 + run, args.messages)
+            for run in range(args.runs if args.stages else 0)
+        ]
+    if per_stage:
+        print("CPU per message by stage (same messages, one stage after the other):")
+        for name in per_stage[0]:
+            values = [one[name] for one in per_stage]
+            print(f"  {name:22s} {min(values):6.1f}-{max(values):6.1f} us")
+        totals = [sum(one.values()) for one in per_stage]
+        print(f"  {'sum':22s} {min(totals):6.1f}-{max(totals):6.1f} us")
+    where = f"receiver pinned to CPU {receiver_cpu}" if receiver_cpu is not None else "not pinned"
     print(
-        f"syslog TCP end to end ({args.messages} messages x {args.runs} runs): "
-        f"{min(rates):,.0f}-{max(rates):,.0f} msgs/s (median {statistics.median(rates):,.0f})"
+        f"syslog TCP (octet counted) -> framed, parsed, stored (SQLite), metered, detected "
+        f"(built-in rules); {args.messages} messages x {args.runs} runs, {where}:"
     )
+    print(f"  end to end:        {span([r.wall for r in full])} msgs/s")
+    print(f"  end to end:        {span([r.cpu for r in full])} msgs per CPU-second")
+    print(f"  baseline raw read: {span([r.wall for r in raw])} msgs/s (same bytes, same loop)")
+    print(f"  baseline parse:    {span([r.cpu for r in parse])} msgs per CPU-second")
+    to_raw = statistics.median(r.wall for r in full) / statistics.median(r.wall for r in raw)
+    to_parse = statistics.median(r.cpu for r in full) / statistics.median(r.cpu for r in parse)
     print(
-        f"parse only (baseline, same run): {min(baseline):,.0f}-{max(baseline):,.0f} msgs/s; "
-        f"end to end is {statistics.median(rates) / statistics.median(baseline):.2f} of it"
+        f"  ratios (medians): end to end / raw read {to_raw:.2f}; "
+        f"end to end / parse (CPU) {to_parse:.2f}"
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from detections.models import DetectionRevision
 from soc.core import audit
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from tenants.models import Tenant
 from tenants.tenancy import get_tenant
@@ -21,7 +22,7 @@ def resolve_tenant(session: Session, actor: Principal, ref: int | str | None) ->
     it, everyone else (unscoped or provider-scoped) names the tenant."""
     if ref is None or ref == "":
         if actor.tenant_id is None:
-            raise Invalid("name the tenant: ?tenant=<slug>")
+            raise Invalid(N_("name the tenant: ?tenant=<slug>"))
         ref = actor.tenant_id
     return get_tenant(session, actor, ref)
 

@@ -12,15 +12,28 @@ import typer
 from tqdm import tqdm
 
 from detections.engine import RuleLoadError, RuleSet
+from detections.engine.cache import user_cache_dir
 from detections.rules_cli import rules_app  # `soc rules ...`, registered by soc/cli.py
+from detections.sigma_cli_commands import register as _register_sigma_commands
+from detections.sources import describe_origin
 from ingest.files import iter_events_from_file
+from soc.core.settings import get_settings
 
 app = typer.Typer(help="Sigma detection over event files.", no_args_is_help=True)
+_register_sigma_commands(rules_app)  # `soc rules check|export` (sigma-cli)
 __all__ = ["app", "detect", "rules_app"]
 
 
 def _err(message: str) -> None:
     typer.echo(message, err=True)
+
+
+def _cache_dir(no_cache: bool) -> Path | None:
+    """The compiled rule cache of this user (a forensic run needs no server data dir)."""
+    settings = get_settings()
+    if no_cache or not settings.rule_cache:
+        return None
+    return settings.rule_cache_dir or user_cache_dir()
 
 
 def _match_record(rule: Any, path: Path, index: int, event: dict[str, Any]) -> bytes:
@@ -49,6 +62,12 @@ def detect(
         False, "--show-rule-errors", help="Print every rule that could not be loaded."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    no_cache: bool = typer.Option(
+        False,
+        "--no-cache",
+        help="Parse the rules from source; neither read nor write the compiled rule cache "
+        "(SOC_RULE_CACHE_DIR, default ~/.cache/soc/rules).",
+    ),
 ) -> None:
     """Evaluate every event of FILES against the Sigma RULES; one JSON line per match."""
     missing = [p for p in rules if not p.exists()]
@@ -57,10 +76,11 @@ def detect(
         raise typer.Exit(2)
     started = time.perf_counter()
     errors: list[RuleLoadError] = []
-    ruleset = RuleSet.from_dirs(rules, on_error=errors.append)
+    ruleset = RuleSet.from_dirs(rules, on_error=errors.append, cache_dir=_cache_dir(no_cache))
     if not quiet:
         _err(
-            f"loaded {len(ruleset.rules)} rules in {time.perf_counter() - started:.1f}s"
+            f"loaded {len(ruleset.rules)} rules in {time.perf_counter() - started:.2f}s "
+            f"from {describe_origin(ruleset)}"
             + (f", {len(errors)} could not be used" if errors else "")
         )
     elif errors:

@@ -18,6 +18,7 @@ from typing import Any
 from detections.engine import _Ctx, normalise_event
 from detections.engine.safe_regex import UnsafeRegex, compile_search
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 
 log = logging.getLogger(__name__)
 MODIFIERS = ("equals", "contains", "startswith", "endswith", "re")
@@ -30,7 +31,9 @@ def _value_pred(modifier: str, value: str) -> ValuePred:
         try:
             return compile_search(value, trusted=False)
         except re.error as exc:
-            raise Invalid(f"invalid regular expression {value!r}: {exc}") from exc
+            raise Invalid(
+                N_("invalid regular expression {value!r}: {exc}"), value=value, exc=exc
+            ) from exc
         except UnsafeRegex as exc:
             raise Invalid(str(exc)) from exc
     low = value.lower()
@@ -56,25 +59,33 @@ def _stored_pred(exception_id: int, modifier: str, value: str) -> ValuePred:
 def normalise_conditions(raw: Any) -> list[dict[str, Any]]:
     """Checked, canonical conditions ({field, modifier, value: [str, ...]}); Invalid if not."""
     if not isinstance(raw, list) or not raw:
-        raise Invalid("an exception needs at least one condition")
+        raise Invalid(N_("an exception needs at least one condition"))
     out: list[dict[str, Any]] = []
     for item in raw:
         if not isinstance(item, dict):
-            raise Invalid("each condition is an object {field, modifier, value}")
+            raise Invalid(N_("each condition is an object {field, modifier, value}"))
         field = item.get("field")
         modifier = item.get("modifier", "equals")
         values = item.get("value")
         if not isinstance(field, str) or not field.strip():
-            raise Invalid("a condition needs a field name")
+            raise Invalid(N_("a condition needs a field name"))
         if modifier not in MODIFIERS:
-            raise Invalid(f"unknown modifier {modifier!r}; use one of {', '.join(MODIFIERS)}")
+            raise Invalid(
+                N_("unknown modifier {modifier!r}; use one of {modifiers}"),
+                modifier=modifier,
+                modifiers=", ".join(MODIFIERS),
+            )
         if isinstance(values, str | int | float) and not isinstance(values, bool):
             values = [values]
         if not isinstance(values, list) or not values:
-            raise Invalid(f"condition on {field!r} needs a value or a list of values")
+            raise Invalid(
+                N_("condition on {field!r} needs a value or a list of values"), field=field
+            )
         strings = [str(v) for v in values if isinstance(v, str | int | float)]
         if len(strings) != len(values):
-            raise Invalid(f"condition on {field!r}: values must be strings or numbers")
+            raise Invalid(
+                N_("condition on {field!r}: values must be strings or numbers"), field=field
+            )
         for v in strings:
             _value_pred(modifier, v)  # raises Invalid for a bad regex
         out.append({"field": field.strip(), "modifier": modifier, "value": strings})

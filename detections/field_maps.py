@@ -10,15 +10,26 @@ from detections.changes import audit_change, bump_revision, resolve_tenant
 from detections.models import FieldMapping
 from soc.core.db import utcnow
 from soc.core.errors import Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
+
+# Whole sentences per field (not "name the {what}"), so that the field's name is translated too.
+_MISSING = {
+    "tenant's field": N_("name the tenant's field"),
+    "Sigma field": N_("name the Sigma field"),
+}
+_TOO_LONG = {
+    "tenant's field": N_("the tenant's field is longer than 200 characters"),
+    "Sigma field": N_("the Sigma field is longer than 200 characters"),
+}
 
 
 def _field_name(value: str, what: str) -> str:
     value = value.strip()
     if not value:
-        raise Invalid(f"name the {what}")
+        raise Invalid(_MISSING[what])
     if len(value) > 200:
-        raise Invalid(f"the {what} is longer than 200 characters")
+        raise Invalid(_TOO_LONG[what])
     return value
 
 
@@ -51,7 +62,7 @@ def put_field_map(
     source = _field_name(source_field, "tenant's field")
     sigma = _field_name(sigma_field, "Sigma field")
     if source == sigma:
-        raise Invalid("the tenant's field and the Sigma field are the same")
+        raise Invalid(N_("the tenant's field and the Sigma field are the same"))
     row = session.scalar(
         select(FieldMapping).where(
             FieldMapping.tenant_id == tenant.id, FieldMapping.source_field == source
@@ -91,7 +102,7 @@ def delete_field_map(
         )
     )
     if row is None:
-        raise NotFound(f"no field map for '{source_field}'")
+        raise NotFound(N_("no field map for '{source_field}'"), source_field=source_field)
     gone = row.sigma_field
     session.delete(row)
     audit_change(

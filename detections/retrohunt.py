@@ -28,6 +28,7 @@ from ingest.store.base import EventStore
 from soc.core import audit, jobs
 from soc.core.db import Database, utcnow
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 
 MAX_DAYS = 365
@@ -88,7 +89,7 @@ class HuntResult:
 def day_windows(days: int, end: datetime) -> list[tuple[datetime, datetime]]:
     """[start, end) windows of one day each, oldest first, covering ``days`` before ``end``."""
     if not 1 <= days <= MAX_DAYS:
-        raise Invalid(f"days must be between 1 and {MAX_DAYS}")
+        raise Invalid(N_("days must be between 1 and {max_days}"), max_days=MAX_DAYS)
     start = end - timedelta(days=days)
     return [(start + timedelta(days=i), start + timedelta(days=i + 1)) for i in range(days)]
 

@@ -17,6 +17,7 @@ from detections.models import RuleException
 from detections.tenant_view import TenantViews
 from soc.core.db import utcnow
 from soc.core.errors import Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 
 
@@ -39,15 +40,15 @@ def _check_expiry(expires_at: datetime | None) -> None:
     if expires_at is None:
         return
     if expires_at.tzinfo is None:
-        raise Invalid("expires_at needs a timezone (UTC)")
+        raise Invalid(N_("expires_at needs a timezone (UTC)"))
     if expires_at <= utcnow():
-        raise Invalid("expires_at is in the past")
+        raise Invalid(N_("expires_at is in the past"))
 
 
 def _check_reason(reason: str) -> str:
     reason = reason.strip()
     if not reason:
-        raise Invalid("an exception needs a reason")
+        raise Invalid(N_("an exception needs a reason"))
     return reason
 
 
@@ -66,7 +67,7 @@ def create_exception(
     tenant = resolve_tenant(session, actor, tenant_ref)
     view = views.get(session, tenant.id)
     if rule_id not in view.rules and not any(c.id == rule_id for c in views.base.correlations):
-        raise NotFound(f"rule '{rule_id}' not found")
+        raise NotFound(N_("rule '{rule_id}' not found"), rule_id=rule_id)
     canonical = normalise_conditions(conditions)
     _check_expiry(expires_at)
     now = utcnow()
@@ -113,7 +114,7 @@ def get_exception(session: Session, actor: Principal, exception_id: int) -> Rule
     actor.require("rules.read")
     row = session.get(RuleException, exception_id)
     if row is None or not actor.sees_tenant(row.tenant_id):
-        raise NotFound(f"exception {exception_id} not found")
+        raise NotFound(N_("exception {exception_id} not found"), exception_id=exception_id)
     return row
 
 

@@ -11,6 +11,7 @@ from detections.hunting import HuntRule
 from detections.tenant_view import TenantView, compile_tenant_rule
 from soc.core.db import utcnow
 from soc.core.errors import Invalid, NotFound
+from soc.core.i18n import N_
 
 
 def pick_rule(
@@ -20,10 +21,10 @@ def pick_rule(
     if yaml:
         return compile_tenant_rule(yaml)
     if not rule_id:
-        raise Invalid("give a rule id or the rule's YAML")
+        raise Invalid(N_("give a rule id or the rule's YAML"))
     rule = view.rules.get(rule_id) if view is not None else None
     if rule is None:
-        raise NotFound(f"rule '{rule_id}' not found")
+        raise NotFound(N_("rule '{rule_id}' not found"), rule_id=rule_id)
     return rule
 
 
@@ -44,7 +45,7 @@ def test_rule(
     out: list[SampleResult] = []
     for index, event in enumerate(events):
         if not isinstance(event, dict):
-            raise Invalid(f"event {index} is not a JSON object")
+            raise Invalid(N_("event {index} is not a JSON object"), index=index)
         matched = hunt.matches(event)
         suppressed = view.suppressed(rule.id, view.mapped(event), now) if matched and view else None
         out.append(SampleResult(index, matched, suppressed))

@@ -33,6 +33,7 @@ from detections.tenant_rules import (
 from detections.tenant_view import TenantView, TenantViews, selector_matches
 from soc.core.db import utcnow
 from soc.core.errors import Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 
 __all__ = [
@@ -111,7 +112,7 @@ def list_rules(
 def get_rule(view: TenantView, rule_id: str) -> Any:
     rule = view.rules.get(rule_id)
     if rule is None:
-        raise NotFound(f"rule '{rule_id}' not found")
+        raise NotFound(N_("rule '{rule_id}' not found"), rule_id=rule_id)
     return rule
 
 
@@ -139,15 +140,19 @@ def set_state(
     actor.require("rules.manage")
     tenant = resolve_tenant(session, actor, tenant_ref)
     if selector not in SELECTORS:
-        raise Invalid(f"unknown selector {selector!r}; use one of {', '.join(SELECTORS)}")
+        raise Invalid(
+            N_("unknown selector {selector!r}; use one of {selectors}"),
+            selector=selector,
+            selectors=", ".join(SELECTORS),
+        )
     value = value.strip()
     if not value:
-        raise Invalid("name the rule, level, status, tag or product")
+        raise Invalid(N_("name the rule, level, status, tag or product"))
     view = views.get(session, tenant.id)
     rules = list(view.rules.values()) + list(views.base.correlations)
     selected = sum(selector_matches(r, selector, value) for r in rules)
     if selector == "rule" and not selected:
-        raise NotFound(f"rule '{value}' not found")
+        raise NotFound(N_("rule '{rule_id}' not found"), rule_id=value)
     stored = value if selector == "rule" else value.lower()
     row = session.scalar(
         select(RuleSetting).where(

@@ -15,6 +15,7 @@ from detections.tenant_view import TenantViews, compile_tenant_rule, sha256
 from ingest.store.base import EventStore
 from soc.core.db import utcnow
 from soc.core.errors import Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings, get_settings
 
@@ -65,8 +66,12 @@ def upload_tenant_rule(
         )
         if trial.over_limit and not force:
             raise Invalid(
-                f"tenant rule {rule.id} refused: {trial.message()}. Narrow the rule, or upload "
-                "it again with force=true to store it anyway"
+                N_(
+                    "tenant rule {id} refused: {reason}. Narrow the rule, or "
+                    "upload it again with force=true to store it anyway"
+                ),
+                id=rule.id,
+                reason=trial.message(),
             )
         if trial.over_limit:
             trial = replace(trial, forced=True)
@@ -112,7 +117,7 @@ def delete_tenant_rule(
         select(TenantRule).where(TenantRule.tenant_id == tenant.id, TenantRule.rule_id == rule_id)
     )
     if row is None:
-        raise NotFound(f"tenant rule '{rule_id}' not found")
+        raise NotFound(N_("tenant rule '{rule_id}' not found"), rule_id=rule_id)
     session.delete(row)
     audit_change(session, actor, "rules.tenant_rule.delete", "tenant_rule", rule_id, tenant.id)
     bump_revision(session, tenant.id)

@@ -34,6 +34,7 @@ from detections.models import (
 )
 from detections.validation import explain_regex_errors
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 
 log = logging.getLogger(__name__)
 AnyRule = CompiledRule | CorrelationRule
@@ -166,11 +167,11 @@ def compile_tenant_rule(text: str, source: str | None = None) -> CompiledRule:
     if errors:
         raise Invalid(explain_regex_errors(text, [e.reason for e in errors]))
     if correlations:
-        raise Invalid("correlation rules cannot be tenant rules yet (ship them in a rule dir)")
+        raise Invalid(N_("correlation rules cannot be tenant rules yet (ship them in a rule dir)"))
     if len(rules) != 1:
-        raise Invalid(f"expected exactly one Sigma rule, found {len(rules)}")
+        raise Invalid(N_("expected exactly one Sigma rule, found {count}"), count=len(rules))
     if not rules[0].id:
-        raise Invalid("a tenant rule needs an id")
+        raise Invalid(N_("a tenant rule needs an id"))
     return rules[0]
 
 

@@ -16,6 +16,7 @@ from sigma.rule import SigmaRule
 from sigma.validation import SigmaValidator
 from sigma.validators.core import validators as core_validators
 
+from detections.attack_data import use_offline_reference_data
 from detections.correlation import CorrelationRule
 from detections.engine import CompiledRule
 from detections.engine.loader import iter_rule_files
@@ -85,6 +86,7 @@ class ValidationReport:
 
 
 def make_validator() -> SigmaValidator:
+    use_offline_reference_data()  # the tag validators' ATT&CK/D3FEND tables, no internet
     return SigmaValidator(
         cls for name, cls in core_validators.items() if name not in EXCLUDED_VALIDATORS
     )

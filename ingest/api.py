@@ -113,7 +113,7 @@ def resolve_tenant_id(session: Session, principal: Principal, tenant: str | None
     if tenant:
         return tenant_service.get_tenant(session, principal, tenant).id
     if principal.tenant_id is None:
-        raise Invalid("name the tenant: ?tenant=<slug>")
+        raise Invalid(N_("name the tenant: ?tenant=<slug>"))
     return principal.tenant_id
 
 
@@ -137,7 +137,7 @@ def search_events(
     tenant_id = resolve_tenant_id(session, principal, tenant)
     for value in (start, end):
         if value is not None and value.tzinfo is None:
-            raise Invalid("give times with a timezone, e.g. 2026-01-31T12:00:00Z")
+            raise Invalid(N_("give times with a timezone, e.g. 2026-01-31T12:00:00Z"))
     page = store.search(tenant_id, start, end, q, limit, offset)
     items = [EventOut.from_event(e) for e in page.events]
     return EventPage(total=page.total, limit=limit, offset=offset, items=items)

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.http import PayloadTooLarge
 from soc.core.errors import DomainError, Invalid
+from soc.core.i18n import N_
 
 PRODUCT_HEADER = ("X-Elastic-Product", "Elasticsearch")
 COMPAT_VERSIONS = frozenset({"7", "8", "9"})
@@ -103,8 +104,9 @@ def plain_media_type(content_type: str | None) -> str | None:
         version = match.group("version")
         if version is not None and version not in COMPAT_VERSIONS:
             raise MediaTypeRefused(
-                f"compatible-with={version} is not supported; use one of "
-                + ", ".join(sorted(COMPAT_VERSIONS))
+                N_("compatible-with={version} is not supported; use one of {versions}"),
+                version=version,
+                versions=", ".join(sorted(COMPAT_VERSIONS)),
             )
         return (
             "application/x-ndjson"
@@ -132,14 +134,18 @@ def decoded_body(body: bytes, encoding: str | None, limit: int) -> bytes:
     if kind in ("", "identity"):
         return body
     if kind not in ("gzip", "x-gzip", "deflate"):
-        raise Invalid(f"Content-Encoding '{kind}' is not supported; use gzip or none")
+        raise Invalid(N_("Content-Encoding '{kind}' is not supported; use gzip or none"), kind=kind)
     inflater = zlib.decompressobj(wbits=47)  # gzip or zlib, told apart by the header
     try:
         out = inflater.decompress(body, limit + 1)
     except zlib.error as exc:
-        raise Invalid(f"the {kind} body does not decompress: {exc}") from None
+        raise Invalid(
+            N_("the {kind} body does not decompress: {exc}"), kind=kind, exc=exc
+        ) from None
     if len(out) > limit or inflater.unconsumed_tail:
-        raise PayloadTooLarge(f"the decompressed body passes the limit of {limit} bytes")
+        raise PayloadTooLarge(
+            N_("the decompressed body passes the limit of {limit} bytes"), limit=limit
+        )
     return out
 
 

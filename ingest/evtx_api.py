@@ -30,6 +30,7 @@ from ingest.parse import media_type
 from ingest.store.base import StoreBusy
 from soc.core.deps import IngestKeyDep, SettingsDep
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.schemas import ErrorOut
 
 router = APIRouter(prefix="/api/v1", tags=["ingest and events"])
@@ -87,7 +88,7 @@ class Spool:
 
     def start(self, name: str) -> None:
         if len(self.files) >= MAX_FILES:
-            raise Invalid(f"at most {MAX_FILES} files a request")
+            raise Invalid(N_("at most {max_files} files a request"), max_files=MAX_FILES)
         fd, path = tempfile.mkstemp(prefix="evtx-", suffix=".upload", dir=self.directory)
         self._open = os.fdopen(fd, "wb")
         self.files.append(Upload(name, Path(path)))
@@ -95,7 +96,9 @@ class Spool:
     def write(self, data: bytes) -> None:
         self.total += len(data)
         if self.total > self.limit:
-            raise PayloadTooLarge(f"upload passes the EVTX limit of {self.limit} bytes")
+            raise PayloadTooLarge(
+                N_("upload passes the EVTX limit of {limit} bytes"), limit=self.limit
+            )
         if self._open is not None:
             upload = self.files[-1]
             if len(upload.head) < len(EVTX_MAGIC):  # refuse a wrong file before its end
@@ -159,7 +162,9 @@ class _Parts:
         else:
             self.spool.total += end - start
             if self.spool.total > self.spool.limit:
-                raise PayloadTooLarge(f"upload passes the EVTX limit of {self.spool.limit} bytes")
+                raise PayloadTooLarge(
+                    N_("upload passes the EVTX limit of {limit} bytes"), limit=self.spool.limit
+                )
 
     def part_end(self) -> None:
         if self.in_file:
@@ -170,7 +175,11 @@ class _Parts:
 async def _receive(request: Request, spool: Spool, kind: str) -> None:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > spool.limit:
-        raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {spool.limit}")
+        raise PayloadTooLarge(
+            N_("request body is {size} bytes; the limit is {limit}"),
+            size=declared,
+            limit=spool.limit,
+        )
     if kind != MULTIPART:
         spool.start("body")
         async for chunk in request.stream():
@@ -180,7 +189,7 @@ async def _receive(request: Request, spool: Spool, kind: str) -> None:
     _, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if not boundary or len(boundary) > 200:
-        raise Invalid("multipart/form-data needs a boundary parameter")
+        raise Invalid(N_("multipart/form-data needs a boundary parameter"))
     parts = _Parts(spool)
     parser = MultipartParser(boundary, parts.callbacks())  # type: ignore[arg-type]
     try:
@@ -188,16 +197,16 @@ async def _receive(request: Request, spool: Spool, kind: str) -> None:
             parser.write(chunk)
         parser.finalize()
     except MultipartParseError as exc:
-        raise Invalid(f"malformed multipart body: {exc}") from None
+        raise Invalid(N_("malformed multipart body: {exc}"), exc=exc) from None
     spool.end()
     if not spool.files:
-        raise Invalid("the multipart body holds no file (a part with a filename)")
+        raise Invalid(N_("the multipart body holds no file (a part with a filename)"))
 
 
 def _check_files(files: list[Upload]) -> None:
     for upload in files:
         if upload.size == 0:
-            raise Invalid(f"{upload.name}: the file is empty")
+            raise Invalid(N_("{name}: the file is empty"), name=upload.name)
         with upload.path.open("rb") as fh:
             head = fh.read(HEADER_BLOCK)
         try:
@@ -207,7 +216,9 @@ def _check_files(files: list[Upload]) -> None:
 
 
 def _refuse(name: str, exc: NotEvtx) -> NoReturn:
-    raise Invalid(f"{name}: {exc}; send JSON or NDJSON to /api/v1/ingest") from None
+    raise Invalid(
+        N_("{name}: {exc}; send JSON or NDJSON to /api/v1/ingest"), name=name, exc=exc
+    ) from None
 
 
 def _answer(results: list[EvtxFileResult]) -> EvtxIngestOut:
@@ -294,7 +305,9 @@ async def ingest_evtx(
     tenant = principal.acting_tenant()
     kind = media_type(request.headers.get("content-type"))
     if kind not in RAW_TYPES and kind != MULTIPART:
-        raise UnsupportedMediaType(f"content type '{kind or '(none)'}' is not accepted; {HINT}")
+        raise UnsupportedMediaType(
+            N_("content type '{kind}' is not accepted; {hint}"), kind=kind or "(none)", hint=HINT
+        )
     spool = Spool(settings.upload_path, settings.ingest_evtx_max_bytes)
     try:
         await _receive(request, spool, kind)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from soc.core.errors import Unavailable
+from soc.core.i18n import N_
 
 
 class IngestGate:
@@ -32,7 +33,9 @@ class IngestGate:
         return self._free
 
     def _refuse(self, why: str) -> Unavailable:
-        return Unavailable(f"ingest is at capacity ({why}); retry later", self.retry_after)
+        return Unavailable(
+            N_("ingest is at capacity ({why}); retry later"), self.retry_after, why=why
+        )
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

@@ -34,7 +34,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body.strip():
-        raise Invalid("the request body is empty")
+        raise Invalid(N_("the request body is empty"))
     return body
 
 

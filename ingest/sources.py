@@ -25,6 +25,7 @@ from ingest.models import SOURCE_KINDS, LogSource, ObservedHost
 from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from tenants import service as tenant_service
 from tenants.models import UsageHostDaily
@@ -190,17 +191,17 @@ def get_source(session: Session, actor: Principal, source_id: int) -> LogSource:
     actor.require(READ)
     source = session.get(LogSource, source_id)
     if source is None or not actor.sees_tenant(source.tenant_id):
-        raise NotFound(f"log source {source_id} not found")
+        raise NotFound(N_("log source {source_id} not found"), source_id=source_id)
     return source
 
 
 def _check(kind: str, pattern: str, hours: int) -> None:
     if kind not in SOURCE_KINDS:
-        raise Invalid(f"kind must be one of {', '.join(SOURCE_KINDS)}")
+        raise Invalid(N_("kind must be one of {kinds}"), kinds=", ".join(SOURCE_KINDS))
     if not pattern.strip() or any(c.isspace() for c in pattern):
-        raise Invalid("give a host pattern without spaces")
+        raise Invalid(N_("give a host pattern without spaces"))
     if not 1 <= hours <= MAX_HOURS:
-        raise Invalid(f"silent_after_hours must be 1..{MAX_HOURS}")
+        raise Invalid(N_("silent_after_hours must be 1..{max_hours}"), max_hours=MAX_HOURS)
 
 
 def _name_taken(session: Session, tenant_id: int, name: str, but: int | None = None) -> bool:
@@ -235,10 +236,10 @@ def declare(
     tenant_id = _tenant_id(session, actor, tenant)
     name = " ".join(name.split())
     if not name:
-        raise Invalid("give the source a name")
+        raise Invalid(N_("give the source a name"))
     _check(kind, host_pattern, silent_after_hours)
     if _name_taken(session, tenant_id, name):
-        raise Conflict(f"a log source named '{name}' exists")
+        raise Conflict(N_("a log source named '{name}' exists"), name=name)
     source = LogSource(
         tenant_id=tenant_id,
         name=name,
@@ -274,13 +275,13 @@ def update(
     source = get_source(session, actor, source_id)
     unknown = set(changes) - set(UPDATABLE)
     if unknown:
-        raise Invalid(f"cannot change {', '.join(sorted(unknown))}")
+        raise Invalid(N_("cannot change {unknown}"), unknown=", ".join(sorted(unknown)))
     if "name" in changes:
         changes["name"] = " ".join(str(changes["name"]).split())
         if not changes["name"]:
-            raise Invalid("give the source a name")
+            raise Invalid(N_("give the source a name"))
         if _name_taken(session, source.tenant_id, changes["name"], but=source.id):
-            raise Conflict(f"a log source named '{changes['name']}' exists")
+            raise Conflict(N_("a log source named '{name}' exists"), name=changes["name"])
     _check(
         changes.get("kind", source.kind),
         changes.get("host_pattern", source.host_pattern),
@@ -342,7 +343,7 @@ def adopt(
     tenant_id = _tenant_id(session, actor, tenant)
     observed = session.get(ObservedHost, (tenant_id, host))
     if observed is None:
-        raise NotFound(f"host '{host}' was not seen")
+        raise NotFound(N_("host '{host}' was not seen"), host=host)
     return declare(
         session,
         actor,

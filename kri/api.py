@@ -36,6 +36,7 @@ from soc.cases.upload import read_upload
 from soc.core.db import utcnow
 from soc.core.deps import DatabaseDep, PrincipalDep, SessionDep, SettingsDep
 from soc.core.errors import Forbidden, NotFound
+from soc.core.i18n import N_
 from soc.core.schemas import ErrorOut, Page
 from tenants.models import Provider, Tenant
 
@@ -188,12 +189,12 @@ def list_values(
     if tenant is not None:
         tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == tenant))
         if tenant_id is None or not principal.sees_tenant(tenant_id):
-            raise NotFound(f"tenant '{tenant}' not found")
+            raise NotFound(N_("tenant '{ref}' not found"), ref=tenant)
         query = query.where(KriValue.tenant_id == tenant_id)
     if provider is not None:
         provider_id = session.scalar(select(Provider.id).where(Provider.slug == provider))
         if provider_id is None:
-            raise NotFound(f"provider '{provider}' not found")
+            raise NotFound(N_("provider '{ref}' not found"), ref=provider)
         query = query.where(KriValue.provider_id == provider_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
@@ -259,7 +260,7 @@ def run_missing(
     the same): a row with no value, not on time, and a non-conformity for its provider."""
     principal.require("kri.catalogue")
     if not principal.is_global:
-        raise Forbidden("the missing-input check covers every provider: unscoped users only")
+        raise Forbidden(N_("the missing-input check covers every provider: unscoped users only"))
     today = local_day(settings, utcnow())
     rows = submissions.flag_missing(session, settings, today, period)
     n = names(session)

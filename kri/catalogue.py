@@ -27,6 +27,7 @@ from kri.schemas import KriNameOut, KriOut, KriSpec, QualityOut, check_threshold
 from soc.core.audit import record
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Forbidden, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Provider
@@ -69,10 +70,14 @@ def load_yaml(path: Path) -> list[dict[str, Any]]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise CatalogueError(f"{path}: cannot read the catalogue: {exc}") from exc
+        raise CatalogueError(
+            N_("{path}: cannot read the catalogue: {exc}"), path=path, exc=exc
+        ) from exc
     entries = raw.get("kris") if isinstance(raw, dict) else raw
     if not isinstance(entries, list):
-        raise CatalogueError(f"{path}: the catalogue is a list of KRIs (or 'kris:' holding one)")
+        raise CatalogueError(
+            N_("{path}: the catalogue is a list of KRIs (or 'kris:' holding one)"), path=path
+        )
     out: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for number, entry in enumerate(entries, start=1):
@@ -81,9 +86,13 @@ def load_yaml(path: Path) -> list[dict[str, Any]]:
         try:
             spec = KriSpec.model_validate(entry)
         except ValidationError as exc:
-            raise CatalogueError(f"{label}: {_message(exc)}") from exc
+            raise CatalogueError(N_("{which}: {exc}"), which=label, exc=_message(exc)) from exc
         if spec.id in seen:
-            raise CatalogueError(f"{label}: the id is already used by entry {seen[spec.id]}")
+            raise CatalogueError(
+                N_("{label}: the id is already used by entry {other}"),
+                label=label,
+                other=seen[spec.id],
+            )
         seen[spec.id] = number
         out.append(spec.model_dump())
     return out
@@ -138,7 +147,9 @@ def _entries(path: Path) -> list[dict[str, Any]]:
     try:
         key = (path, path.stat().st_mtime_ns)
     except OSError as exc:
-        raise CatalogueError(f"{path}: cannot read the catalogue: {exc}") from exc
+        raise CatalogueError(
+            N_("{path}: cannot read the catalogue: {exc}"), path=path, exc=exc
+        ) from exc
     if key not in _parsed:
         _parsed.clear()
         _parsed[key] = load_yaml(path)
@@ -245,14 +256,14 @@ def get_kri(session: Session, principal: Principal, kri_id: str) -> KriDefinitio
     principal.require("kri.read")
     kri = session.get(KriDefinition, kri_id)
     if kri is None:
-        raise NotFound(f"KRI '{kri_id}' not found")
+        raise NotFound(N_("KRI '{kri_id}' not found"), kri_id=kri_id)
     return kri
 
 
 def _require_editor(principal: Principal) -> None:
     principal.require("kri.catalogue")
     if not principal.is_global:
-        raise Forbidden("the catalogue is shared by every tenant: only unscoped users edit it")
+        raise Forbidden(N_("the catalogue is shared by every tenant: only unscoped users edit it"))
 
 
 def _owner_id(session: Session, slug: str | None) -> int | None:
@@ -260,7 +271,7 @@ def _owner_id(session: Session, slug: str | None) -> int | None:
         return None
     owner = session.scalar(select(Provider.id).where(Provider.slug == slug))
     if owner is None:
-        raise Invalid(f"provider '{slug}' does not exist")
+        raise Invalid(N_("provider '{provider}' does not exist"), provider=slug)
     return int(owner)
 
 
@@ -269,7 +280,7 @@ def create_kri(
 ) -> KriDefinition:
     _require_editor(principal)
     if session.get(KriDefinition, spec.id) is not None:
-        raise Conflict(f"KRI '{spec.id}' already exists")
+        raise Conflict(N_("KRI '{id}' already exists"), id=spec.id)
     data = spec.model_dump()
     due = data["due_working_days"]
     due = default_due_days(settings, spec.scope) if due is None else due
@@ -292,14 +303,14 @@ def _wanted(session: Session, patch: dict[str, Any]) -> dict[str, Any]:
     wanted = {k: v for k, v in patch.items() if k in PLAIN_FIELDS}
     for key in PLAIN_FIELDS:
         if key in wanted and wanted[key] is None:
-            raise Invalid(f"'{key}' cannot be null")
+            raise Invalid(N_("'{key}' cannot be null"), key=key)
     if "name" in patch:
         if patch["name"] is None:
-            raise Invalid("'name' cannot be null")
+            raise Invalid(N_("'name' cannot be null"))
         wanted["name_en"], wanted["name_nl"] = patch["name"]["en"], patch["name"]["nl"]
     if "quality" in patch:
         if patch["quality"] is None:
-            raise Invalid("'quality' cannot be null")
+            raise Invalid(N_("'quality' cannot be null"))
         wanted["quality"] = dict(patch["quality"])
     if "owner_provider" in patch:
         wanted["owner_provider_id"] = _owner_id(session, patch["owner_provider"])
@@ -314,7 +325,7 @@ def update_kri(
     _require_editor(principal)
     kri = session.get(KriDefinition, kri_id)
     if kri is None:
-        raise NotFound(f"KRI '{kri_id}' not found")
+        raise NotFound(N_("KRI '{kri_id}' not found"), kri_id=kri_id)
     wanted = _wanted(session, patch)
     diff = {k: [getattr(kri, k), v] for k, v in wanted.items() if getattr(kri, k) != v}
     if not diff:
@@ -326,7 +337,7 @@ def update_kri(
     except ValueError as exc:
         raise Invalid(str(exc)) from exc
     if Decimal(merged["weight"]) < 0:
-        raise Invalid("weight is never negative")
+        raise Invalid(N_("weight is never negative"))
     for key, (_, new) in diff.items():
         setattr(kri, key, new)
     kri.updated_at = utcnow()

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from kri.rules import parse_period, period_bounds
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.settings import Settings
 
 # A computation's value and its breakdown (KriValue.detail).
@@ -65,5 +66,5 @@ def check_period(period: str) -> str:
     except ValueError as exc:
         raise Invalid(str(exc)) from exc
     if year > 9998:
-        raise Invalid(f"a period is 1900-01 to 9998-12, got {period!r}")
+        raise Invalid(N_("a period is 1900-01 to 9998-12, got {period!r}"), period=period)
     return period

@@ -24,6 +24,7 @@ from risk.nc_schemas import NCIn
 from risk.nonconformities import create_nc
 from risk.workdays import WorkCalendar
 from soc.core.errors import Forbidden, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import SYSTEM, Principal
 from soc.core.settings import Settings
 from tenants.models import Provider, ProviderTenant, Tenant
@@ -155,14 +156,14 @@ def on_time_verdict(
 def _tenant_id(session: Session, principal: Principal, slug: str) -> int:
     tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == slug))
     if tenant_id is None or not principal.sees_tenant(tenant_id):
-        raise NotFound(f"tenant '{slug}' not found")
+        raise NotFound(N_("tenant '{ref}' not found"), ref=slug)
     return int(tenant_id)
 
 
 def _provider_id(session: Session, slug: str) -> int:
     provider_id = session.scalar(select(Provider.id).where(Provider.slug == slug))
     if provider_id is None:
-        raise NotFound(f"provider '{slug}' not found")
+        raise NotFound(N_("provider '{ref}' not found"), ref=slug)
     return int(provider_id)
 
 
@@ -182,18 +183,18 @@ def _submitting_provider(
     if own is not None:
         if kri.scope == "end_to_end" and kri.owner_provider_id is None:
             raise Forbidden(
-                f"KRI '{kri.id}' is end to end with no owner: the integrator submits it"
+                N_("KRI '{id}' is end to end with no owner: the integrator submits it"), id=kri.id
             )
         if kri.owner_provider_id is not None and kri.owner_provider_id != own:
-            raise Forbidden(f"KRI '{kri.id}' is reported by another provider")
+            raise Forbidden(N_("KRI '{id}' is reported by another provider"), id=kri.id)
         if named is not None and named != own:
-            raise Forbidden("a provider submits its own values only")
+            raise Forbidden(N_("a provider submits its own values only"))
         return own
     if not principal.is_global:
-        raise Forbidden("only providers and the integrator submit KRI values")
+        raise Forbidden(N_("only providers and the integrator submit KRI values"))
     if kri.owner_provider_id is not None:
         if named is not None and named != kri.owner_provider_id:
-            raise Invalid(f"KRI '{kri.id}' is reported by its owner provider only")
+            raise Invalid(N_("KRI '{id}' is reported by its owner provider only"), id=kri.id)
         return kri.owner_provider_id
     return named
 
@@ -209,26 +210,26 @@ def resolve_subject(
     provider_id = _submitting_provider(session, principal, kri, provider)
     if kri.scope == "end_to_end":
         if tenant is not None:
-            raise Invalid("an end-to-end KRI names no tenant")
+            raise Invalid(N_("an end-to-end KRI names no tenant"))
         return None, None
     if kri.scope == "provider":
         if tenant is not None:
-            raise Invalid("a provider KRI names no tenant")
+            raise Invalid(N_("a provider KRI names no tenant"))
         if provider_id is None:
-            raise Invalid(f"name the provider whose value of '{kri.id}' this is")
+            raise Invalid(N_("name the provider whose value of '{id}' this is"), id=kri.id)
         return None, provider_id
     if tenant is None:
-        raise Invalid(f"'{kri.id}' is reported per customer: name the tenant")
+        raise Invalid(N_("'{id}' is reported per customer: name the tenant"), id=kri.id)
     tenant_id = _tenant_id(session, principal, tenant)
     serving = _serving(session, tenant_id)
     if provider_id is None:
         if len(serving) != 1:
-            raise Invalid(f"name the provider whose value for '{tenant}' this is")
+            raise Invalid(N_("name the provider whose value for '{tenant}' this is"), tenant=tenant)
         provider_id = serving[0]
     elif provider_id not in serving:
         if principal.provider_id is not None:
-            raise NotFound(f"tenant '{tenant}' not found")
-        raise Invalid(f"tenant '{tenant}' is not served by that provider")
+            raise NotFound(N_("tenant '{ref}' not found"), ref=tenant)
+        raise Invalid(N_("tenant '{tenant}' is not served by that provider"), tenant=tenant)
     return tenant_id, provider_id
 
 

@@ -49,6 +49,7 @@ from kri.dwh_tables import TABLES, Row, Window, load_names
 from kri.models import DwhExport
 from soc.core import audit
 from soc.core.errors import Conflict, Forbidden, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import SYSTEM, Principal
 from soc.core.settings import Settings
 
@@ -87,7 +88,7 @@ def require_feed(principal: Principal) -> None:
     """`dwh.export`, and unscoped: the feed holds every tenant's data."""
     principal.require("dwh.export")
     if not principal.is_global:
-        raise Forbidden("the feed spans every tenant: only unscoped users")
+        raise Forbidden(N_("the feed spans every tenant: only unscoped users"))
 
 
 def _csv_cell(value: Any) -> Any:
@@ -127,21 +128,37 @@ def previous_export(session: Session, day: date) -> DwhExport | None:
 
 def _check_day(session: Session, settings: Settings, day: date, now: datetime) -> None:
     if day < EARLIEST:
-        raise Invalid(f"{day.isoformat()} is before the feed's first day {EARLIEST.isoformat()}")
+        raise Invalid(
+            N_("{day} is before the feed's first day {earliest}"),
+            day=day.isoformat(),
+            earliest=EARLIEST.isoformat(),
+        )
     same = session.scalars(select(DwhExport).where(DwhExport.day == day)).first()
     if same is not None:
         raise Conflict(
-            f"the DWH export of {day.isoformat()} exists (id {same.id}, {same.path}): "
-            "exports are immutable, nothing was written"
+            N_(
+                "the DWH export of {day} exists (id {id}, {path}): exports "
+                "are immutable, nothing was written"
+            ),
+            day=day.isoformat(),
+            id=same.id,
+            path=same.path,
         )
     latest = session.scalars(select(DwhExport).order_by(DwhExport.day.desc()).limit(1)).first()
     if latest is not None and latest.day > day:
         raise Conflict(
-            f"the DWH export of {latest.day.isoformat()} exists: exports are sequential, "
-            f"{day.isoformat()} would overlap it"
+            N_(
+                "the DWH export of {day} exists: exports are sequential, {new_day} would overlap it"
+            ),
+            day=latest.day.isoformat(),
+            new_day=day.isoformat(),
         )
     if cutoff(settings, day) > now:
-        raise Invalid(f"{day.isoformat()}'s cut-off (00:00 {settings.dwh_timezone}) has not passed")
+        raise Invalid(
+            N_("{day}'s cut-off (00:00 {dwh_timezone}) has not passed"),
+            day=day.isoformat(),
+            dwh_timezone=settings.dwh_timezone,
+        )
 
 
 @dataclass
@@ -155,7 +172,9 @@ def _write_all(
     session: Session, settings: Settings, window: Window, day: date, target: Path
 ) -> Written:
     if target.exists():
-        raise Conflict(f"{target} exists: exports are immutable, nothing was written")
+        raise Conflict(
+            N_("{target} exists: exports are immutable, nothing was written"), target=target
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     tmp.mkdir()
@@ -194,7 +213,9 @@ def _fill(
     try:
         tmp.rename(target)  # atomic; fails when another run put a folder there meanwhile
     except OSError as exc:
-        raise Conflict(f"{target} exists: exports are immutable, nothing was written") from exc
+        raise Conflict(
+            N_("{target} exists: exports are immutable, nothing was written"), target=target
+        ) from exc
     return Written(counts, files, hashlib.sha256(data).hexdigest())
 
 
@@ -284,8 +305,8 @@ def open_file(session: Session, principal: Principal, export_id: int, name: str)
     require_feed(principal)
     row = session.get(DwhExport, export_id)
     if row is None or name not in file_names():
-        raise NotFound("export file not found")
+        raise NotFound(N_("export file not found"))
     path = Path(row.path) / name
     if not path.is_file():
-        raise NotFound(f"export file {name} is no longer on disk")
+        raise NotFound(N_("export file {name} is no longer on disk"), name=name)
     return path

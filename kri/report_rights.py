@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from kri.deps import local_day
 from kri.rules import parse_period
 from soc.core.errors import Forbidden, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Provider, Tenant
@@ -24,10 +25,12 @@ def check_period_over(settings: Settings, period: str, now: datetime) -> None:
     except ValueError as exc:
         raise Invalid(str(exc)) from exc
     if not 2000 <= year <= 2099:
-        raise Invalid("a report's period lies between 2000-01 and 2099-12")
+        raise Invalid(N_("a report's period lies between 2000-01 and 2099-12"))
     today = local_day(settings, now)
     if (year, month) >= (today.year, today.month):
-        raise Invalid(f"the month {period} is not over yet: a report covers a month that is")
+        raise Invalid(
+            N_("the month {period} is not over yet: a report covers a month that is"), period=period
+        )
 
 
 def check_publisher(
@@ -42,13 +45,13 @@ def check_publisher(
     principal.require("reports.publish")
     if kind == "end_to_end":
         if not principal.is_global:
-            raise Forbidden("the end-to-end report spans every tenant: only unscoped users")
+            raise Forbidden(N_("the end-to-end report spans every tenant: only unscoped users"))
         return
     if kind == "customer" and tenant is not None:
         tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == tenant))
         if tenant_id is None or not principal.sees_tenant(tenant_id):
-            raise NotFound(f"tenant {tenant} not found")
+            raise NotFound(N_("tenant {name} not found"), name=tenant)
     if kind == "provider" and provider is not None and not principal.is_global:
         provider_id = session.scalar(select(Provider.id).where(Provider.slug == provider))
         if provider_id is None or provider_id != principal.provider_id:
-            raise NotFound(f"provider {provider} not found")
+            raise NotFound(N_("provider {name} not found"), name=provider)

@@ -11,6 +11,7 @@ users all; anything else is a 404.
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,14 @@ from kri.models import REPORT_KINDS, KriReport, KriValue
 from kri.report_render import render_pdf
 from risk.workdays import WorkCalendar
 from soc.cases.models import Case
-from soc.core import audit
-from soc.core.errors import Conflict, Invalid, NotFound
+from soc.core import audit, signing
+from soc.core.errors import Conflict, DomainError, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import SYSTEM, Principal
 from soc.core.settings import Settings
 from tenants.models import Provider, Tenant
 
+log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 REQUIRED_BLOCKS = blocks.REQUIRED_BLOCKS
 COMMIT_EVERY = 10  # reports per transaction in the monthly run
@@ -51,15 +54,15 @@ def validate(content: dict[str, Any]) -> None:
     """A report names its kind and period and has every block of its kind (TC5)."""
     kind = content.get("kind")
     if kind not in REQUIRED_BLOCKS:
-        raise Invalid(f"unknown report kind {kind!r}")
+        raise Invalid(N_("unknown report kind {kind!r}"), kind=kind)
     if not isinstance(content.get("period"), str):
-        raise Invalid("the report has no period")
+        raise Invalid(N_("the report has no period"))
     found = content.get("blocks")
     if not isinstance(found, dict):
-        raise Invalid("the report has no blocks")
+        raise Invalid(N_("the report has no blocks"))
     for name in REQUIRED_BLOCKS[kind]:
         if not isinstance(found.get(name), dict):
-            raise Invalid(f"the {kind} report misses block '{name}'")
+            raise Invalid(N_("the {kind} report misses block '{name}'"), kind=kind, name=name)
 
 
 # --- building ------------------------------------------------------------------------------
@@ -69,21 +72,23 @@ def _subject(
     session: Session, kind: str, subject: str | None
 ) -> tuple[Tenant | None, Provider | None]:
     if kind not in REPORT_KINDS:
-        raise Invalid(f"kind is one of {', '.join(REPORT_KINDS)}")
+        raise Invalid(N_("kind is one of {kinds}"), kinds=", ".join(REPORT_KINDS))
     if kind == "end_to_end":
         if subject is not None:
-            raise Invalid("an end-to-end report has no tenant or provider")
+            raise Invalid(N_("an end-to-end report has no tenant or provider"))
         return None, None
+    if not subject and kind == "customer":
+        raise Invalid(N_("a customer report names its tenant"))
     if not subject:
-        raise Invalid(f"a {kind} report names its {'tenant' if kind == 'customer' else 'provider'}")
+        raise Invalid(N_("a {kind} report names its provider"), kind=kind)
     if kind == "customer":
         tenant = session.scalar(select(Tenant).where(Tenant.slug == subject))
         if tenant is None:
-            raise NotFound(f"tenant '{subject}' not found")
+            raise NotFound(N_("tenant '{ref}' not found"), ref=subject)
         return tenant, None
     provider = session.scalar(select(Provider).where(Provider.slug == subject))
     if provider is None:
-        raise NotFound(f"provider '{subject}' not found")
+        raise NotFound(N_("provider '{ref}' not found"), ref=subject)
     return None, provider
 
 
@@ -205,6 +210,10 @@ def _store(
     path = pdf_file(settings, content, version)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pdf)
+    try:  # the detached signature over the published bytes
+        signing.sign_file(settings, path)
+    except DomainError as exc:  # no usable key: publish anyway; pdf_signature signs it later
+        log.error("report PDF %s published unsigned: %s", path, exc.message)
     tenant_id = _id(session, Tenant, content.get("tenant"))
     row = KriReport(
         kind=content["kind"],
@@ -265,7 +274,9 @@ def publish(
     ids = (_id(session, Tenant, content["tenant"]), _id(session, Provider, content["provider"]))
     existing = _latest(session, kind, period, *ids)
     if existing is not None:
-        raise Conflict(f"report {existing.id} is published for this subject: publish a correction")
+        raise Conflict(
+            N_("report {id} is published for this subject: publish a correction"), id=existing.id
+        )
     return _write(session, principal, settings, content, 1, None, "")
 
 
@@ -282,10 +293,14 @@ def correct(
     principal.require("reports.publish")
     old = get_report(session, principal, report_id)
     if not reason.strip():
-        raise Invalid("a correction needs a reason")
+        raise Invalid(N_("a correction needs a reason"))
     latest = _latest(session, old.kind, old.period, old.tenant_id, old.provider_id)
     if latest is not None and latest.id != old.id:
-        raise Conflict(f"report {old.id} is superseded by {latest.id}: correct the latest")
+        raise Conflict(
+            N_("report {id} is superseded by {latest_id}: correct the latest"),
+            id=old.id,
+            latest_id=latest.id,
+        )
     before = orjson.loads(old.content)
     subject = (before.get("tenant") or before.get("provider") or {}).get("slug")
     content = build(session, settings, old.kind, old.period, subject, now, store)
@@ -296,7 +311,7 @@ def verify(session: Session, report_id: int) -> bool:
     """Whether the stored content still hashes to the published SHA-256."""
     row = session.get(KriReport, report_id)
     if row is None:
-        raise NotFound(f"report {report_id} not found")
+        raise NotFound(N_("report {name} not found"), name=report_id)
     return sha256(row.content) == row.sha256
 
 
@@ -305,6 +320,18 @@ def verify_pdf(row: KriReport) -> bool:
         return False
     path = Path(row.pdf_path)
     return path.is_file() and sha256(path.read_bytes()) == row.pdf_sha256
+
+
+def pdf_signature(settings: Settings, row: KriReport) -> bytes:
+    """The detached signature of the published PDF. A report published before signing
+    existed is signed now, but only while its file still has the hash recorded (and
+    audited) at publication."""
+    if not verify_pdf(row) or not row.pdf_path:
+        raise Conflict(N_("report {id}: the published PDF no longer verifies"), id=row.id)
+    path = signing.signature_path(Path(row.pdf_path))
+    if not path.is_file():
+        signing.sign_file(settings, Path(row.pdf_path))
+    return path.read_bytes()
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -322,7 +349,7 @@ def get_report(session: Session, principal: Principal, report_id: int) -> KriRep
     principal.require("reports.read")
     row = session.scalar(select(KriReport).where(KriReport.id == report_id, _visible(principal)))
     if row is None:
-        raise NotFound(f"report {report_id} not found")
+        raise NotFound(N_("report {name} not found"), name=report_id)
     return row
 
 

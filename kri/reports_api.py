@@ -22,6 +22,7 @@ from kri.report_rights import check_period_over, check_publisher
 from soc.core.db import utcnow
 from soc.core.deps import PrincipalDep, SessionDep, SettingsDep
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.schemas import Page, RowId
 from tenants.models import Provider, Tenant
 
@@ -104,14 +105,14 @@ def _out(session: Session, rows: list[KriReport]) -> list[ReportOut]:
 def _subject(body: PublishIn) -> str | None:
     if body.kind == "customer":
         if body.provider is not None:
-            raise Invalid("a customer report names a tenant, not a provider")
+            raise Invalid(N_("a customer report names a tenant, not a provider"))
         return body.tenant
     if body.kind == "provider":
         if body.tenant is not None:
-            raise Invalid("a provider report names a provider, not a tenant")
+            raise Invalid(N_("a provider report names a provider, not a tenant"))
         return body.provider
     if body.tenant is not None or body.provider is not None:
-        raise Invalid("an end-to-end report has no tenant or provider")
+        raise Invalid(N_("an end-to-end report has no tenant or provider"))
     return None
 
 
@@ -209,6 +210,26 @@ def get_report_pdf(
     return Response(
         pdf,
         media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get(
+    "/reports/{report_id}/pdf/signature",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}}},
+)
+def get_report_pdf_signature(
+    report_id: RowId, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+) -> Response:
+    """The detached Ed25519 signature of the published (English) PDF: check the two with
+    `soc verify FILE --signature FILE.sig --public-key KEY.pem`. 409 when the stored PDF no
+    longer has its published hash."""
+    row = reports.get_report(session, principal, report_id)
+    name = f"report-{row.kind}-{row.period}-v{row.version}.pdf.sig"
+    return Response(
+        reports.pdf_signature(settings, row),
+        media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 

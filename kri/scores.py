@@ -26,6 +26,7 @@ from kri.deps import calendar_of, expected_in, local_day, on_time_verdict, value
 from kri.models import KriDefinition, KriValue
 from soc.core.db import utcnow
 from soc.core.errors import Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Provider, Tenant
@@ -54,16 +55,16 @@ def resolve_subject(
     """The subject named (or the principal's own), checked against what it may see."""
     principal.require("kri.read")
     if tenant is not None and provider is not None:
-        raise Invalid("name a tenant or a provider, not both")
+        raise Invalid(N_("name a tenant or a provider, not both"))
     if tenant is not None:
         row = session.scalar(select(Tenant).where(Tenant.slug == tenant))
         if row is None or not principal.sees_tenant(row.id):
-            raise NotFound(f"tenant '{tenant}' not found")
+            raise NotFound(N_("tenant '{ref}' not found"), ref=tenant)
         return ResolvedSubject(Subject(tenant_id=row.id), tenant=row.slug)
     if provider is not None:
         found = session.scalar(select(Provider).where(Provider.slug == provider))
         if found is None or not (principal.is_global or principal.provider_id == found.id):
-            raise NotFound(f"provider '{provider}' not found")
+            raise NotFound(N_("provider '{ref}' not found"), ref=provider)
         return ResolvedSubject(Subject(provider_id=found.id), provider=found.slug)
     if principal.tenant_id is not None:
         own = session.get(Tenant, principal.tenant_id)
@@ -77,7 +78,7 @@ def resolve_subject(
         )
     if principal.is_global:
         return ResolvedSubject(Subject())
-    raise NotFound("no KRIs for this principal")
+    raise NotFound(N_("no KRIs for this principal"))
 
 
 def last_period(settings: Settings, now: datetime | None = None) -> str:
@@ -246,13 +247,13 @@ def trend(
     """The KRI's value per month for the subject, the oldest first, ending at `period` (the
     last complete month by default); a month without a value has value None."""
     if not 1 <= months <= MAX_TREND_MONTHS:
-        raise Invalid(f"months must be 1..{MAX_TREND_MONTHS}")
+        raise Invalid(N_("months must be 1..{max_trend_months}"), max_trend_months=MAX_TREND_MONTHS)
     end = period or last_period(settings)
     check_period(end)
     resolved = resolve_subject(session, principal, tenant, provider)
     definition = session.get(KriDefinition, kri_id)
     if definition is None or definition.scope != SCOPE_OF_KIND[resolved.kind]:
-        raise NotFound(f"KRI '{kri_id}' not found for this subject")
+        raise NotFound(N_("KRI '{kri_id}' not found for this subject"), kri_id=kri_id)
     points = []
     for back in range(months - 1, -1, -1):
         at = rules.previous_period(end, back)

@@ -14,9 +14,11 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from kri import computed, scores, sla
+from soc.core import legacy_routes
 from soc.core.db import utcnow
 from soc.core.deps import PrincipalDep, SessionDep, SettingsDep
 from soc.core.errors import Forbidden
+from soc.core.i18n import N_
 
 router = APIRouter(prefix="/api/v1/kri", tags=["kri"])
 
@@ -146,7 +148,7 @@ def scorecard(
     )
 
 
-@router.get("/trend/{kri_id}", response_model=TrendOut)
+@router.get("/catalogue/{kri_id}/trend", response_model=TrendOut)
 def trend(
     session: SessionDep,
     principal: PrincipalDep,
@@ -159,6 +161,11 @@ def trend(
 ) -> dict[str, Any]:
     """The KRI's value per month for the subject, the oldest first."""
     return scores.trend(session, principal, settings, kri_id, tenant, provider, months, period)
+
+
+legacy_routes.alias(
+    router, "/trend/{kri_id}", trend, successor="/api/v1/kri/catalogue/{kri_id}/trend"
+)
 
 
 @router.get("/repeated", response_model=RepeatedOut)
@@ -180,7 +187,7 @@ def compute(
     SLA failures and open their corrective-action plans."""
     principal.require("kri.compute")
     if not principal.is_global:
-        raise Forbidden("computing KRIs acts across tenants: only unscoped users may do it")
+        raise Forbidden(N_("computing KRIs acts across tenants: only unscoped users may do it"))
     now: datetime = utcnow()
     written = computed.compute_period(session, settings, body.period, now)
     found_on = now.astimezone(ZoneInfo(settings.dwh_timezone)).date()

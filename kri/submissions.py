@@ -65,6 +65,7 @@ from kri.schemas import SubmissionIn
 from soc.core.audit import record
 from soc.core.db import utcnow
 from soc.core.errors import DomainError, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Provider
@@ -79,9 +80,9 @@ MAX_UPLOAD_ROWS = 10_000
 def _submitted_kri(session: Session, kri_id: str) -> KriDefinition:
     kri = session.get(KriDefinition, kri_id)
     if kri is None or not kri.enabled:
-        raise NotFound(f"KRI '{kri_id}' not found")
+        raise NotFound(N_("KRI '{kri_id}' not found"), kri_id=kri_id)
     if kri.source != "submitted":
-        raise Invalid(f"KRI '{kri_id}' is computed by the product, not submitted")
+        raise Invalid(N_("KRI '{kri_id}' is computed by the product, not submitted"), kri_id=kri_id)
     return kri
 
 
@@ -104,7 +105,7 @@ def submit(
     when = now or utcnow()
     day = local_day(settings, when)
     if first > day:
-        raise Invalid(f"the period {period} has not started")
+        raise Invalid(N_("the period {period} has not started"), period=period)
     number = None if value is None else Decimal(str(value))
     due = rules.due_after_period(calendar_of(settings), period, kri.due_working_days)
     errors = quality_errors(kri, number)
@@ -191,15 +192,15 @@ COLUMNS = ("kri", "period", "value", "tenant", "provider")
 
 def _read_csv(data: bytes) -> list[dict[str, str]]:
     if len(data) > MAX_UPLOAD_BYTES:
-        raise Invalid(f"the file is at most {MAX_UPLOAD_BYTES} bytes")
+        raise Invalid(N_("the file is at most {max_upload} bytes"), max_upload=MAX_UPLOAD_BYTES)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise Invalid("the file is not UTF-8 text") from exc
+        raise Invalid(N_("the file is not UTF-8 text")) from exc
     try:
         return _parse_csv(text)
     except csv.Error as exc:
-        raise Invalid(f"the file is not a readable CSV: {exc}") from exc
+        raise Invalid(N_("the file is not a readable CSV: {exc}"), exc=exc) from exc
 
 
 def _parse_csv(text: str) -> list[dict[str, str]]:
@@ -209,12 +210,18 @@ def _parse_csv(text: str) -> list[dict[str, str]]:
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     for needed in ("kri", "period", "value"):
         if needed not in header:
-            raise Invalid(f"the file has no '{needed}' column (columns: {', '.join(COLUMNS)})")
+            raise Invalid(
+                N_("the file has no '{needed}' column (columns: {columns})"),
+                needed=needed,
+                columns=", ".join(COLUMNS),
+            )
     reader.fieldnames = header
     rows: list[dict[str, str]] = []
     for line in reader:
         if len(rows) >= MAX_UPLOAD_ROWS:
-            raise Invalid(f"the file has more than {MAX_UPLOAD_ROWS} rows")
+            raise Invalid(
+                N_("the file has more than {max_upload_rows} rows"), max_upload_rows=MAX_UPLOAD_ROWS
+            )
         rows.append({k: (v or "").strip() for k, v in line.items() if k in COLUMNS})
     return rows
 
@@ -448,7 +455,7 @@ def on_time_report(
     if provider is not None:
         provider_id = session.scalar(select(Provider.id).where(Provider.slug == provider))
         if provider_id is None:
-            raise NotFound(f"provider '{provider}' not found")
+            raise NotFound(N_("provider '{ref}' not found"), ref=provider)
     day = today or local_day(settings, utcnow())
     kris = {k.id: k for k in submitted_kris(session) if expected_in(k, period)}
     rows = session.scalars(

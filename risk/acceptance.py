@@ -26,6 +26,7 @@ from risk.writing import check_writer, record_change, scope_key, tenant_ids_of
 from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Forbidden, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 
@@ -77,16 +78,20 @@ def request_acceptance(
     if risk.status == "closed" or RISK_STATUSES.index(risk.status) < RISK_STATUSES.index(
         "assessed"
     ):
-        raise Invalid("a risk is accepted as assessed: assess it first (status 'assessed')")
+        raise Invalid(N_("a risk is accepted as assessed: assess it first (status 'assessed')"))
     if risk.acceptance_state == "accepted":
-        raise Conflict(f"risk {risk_id} is accepted already")
+        raise Conflict(N_("risk {risk_id} is accepted already"), risk_id=risk_id)
     pending = session.scalar(
         select(RiskAcceptance.id).where(
             RiskAcceptance.risk_id == risk.id, RiskAcceptance.status == "requested"
         )
     )
     if pending is not None:
-        raise Conflict(f"acceptance {pending} of risk {risk_id} is waiting for a decision")
+        raise Conflict(
+            N_("acceptance {pending} of risk {risk_id} is waiting for a decision"),
+            pending=pending,
+            risk_id=risk_id,
+        )
     score = matrix_from(settings).score(risk.residual_likelihood, risk.residual_impact)
     acc = RiskAcceptance(
         risk_id=risk.id,
@@ -118,7 +123,7 @@ def request_acceptance(
 def _pending(session: Session, principal: Principal, acceptance_id: int) -> RiskAcceptance:
     acc = session.get(RiskAcceptance, acceptance_id)
     if acc is None:
-        raise NotFound(f"acceptance {acceptance_id} not found")
+        raise NotFound(N_("acceptance {acceptance_id} not found"), acceptance_id=acceptance_id)
     visible_risk(session, principal, acc.risk_id)  # NotFound for a risk out of sight
     return acc
 
@@ -147,21 +152,30 @@ def decide(
     _check_decider(session, principal, settings, acc, risk)
     justification = justification.strip()
     if not justification:
-        raise Invalid("a decision needs a justification")
+        raise Invalid(N_("a decision needs a justification"))
     party = "customer" if principal.role == "customer" else "authority"
     if (party == "customer" and acc.customer_by) or (party == "authority" and acc.authority_by):
-        raise Conflict(f"the {party} approved acceptance {acceptance_id} already")
+        approved = (
+            N_("the customer approved acceptance {acceptance_id} already")
+            if party == "customer"
+            else N_("the authority approved acceptance {acceptance_id} already")
+        )
+        raise Conflict(approved, acceptance_id=acceptance_id)
     if residual_score(risk) != acc.residual_score or scope_key(session, risk.id) != acc.scope_key:
-        raise Conflict("the risk changed since the request: request the acceptance again")
+        raise Conflict(N_("the risk changed since the request: request the acceptance again"))
     now = utcnow()
     if not approve:
         _reject(session, acc, risk, party, principal.actor, justification, now)
         return acc
     if expires_on is None:
-        raise Invalid("an acceptance needs an expiry date (expires_on)")
+        raise Invalid(N_("an acceptance needs an expiry date (expires_on)"))
     latest = today + timedelta(days=settings.risk_acceptance_max_days)
     if not today < expires_on <= latest:
-        raise Invalid(f"expires_on must be after {today} and at the latest {latest}")
+        raise Invalid(
+            N_("expires_on must be after {today} and at the latest {latest}"),
+            today=today,
+            latest=latest,
+        )
     _mark(acc, party, principal.actor, now)
     acc.justification = _joined(acc.justification, party, justification)
     acc.expires_on = expires_on if acc.expires_on is None else min(acc.expires_on, expires_on)
@@ -201,15 +215,19 @@ def _check_decider(
     says so), never the requester, and only a request waiting for a decision."""
     if principal.role == "customer":
         if not needs_customer(settings, risk):
-            raise Forbidden("only the authority accepts this risk")
+            raise Forbidden(N_("only the authority accepts this risk"))
         if not any(principal.sees_tenant(t) for t in tenant_ids_of(session, risk.id)):
-            raise Forbidden("a customer co-approves only risks of its own tenant")
+            raise Forbidden(N_("a customer co-approves only risks of its own tenant"))
     elif principal.role != "authority":
-        raise Forbidden("only the authority accepts risks")
+        raise Forbidden(N_("only the authority accepts risks"))
     if acc.requested_by == principal.actor:
-        raise Forbidden("the requester of an acceptance may not decide it")
+        raise Forbidden(N_("the requester of an acceptance may not decide it"))
     if acc.status != "requested":
-        raise Conflict(f"acceptance {acc.id} is {acc.status}, not waiting for a decision")
+        raise Conflict(
+            N_("acceptance {id} is {status}, not waiting for a decision"),
+            id=acc.id,
+            status=acc.status,
+        )
 
 
 def _reject(
@@ -304,12 +322,16 @@ def revoke(
     """The authority withdraws an acceptance that holds."""
     principal.require("risk.accept")
     if principal.role != "authority":
-        raise Forbidden("only the authority revokes an acceptance")
+        raise Forbidden(N_("only the authority revokes an acceptance"))
     acc = _pending(session, principal, acceptance_id)
     if acc.status != "accepted":
-        raise Conflict(f"acceptance {acceptance_id} is {acc.status}: only a holding one is revoked")
+        raise Conflict(
+            N_("acceptance {acceptance_id} is {status}: only a holding one is revoked"),
+            acceptance_id=acceptance_id,
+            status=acc.status,
+        )
     if not reason.strip():
-        raise Invalid("a revocation needs a reason")
+        raise Invalid(N_("a revocation needs a reason"))
     risk = session.get(Risk, acc.risk_id)
     assert risk is not None
     _end(

@@ -27,6 +27,7 @@ from risk.writing import check_writer
 from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Forbidden, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Provider, Tenant, User
@@ -130,14 +131,14 @@ def tenant_by_slug(session: Session, principal: Principal, slug: str) -> Tenant:
     """The named tenant if the principal sees it (NotFound otherwise, known or not)."""
     tenant = session.scalars(select(Tenant).where(Tenant.slug == slug)).first()
     if tenant is None or not principal.sees_tenant(tenant.id):
-        raise NotFound(f"tenant '{slug}' not found")
+        raise NotFound(N_("tenant '{ref}' not found"), ref=slug)
     return tenant
 
 
 def _provider(session: Session, slug: str) -> Provider:
     provider = session.scalars(select(Provider).where(Provider.slug == slug)).first()
     if provider is None:
-        raise NotFound(f"provider '{slug}' not found")
+        raise NotFound(N_("provider '{ref}' not found"), ref=slug)
     return provider
 
 
@@ -167,7 +168,11 @@ def may_update(session: Session, principal: Principal, action_id: int) -> RiskAc
     principal.require("actions.read")
     action = visible_action(session, principal, action_id)
     if not can_update(principal, action):
-        raise Forbidden(f"'{principal.actor}' may not update action {action_id}")
+        raise Forbidden(
+            N_("'{actor}' may not update action {action_id}"),
+            actor=principal.actor,
+            action_id=action_id,
+        )
     return action
 
 
@@ -177,13 +182,13 @@ def _anchor(session: Session, principal: Principal, data: ActionCreate) -> int |
     risk: Risk | None = None
     if data.register_ == "mitigation":
         if data.risk_id is None:
-            raise Invalid("a mitigation names its risk (risk_id)")
+            raise Invalid(N_("a mitigation names its risk (risk_id)"))
         risk = visible_risk(session, principal, data.risk_id)
         check_writer(session, principal, risk)  # a mitigation changes how the risk is treated
     elif data.risk_id is not None:
-        raise Invalid("only a mitigation names a risk")
+        raise Invalid(N_("only a mitigation names a risk"))
     if data.nc_id is not None and data.register_ not in NC_REGISTERS:
-        raise Invalid("only corrective actions and improvement proposals name an NC")
+        raise Invalid(N_("only corrective actions and improvement proposals name an NC"))
     tenant_id: int | None = None
     if data.scope == "specific":
         if data.tenant is not None:
@@ -191,19 +196,19 @@ def _anchor(session: Session, principal: Principal, data: ActionCreate) -> int |
         elif principal.tenant_id is not None:
             tenant_id = principal.tenant_id
         else:
-            raise Invalid("a specific item names its tenant")
+            raise Invalid(N_("a specific item names its tenant"))
     elif data.tenant is not None:
-        raise Invalid("a common item names no tenant")
+        raise Invalid(N_("a common item names no tenant"))
     if risk is not None and risk.scope == "specific":
         concerned = set(
             session.scalars(select(RiskTenant.tenant_id).where(RiskTenant.risk_id == risk.id))
         )
         if tenant_id not in concerned:
-            raise Invalid("a specific risk's mitigation is for one of the risk's tenants")
+            raise Invalid(N_("a specific risk's mitigation is for one of the risk's tenants"))
     if data.nc_id is not None:
         nc = visible_nc(session, principal, data.nc_id)
         if nc.scope == "specific" and nc.tenant_id != tenant_id:
-            raise Invalid("the item's tenant is not the non-conformity's")
+            raise Invalid(N_("the item's tenant is not the non-conformity's"))
     return tenant_id
 
 
@@ -217,7 +222,7 @@ def may_exclude(principal: Principal) -> bool:
 
 def _check_exclusion(principal: Principal) -> None:
     if not may_exclude(principal):
-        raise Forbidden("only the integrator or the authority sets outside_ecosystem")
+        raise Forbidden(N_("only the integrator or the authority sets outside_ecosystem"))
 
 
 def create_action(
@@ -283,7 +288,7 @@ def create_action(
 
 def _check_window(start: date | None, end: date | None) -> None:
     if start is not None and end is not None and end < start:
-        raise Invalid("window_end is before window_start")
+        raise Invalid(N_("window_end is before window_start"))
 
 
 def _plain(value: object) -> object:
@@ -295,7 +300,7 @@ def update_action(
 ) -> RiskAction:
     """Change some fields (not the due date: that needs an approved deadline change)."""
     if "due" in changes:
-        raise Invalid("the due date changes through a deadline change (approved)")
+        raise Invalid(N_("the due date changes through a deadline change (approved)"))
     action = may_update(session, principal, action_id)
     if "outside_ecosystem" in changes and changes["outside_ecosystem"] != action.outside_ecosystem:
         _check_exclusion(principal)
@@ -314,10 +319,10 @@ def update_action(
             action.owner_user_id = new_user
     unknown = set(changes) - set(EDITABLE)
     if unknown:
-        raise Invalid(f"not changeable here: {', '.join(sorted(unknown))}")
+        raise Invalid(N_("not changeable here: {unknown}"), unknown=", ".join(sorted(unknown)))
     for key, value in changes.items():
         if value is None and key in ("title", "description", "owner_name", "outside_ecosystem"):
-            raise Invalid(f"{key} may not be null")
+            raise Invalid(N_("{key} may not be null"), key=key)
         if value is None and key in ("origin", "proposed_mitigation", "service"):
             value = ""
         old = getattr(action, key)
@@ -355,24 +360,28 @@ def add_note(
     created) or cancelled."""
     action = may_update(session, principal, action_id)
     if handled_on is not None and status != "handled":
-        raise Invalid("handled_on goes with status handled")
+        raise Invalid(N_("handled_on goes with status handled"))
     if status is not None and status != action.status:
         if status not in MOVES[action.status]:
-            raise Conflict(f"an action {action.status} cannot become {status}")
+            raise Conflict(
+                N_("an action {current} cannot become {status}"),
+                current=action.status,
+                status=status,
+            )
         if status == "handled":
             if action.register == "improvement_proposal" and action.decision != "approved":
-                raise Conflict("a proposal is executed once the customer (or authority) agreed")
+                raise Conflict(N_("a proposal is executed once the customer (or authority) agreed"))
             day = handled_on or today
             if day > today:
-                raise Invalid("handled_on is in the future")
+                raise Invalid(N_("handled_on is in the future"))
             if day < action.created_at.date():
-                raise Invalid("handled_on is before the item was created")
+                raise Invalid(N_("handled_on is before the item was created"))
             action.handled_on = day
             if progress_pct is None:
                 progress_pct = 100
         action.status = status
     elif status is None and action.status in CLOSED and progress_pct is not None:
-        raise Conflict(f"the action is {action.status}: its progress is final")
+        raise Conflict(N_("the action is {status}: its progress is final"), status=action.status)
     if progress_pct is not None:
         action.progress_pct = progress_pct
         if status is None and action.status == "open" and progress_pct > 0:

@@ -44,6 +44,7 @@ from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.deps import DatabaseDep, PrincipalDep, SessionDep, SettingsDep
 from soc.core.errors import Forbidden, Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.schemas import ErrorOut, Page, RowId
 
@@ -382,7 +383,7 @@ def on_time_report(
 
 def _admin(principal: Principal, roles: frozenset[str]) -> None:
     if principal.role not in roles or not principal.is_global:
-        raise Forbidden(f"only {' or '.join(sorted(roles))} (unscoped) may do this")
+        raise Forbidden(N_("only {roles} (unscoped) may do this"), roles=" or ".join(sorted(roles)))
 
 
 @router.post("/warnings/run", response_model=WarningRunOut)

@@ -19,6 +19,7 @@ from risk.visibility import action_filter, customers_see_risk_of, visible_action
 from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Forbidden, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 
@@ -28,16 +29,18 @@ def request_change(
 ) -> RiskDeadlineChange:
     action = may_update(session, principal, action_id)
     if action.status in CLOSED:
-        raise Conflict(f"the action is {action.status}: its deadline is final")
+        raise Conflict(N_("the action is {status}: its deadline is final"), status=action.status)
     if new_due == action.due:
-        raise Invalid("the new due date is the current one")
+        raise Invalid(N_("the new due date is the current one"))
     pending = session.scalars(
         select(RiskDeadlineChange.id).where(
             RiskDeadlineChange.action_id == action.id, RiskDeadlineChange.status == "pending"
         )
     ).first()
     if pending is not None:
-        raise Conflict(f"deadline change {pending} of this action awaits a decision")
+        raise Conflict(
+            N_("deadline change {pending} of this action awaits a decision"), pending=pending
+        )
     approver = deadline_approver(cast(ItemScope, action.scope))
     change = RiskDeadlineChange(
         action_id=action.id,
@@ -84,11 +87,11 @@ def _may_decide(principal: Principal, change: RiskDeadlineChange, action: RiskAc
     principal.require("actions.decide")
     if change.approver == "customer":
         if principal.role != "customer" or not principal.sees_tenant(action.tenant_id):
-            raise Forbidden("the customer decides the deadline of a specific item")
+            raise Forbidden(N_("the customer decides the deadline of a specific item"))
     elif principal.role != "authority":
-        raise Forbidden("the authority decides the deadline of a common item")
+        raise Forbidden(N_("the authority decides the deadline of a common item"))
     if principal.actor == change.requested_by:
-        raise Forbidden("who requested a deadline change does not decide it")
+        raise Forbidden(N_("who requested a deadline change does not decide it"))
 
 
 def decide_change(
@@ -106,16 +109,20 @@ def decide_change(
     principal.require("actions.read")
     change = session.get(RiskDeadlineChange, change_id)
     if change is None:
-        raise NotFound(f"deadline change {change_id} not found")
+        raise NotFound(N_("deadline change {change_id} not found"), change_id=change_id)
     try:
         action = visible_action(session, principal, change.action_id)
     except NotFound:
-        raise NotFound(f"deadline change {change_id} not found") from None
+        raise NotFound(N_("deadline change {change_id} not found"), change_id=change_id) from None
     _may_decide(principal, change, action)
     if change.status != "pending":
-        raise Conflict(f"deadline change {change_id} is already {change.status}")
+        raise Conflict(
+            N_("deadline change {change_id} is already {status}"),
+            change_id=change_id,
+            status=change.status,
+        )
     if approve and action.due != change.old_due:
-        raise Conflict("the action's due date changed since the request")
+        raise Conflict(N_("the action's due date changed since the request"))
     now = utcnow()
     change.status = "approved" if approve else "rejected"
     change.decided_by = principal.actor

@@ -22,6 +22,7 @@ from soc.cases.evidence import check
 from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.errors import NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 
@@ -96,5 +97,5 @@ def open_file(
     action = visible_action(session, principal, action_id)
     row = session.get(RiskActionEvidence, evidence_id)
     if row is None or row.action_id != action.id:
-        raise NotFound(f"evidence {evidence_id} not found")
+        raise NotFound(N_("evidence {name} not found"), name=evidence_id)
     return row, folder(settings, action.id) / row.sha256

@@ -23,6 +23,7 @@ from risk.models import RiskAction, RiskActionNote, RiskFollowUp
 from soc.core import audit
 from soc.core.audit import AuditEntry
 from soc.core.errors import Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Provider, Tenant, User
@@ -86,9 +87,11 @@ def generate_followup(
     are returned unchanged and no more are added (the schedule may call this many times a
     day)."""
     if not MONTH.match(month):
-        raise Invalid("month is 'YYYY-MM'")
+        raise Invalid(N_("month is 'YYYY-MM'"))
     if month >= f"{now.year:04d}-{now.month:02d}":
-        raise Invalid(f"month {month} is not over yet: a follow-up archives a past month")
+        raise Invalid(
+            N_("month {month} is not over yet: a follow-up archives a past month"), month=month
+        )
     if _existing(session, month, None) is not None:
         # The month is archived (the common report always is): its set of reports is final,
         # a tenant whose findings opened later waits for the next month.
@@ -139,7 +142,7 @@ def verify_followup(session: Session, followup_id: int) -> bool:
     """The body hashes to the stored hash, which is the one the audit chain archived."""
     row = session.get(RiskFollowUp, followup_id)
     if row is None:
-        raise NotFound(f"follow-up {followup_id} not found")
+        raise NotFound(N_("follow-up {name} not found"), name=followup_id)
     entry = session.scalars(
         select(AuditEntry)
         .where(
@@ -182,7 +185,7 @@ def get_followup(session: Session, principal: Principal, followup_id: int) -> Ri
         select(RiskFollowUp).where(RiskFollowUp.id == followup_id, _visible(principal))
     ).first()
     if row is None:
-        raise NotFound(f"follow-up {followup_id} not found")
+        raise NotFound(N_("follow-up {name} not found"), name=followup_id)
     return row
 
 

@@ -26,6 +26,7 @@ from soc.cmdb.models import ConfigurationItem
 from soc.core.audit import record
 from soc.core.db import utcnow
 from soc.core.errors import Forbidden, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from tenants.models import Provider, Tenant
 
@@ -76,27 +77,27 @@ def tenant_id_of(session: Session, principal: Principal, slug: str) -> int:
     """A tenant the principal sees, by slug (others are not found)."""
     tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == slug))
     if tenant_id is None or not principal.sees_tenant(tenant_id):
-        raise NotFound(f"tenant '{slug}' not found")
+        raise NotFound(N_("tenant '{ref}' not found"), ref=slug)
     return tenant_id
 
 
 def provider_id_of(session: Session, slug: str) -> int:
     provider_id = session.scalar(select(Provider.id).where(Provider.slug == slug))
     if provider_id is None:
-        raise NotFound(f"provider '{slug}' not found")
+        raise NotFound(N_("provider '{ref}' not found"), ref=slug)
     return provider_id
 
 
 def check_ci(session: Session, ci_id: int | None) -> None:
     if ci_id is not None and session.get(ConfigurationItem, ci_id) is None:
-        raise Invalid(f"CI {ci_id} does not exist in the CMDB")
+        raise Invalid(N_("CI {ci_id} does not exist in the CMDB"), ci_id=ci_id)
 
 
 def _check_provider(principal: Principal, provider_id: int | None) -> None:
     """A provider's staff register NCs of their own provider only."""
     own = principal.provider_id
     if own is not None and provider_id is not None and provider_id != own:
-        raise Forbidden("a provider's user registers non-conformities of its own provider")
+        raise Forbidden(N_("a provider's user registers non-conformities of its own provider"))
 
 
 def create_nc(
@@ -125,7 +126,7 @@ def create_nc(
         updated_at=when,
     )
     if not nc.title:
-        raise Invalid("the title is empty")
+        raise Invalid(N_("the title is empty"))
     session.add(nc)
     session.flush()
     record(
@@ -167,10 +168,10 @@ def update_nc(
     if "title" in wanted:
         wanted["title"] = (wanted["title"] or "").strip()
         if not wanted["title"]:
-            raise Invalid("the title is empty")
+            raise Invalid(N_("the title is empty"))
     for key in ("title", "description", "kind", "source", "status"):
         if key in wanted and wanted[key] is None:
-            raise Invalid(f"'{key}' cannot be null")
+            raise Invalid(N_("'{key}' cannot be null"), key=key)
     if "ci_id" in wanted:
         check_ci(session, wanted["ci_id"])
     diff = {

@@ -16,6 +16,7 @@ from risk.deadlines import Item, ItemScope, on_time_share
 from risk.models import RiskAction
 from risk.visibility import action_filter
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 
@@ -33,7 +34,7 @@ def on_time_report(
 ) -> dict[str, Any]:
     principal.require("actions.read")
     if end < start:
-        raise Invalid("the period ends before it starts")
+        raise Invalid(N_("the period ends before it starts"))
     query = select(RiskAction).where(
         action_filter(principal),
         RiskAction.status == "handled",

@@ -35,6 +35,7 @@ from risk.notifications import Notice, notify
 from risk.visibility import action_filter, visible_action
 from soc.core.audit import record
 from soc.core.errors import Conflict, Forbidden, Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 
 PROPOSAL = "improvement_proposal"
@@ -67,16 +68,30 @@ def decide_proposal(
     improvement proposal; the owner is told."""
     action = visible_action(session, principal, action_id)
     if action.register != PROPOSAL:
-        raise Invalid(f"action {action_id} is a {action.register}, not an improvement proposal")
+        raise Invalid(
+            N_("action {action_id} is a {register}, not an improvement proposal"),
+            action_id=action_id,
+            register=action.register,
+        )
     if not may_decide(principal, action):
         who = decider(action.scope)
         raise Forbidden(
-            f"a {action.scope} proposal is decided by the {who}, not by role '{principal.role}'"
+            N_("a {scope} proposal is decided by the {who}, not by role '{role}'"),
+            scope=action.scope,
+            who=who,
+            role=principal.role,
         )
     if action.status == "cancelled":
-        raise Invalid(f"proposal {action_id} is cancelled: there is nothing to decide")
+        raise Invalid(
+            N_("proposal {action_id} is cancelled: there is nothing to decide"), action_id=action_id
+        )
     if action.decision in ("approved", "rejected"):
-        raise Conflict(f"proposal {action_id} was already {action.decision} by {action.decided_by}")
+        raise Conflict(
+            N_("proposal {action_id} was already {decision} by {decided_by}"),
+            action_id=action_id,
+            decision=action.decision,
+            decided_by=action.decided_by,
+        )
     decision = "approved" if approve else "rejected"
     action.decision = decision
     action.decided_by = principal.actor

@@ -27,6 +27,7 @@ from risk.register_columns import (
     norm_header,
 )
 from soc.core.errors import DomainError, Invalid
+from soc.core.i18n import N_
 
 Format = Literal["csv", "xlsx"]
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
@@ -73,16 +74,20 @@ def _xlsx_rows(data: bytes) -> Iterator[list[Any]]:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - see the docstring
-        raise Invalid(f"not a readable XLSX workbook: {type(exc).__name__}") from exc
+        raise Invalid(
+            N_("not a readable XLSX workbook: {error}"), error=type(exc).__name__
+        ) from exc
     try:
         if not book.worksheets:
-            raise Invalid("the workbook has no sheet")
+            raise Invalid(N_("the workbook has no sheet"))
         for values in book.worksheets[0].iter_rows(values_only=True):
             yield list(values)
     except DomainError:
         raise
     except Exception as exc:  # noqa: BLE001 - see the docstring
-        raise Invalid(f"not a readable XLSX workbook: {type(exc).__name__}") from exc
+        raise Invalid(
+            N_("not a readable XLSX workbook: {error}"), error=type(exc).__name__
+        ) from exc
     finally:
         book.close()
 
@@ -108,8 +113,8 @@ def _header(kind: Kind, header: Sequence[Any]) -> tuple[list[Column | None], lis
         columns.append(column)
     if "title" not in seen:
         raise Invalid(
-            "no 'title' column in the first row: name the columns "
-            f"({', '.join(c.field for c in COLUMNS[kind])})"
+            N_("no 'title' column in the first row: name the columns ({columns})"),
+            columns=", ".join(c.field for c in COLUMNS[kind]),
         )
     return columns, ignored
 
@@ -118,14 +123,17 @@ def read_table(kind: Kind, fmt: Format, data: bytes) -> Table:
     """The file's rows as field values (converted, not yet validated), each with its row
     number; a row whose cell cannot be read carries the error."""
     if len(data) > MAX_IMPORT_BYTES:
-        raise Invalid(f"an import file is at most {MAX_IMPORT_BYTES} bytes")
+        raise Invalid(
+            N_("an import file is at most {max_import_bytes} bytes"),
+            max_import_bytes=MAX_IMPORT_BYTES,
+        )
     rows_in = _xlsx_rows(data) if fmt == "xlsx" else _csv_rows(data)
     try:
         header = next(rows_in)
     except StopIteration:
-        raise Invalid("the file is empty: the first row names the columns") from None
+        raise Invalid(N_("the file is empty: the first row names the columns")) from None
     except csv.Error as exc:
-        raise Invalid(f"not a readable CSV file: {exc}") from exc
+        raise Invalid(N_("not a readable CSV file: {exc}"), exc=exc) from exc
     columns, ignored = _header(kind, header)
     rows: list[FileRow] = []
     try:
@@ -133,10 +141,10 @@ def read_table(kind: Kind, fmt: Format, data: bytes) -> Table:
             if _blank(values):
                 continue
             if len(rows) >= MAX_ROWS:
-                raise Invalid(f"an import has at most {MAX_ROWS} rows")
+                raise Invalid(N_("an import has at most {max_rows} rows"), max_rows=MAX_ROWS)
             rows.append(_row(number, columns, values))
     except csv.Error as exc:
-        raise Invalid(f"not a readable CSV file: {exc}") from exc
+        raise Invalid(N_("not a readable CSV file: {exc}"), exc=exc) from exc
     return Table(rows, ignored)
 
 

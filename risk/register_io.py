@@ -47,6 +47,7 @@ from risk.schemas import RiskCreate
 from risk.visibility import action_filter, risk_filter
 from soc.core.audit import record
 from soc.core.errors import DomainError, Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Provider, Tenant, User
@@ -146,7 +147,7 @@ def run_import(
     failed (rules in the module docstring)."""
     principal.require("risk.import")
     if kind not in KINDS:
-        raise Invalid(f"kind is one of {', '.join(KINDS)}")
+        raise Invalid(N_("kind is one of {kinds}"), kinds=", ".join(KINDS))
     table = read_table(kind, fmt, data)
     report = ImportReport(kind, dry_run, ignored_columns=table.ignored_columns)
     schema = _schema(kind)
@@ -240,7 +241,7 @@ def _create(
         return risk.id
     if isinstance(data, ActionCreate):
         return action_service.create_action(session, principal, settings, data, today).id
-    raise Invalid("unknown register kind")  # pragma: no cover
+    raise Invalid(N_("unknown register kind"))  # pragma: no cover
 
 
 # --- exporting ----------------------------------------------------------------------------
@@ -278,7 +279,7 @@ def _providers_by_risk(
 def export_rows(session: Session, principal: Principal, kind: Kind) -> list[list[Any]]:
     """The visible register as rows, the header first (the import's column names)."""
     if kind not in KINDS:
-        raise Invalid(f"kind is one of {', '.join(KINDS)}")
+        raise Invalid(N_("kind is one of {kinds}"), kinds=", ".join(KINDS))
     header: list[Any] = [c.field for c in COLUMNS[kind]]
     tenants, providers = _slugs(session, Tenant), _slugs(session, Provider)
     if kind == "risks":
@@ -379,4 +380,4 @@ def export(session: Session, principal: Principal, kind: Kind, fmt: Format) -> t
         return to_xlsx(rows, kind), XLSX_TYPE
     if fmt == "csv":
         return to_csv(rows), CSV_TYPE
-    raise Invalid("format is csv or xlsx")
+    raise Invalid(N_("format is csv or xlsx"))

@@ -13,6 +13,7 @@ from soc.cases import service as cases
 from soc.cmdb.models import CITenant, ConfigurationItem
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 
 
@@ -41,11 +42,11 @@ def _check_target(session: Session, principal: Principal, kind: str, target_id: 
     elif kind == "ci":
         ci = session.get(ConfigurationItem, target_id)
         if ci is None or not _ci_visible(session, principal, ci):
-            raise NotFound(f"CI {target_id} not found")
+            raise NotFound(N_("CI {ci_id} not found"), ci_id=target_id)
     elif kind == "nonconformity":
         visible_nc(session, principal, target_id)
     else:
-        raise Invalid(f"unknown link kind {kind!r}")
+        raise Invalid(N_("unknown link kind {kind!r}"), kind=kind)
 
 
 def link(session: Session, principal: Principal, risk_id: int, kind: str, target_id: int) -> Risk:
@@ -55,7 +56,12 @@ def link(session: Session, principal: Principal, risk_id: int, kind: str, target
     check_writer(session, principal, risk)
     _check_target(session, principal, kind, target_id)
     if session.get(RiskLink, (risk.id, kind, target_id)) is not None:
-        raise Conflict(f"risk {risk_id} is linked to {kind} {target_id} already")
+        raise Conflict(
+            N_("risk {risk_id} is linked to {kind} {target_id} already"),
+            risk_id=risk_id,
+            kind=kind,
+            target_id=target_id,
+        )
     before = [f"{k}:{t}" for k, t in link_pairs(session, risk.id)]
     session.add(RiskLink(risk_id=risk.id, kind=kind, target_id=target_id))
     session.flush()

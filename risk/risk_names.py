@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from soc.core.errors import Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from tenants.models import Provider, Tenant, User
 
@@ -22,7 +23,7 @@ def tenant_ids_for(
     for slug in slugs:
         found = session.scalar(select(Tenant.id).where(Tenant.slug == slug))
         if found is None or not (principal.sees_tenant(found) or found in allowed):
-            raise NotFound(f"tenant {slug} not found")
+            raise NotFound(N_("tenant {name} not found"), name=slug)
         ids.add(found)
     return sorted(ids)
 
@@ -30,7 +31,7 @@ def tenant_ids_for(
 def provider_id_for(session: Session, slug: str) -> int:
     found = session.scalar(select(Provider.id).where(Provider.slug == slug))
     if found is None:
-        raise NotFound(f"provider {slug} not found")
+        raise NotFound(N_("provider {name} not found"), name=slug)
     return found
 
 
@@ -45,7 +46,7 @@ def nameable_user(session: Session, principal: Principal, username: str) -> User
         or (user.tenant_id is not None and principal.sees_tenant(user.tenant_id))
         or (principal.provider_id is not None and user.provider_id == principal.provider_id)
     ):
-        raise NotFound("user not found")
+        raise NotFound(N_("user not found"))
     return user
 
 
@@ -53,7 +54,7 @@ def check_owner_tenants(user: User, tenant_ids: Iterable[int]) -> None:
     """A tenant's user owns only risks of their tenant (a common risk: none of them), or
     as owner they would read a risk meant for others."""
     if user.tenant_id is not None and user.tenant_id not in set(tenant_ids):
-        raise Invalid("the owner must be a user of one of the risk's tenants (or unscoped)")
+        raise Invalid(N_("the owner must be a user of one of the risk's tenants (or unscoped)"))
 
 
 def slugs_of(session: Session, model: type[Tenant] | type[Provider], ids: list[int]) -> list[str]:

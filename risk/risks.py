@@ -40,6 +40,7 @@ from risk.writing import (
 from soc.cases import service as cases
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Forbidden, Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Provider, Tenant, User
@@ -90,7 +91,7 @@ def _check_levels(matrix: Matrix, likelihood: int, impact: int, which: str) -> N
     try:
         matrix.check(likelihood, impact)
     except ValueError as exc:
-        raise Invalid(f"{which}: {exc}") from exc
+        raise Invalid(N_("{which}: {exc}"), which=which, exc=exc) from exc
 
 
 def _json(value: Any) -> Any:
@@ -124,7 +125,7 @@ def _tenant_scoped(principal: Principal) -> bool:
 
 def _check_owning_provider(principal: Principal, provider_id: int | None) -> None:
     if principal.provider_id is not None and provider_id not in (None, principal.provider_id):
-        raise Forbidden("a provider's users register risks owned by their own provider")
+        raise Forbidden(N_("a provider's users register risks owned by their own provider"))
 
 
 # --- writing -----------------------------------------------------------------------------
@@ -153,11 +154,11 @@ def _create(
     _check_levels(matrix, residual_l, residual_i, "residual")
     tenant_ids = names.tenant_ids_for(session, principal, data.tenants, also_tenants)
     if data.scope == "specific" and not tenant_ids:
-        raise Invalid("a specific risk names one or more tenants")
+        raise Invalid(N_("a specific risk names one or more tenants"))
     if data.scope == "common" and tenant_ids:
-        raise Invalid("a common risk concerns the whole ecosystem: name no tenants")
+        raise Invalid(N_("a common risk concerns the whole ecosystem: name no tenants"))
     if data.scope == "common" and _tenant_scoped(principal):
-        raise Forbidden("a tenant's users register risks of their own tenant only")
+        raise Forbidden(N_("a tenant's users register risks of their own tenant only"))
     provider_ids = sorted({names.provider_id_for(session, p) for p in data.providers})
     owning = names.provider_id_for(session, data.owning_provider) if data.owning_provider else None
     _check_owning_provider(principal, owning)
@@ -245,7 +246,7 @@ def update_risk(
         and changes.get("category") == "strategic"
         and principal.role not in STEERS_STRATEGIC
     ):
-        raise Forbidden("strategic risks are steered by the authority")
+        raise Forbidden(N_("strategic risks are steered by the authority"))
     old = snapshot(session, risk)
     matrix = matrix_from(settings)
     for field in SCALARS:
@@ -254,7 +255,7 @@ def update_risk(
     _check_levels(matrix, risk.likelihood, risk.impact, "inherent")
     _check_levels(matrix, risk.residual_likelihood, risk.residual_impact, "residual")
     if risk.scope == "common" and _tenant_scoped(principal):
-        raise Forbidden("a tenant's users register risks of their own tenant only")
+        raise Forbidden(N_("a tenant's users register risks of their own tenant only"))
     current = tenant_ids_of(session, risk.id)
     tenant_ids = current
     if "tenants" in changes:
@@ -264,10 +265,10 @@ def update_risk(
         )
     if risk.scope == "common":
         if "tenants" in changes and changes["tenants"]:
-            raise Invalid("a common risk concerns the whole ecosystem: name no tenants")
+            raise Invalid(N_("a common risk concerns the whole ecosystem: name no tenants"))
         tenant_ids = []
     elif not tenant_ids:
-        raise Invalid("a specific risk names one or more tenants")
+        raise Invalid(N_("a specific risk names one or more tenants"))
     if tenant_ids != current:
         _set_tenants(session, risk.id, tenant_ids)
     if "providers" in changes:
@@ -333,24 +334,28 @@ def transition(
     risk = visible_risk(session, principal, risk_id)
     check_writer(session, principal, risk, steering=True)
     if status not in RISK_STATUSES:
-        raise Invalid(f"unknown status {status!r}")
+        raise Invalid(N_("unknown status {status!r}"), status=status)
     current, wanted = RISK_STATUSES.index(risk.status), RISK_STATUSES.index(status)
     note = note.strip()
     if wanted == current:
-        raise Conflict(f"risk {risk_id} is {status} already")
+        raise Conflict(N_("risk {risk_id} is {status} already"), risk_id=risk_id, status=status)
     if risk.status == "closed" and status != "identified":
-        raise Invalid("a closed risk reopens to 'identified' first")
+        raise Invalid(N_("a closed risk reopens to 'identified' first"))
     if wanted > current + 1:
-        raise Invalid(f"from {risk.status} the next step is {RISK_STATUSES[current + 1]}")
+        raise Invalid(
+            N_("from {status} the next step is {next_status}"),
+            status=risk.status,
+            next_status=RISK_STATUSES[current + 1],
+        )
     if wanted < current and not note:
-        raise Invalid("going back (or reopening) needs a note")
+        raise Invalid(N_("going back (or reopening) needs a note"))
     if wanted > current:
         if status == "assessed" and (
             risk.residual_likelihood is None or risk.residual_impact is None
         ):
-            raise Invalid("assess the residual likelihood and impact first")
+            raise Invalid(N_("assess the residual likelihood and impact first"))
         if status == "treatment_planned" and not risk.treatment:
-            raise Invalid("choose a treatment first (mitigate, transfer, avoid or accept)")
+            raise Invalid(N_("choose a treatment first (mitigate, transfer, avoid or accept)"))
     old = risk.status
     now = utcnow()
     risk.status, risk.updated_at = status, now
@@ -367,7 +372,7 @@ def align(session: Session, principal: Principal, risk_id: int, advice: str, tod
     risk = visible_risk(session, principal, risk_id)
     advice = advice.strip()
     if not advice:
-        raise Invalid("alignment needs the advice for the customer")
+        raise Invalid(N_("alignment needs the advice for the customer"))
     old_advice, was_aligned = risk.advice, risk.aligned_at is not None
     now = utcnow()
     risk.aligned_at, risk.aligned_by, risk.advice, risk.updated_at = (

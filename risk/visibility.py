@@ -17,6 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from risk.models import Risk, RiskAction, RiskNonConformity, RiskProvider, RiskTenant
 from soc.core.errors import NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 
 T = TypeVar("T", Risk, RiskAction, RiskNonConformity)
@@ -125,10 +126,27 @@ def visible_nc(session: Session, principal: Principal, nc_id: int) -> RiskNonCon
     return _one(session, RiskNonConformity, nc_filter(principal), nc_id, "non-conformity")
 
 
+# One sentence per kind of item (not "{noun} {raw} not found"), so that the noun is translated.
+NOT_FOUND = {
+    "risk": N_("risk {raw} not found"),
+    "action": N_("action {raw} not found"),
+    "non-conformity": N_("non-conformity {raw} not found"),
+    "acceptance": N_("acceptance {raw} not found"),
+    "case": N_("case {raw} not found"),
+    "deadline change": N_("deadline change {raw} not found"),
+    "proposal": N_("proposal {raw} not found"),
+}
+
+
+def not_found(noun: str, raw: object) -> NotFound:
+    """`<noun> <raw> not found`: `noun` is one of NOT_FOUND's."""
+    return NotFound(NOT_FOUND[noun], raw=raw)
+
+
 def _one(
     session: Session, model: type[T], clause: ColumnElement[bool], item_id: int, noun: str
 ) -> T:
     found = session.scalars(select(model).where(model.id == item_id, clause)).first()
     if found is None:
-        raise NotFound(f"{noun} {item_id} not found")
+        raise not_found(noun, item_id)
     return found

@@ -24,6 +24,7 @@ from risk.visibility import customers_see_risk_of
 from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.errors import Conflict
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 
@@ -145,9 +146,11 @@ def mark_warned(
     after the warning day. An item is warned once."""
     action = may_update(session, principal, action_id)
     if action.status not in OPEN:
-        raise Conflict(f"the action is {action.status}: no warning is due")
+        raise Conflict(N_("the action is {status}: no warning is due"), status=action.status)
     if action.warned_on is not None:
-        raise Conflict(f"the action was warned on {action.warned_on.isoformat()}")
+        raise Conflict(
+            N_("the action was warned on {warned_on}"), warned_on=action.warned_on.isoformat()
+        )
     by = warning_due(calendar(settings), action.due, settings.risk_early_warning_working_days)
     action.warned_on = today
     action.warning_late = today > by

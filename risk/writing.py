@@ -17,6 +17,7 @@ from risk.models import Risk, RiskChange, RiskProvider, RiskTenant
 from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.errors import Forbidden
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 
 STEERS_STRATEGIC = frozenset({"authority"})  # B2: the authority steers strategic risks
@@ -46,11 +47,11 @@ def check_writer(
             principal.provider_id in named_provider_ids(session, risk.id)
         )
         if not ours:
-            raise Forbidden("a provider changes only the risks it owns or is named on")
+            raise Forbidden(N_("a provider changes only the risks it owns or is named on"))
     if principal.role == "risk_owner" and risk.owner_user_id != principal.user_id:
-        raise Forbidden("a risk owner changes only the risks they own")
+        raise Forbidden(N_("a risk owner changes only the risks they own"))
     if steering and risk.category == "strategic" and principal.role not in STEERS_STRATEGIC:
-        raise Forbidden("strategic risks are steered by the authority")
+        raise Forbidden(N_("strategic risks are steered by the authority"))
 
 
 def scope_key(session: Session, risk_id: int) -> str:

@@ -38,6 +38,7 @@ from risk.actions_api import router as actions_router
 from risk.api import router as risk_router
 from risk.nc_api import router as nc_router
 from risk.upkeep import upkeep_until as risk_upkeep_until
+from soc.audit_api import router as audit_router
 from soc.cases.api import extra_router as cases_extra_router
 from soc.cases.api import router as cases_router
 from soc.cases.bulk_api import router as cases_bulk_router
@@ -52,6 +53,7 @@ from soc.cmdb.notify import deliver_until as deliver_status_until
 from soc.cmdb.status_api import router as status_router
 from soc.cmdb.upkeep import upkeep_until
 from soc.core import audit
+from soc.core.checkpoints import checkpoint_until
 from soc.core.deps import PrincipalDep, SessionDep
 from soc.core.error_texts import accepted_language, domain_text, error_text, validation_text
 from soc.core.errors import DomainError
@@ -64,21 +66,28 @@ from soc.headers import SecurityHeaders
 from soc.jobs_api import router as jobs_router
 from soc.services import Services, build_services
 from soc.shell_deps import ServicesDep
+from soc.web.access_pages import router as access_pages_router
 from soc.web.admin_pages import router as admin_pages_router
 from soc.web.case_pages import router as case_pages_router
 from soc.web.console_pages import router as console_pages_router
 from soc.web.events_pages import router as events_pages_router
 from soc.web.finance_pages import router as finance_pages_router
 from soc.web.kri_pages import router as kri_pages_router
+from soc.web.oidc_pages import router as oidc_pages_router
 from soc.web.pages import router as web_router
 from soc.web.portal_pages import router as portal_pages_router
+from soc.web.provider_pages import router as provider_pages_router
 from soc.web.queue_pages import router as queue_pages_router
 from soc.web.risk_forms import router as risk_forms_router
 from soc.web.risk_pages import router as risk_pages_router
 from soc.web.rules_pages import router as rules_pages_router
 from soc.web.shell import error_page, lang_of, wants_html
+from soc.web.sources_pages import router as sources_pages_router
 from soc.web.status_pages import router as status_pages_router
+from soc.web.token_pages import router as token_pages_router
+from tenants.access_api import router as access_router
 from tenants.api import router as tenants_router
+from tenants.api_tokens_api import router as api_tokens_router
 from tenants.billing.api import router as billing_router
 
 log = logging.getLogger(__name__)
@@ -237,6 +246,7 @@ def background_threads(services: Services, stop: threading.Event) -> list[thread
     ]
     if settings.mode == "embedded":
         loops.append(("sla-warnings", warn_until, (db, settings, stop)))
+        loops.append(("audit-checkpoints", checkpoint_until, (db, settings, stop)))
     if itsm_enabled(settings):
         loops.append(("itsm-outbox", deliver_until, (db, settings, stop)))
     if settings.itsm_kind == "servicenow" and settings.servicenow_poll_seconds:
@@ -357,7 +367,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     for router in (
         system_router,
+        audit_router,
         tenants_router,
+        api_tokens_router,
+        access_router,
         ingest_router,
         evtx_router,
         es_router,
@@ -393,5 +406,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(rules_pages_router)
     app.include_router(finance_pages_router)
     app.include_router(admin_pages_router)
+    app.include_router(access_pages_router)
     app.include_router(portal_pages_router)
+    app.include_router(provider_pages_router)
+    app.include_router(sources_pages_router)
+    app.include_router(token_pages_router)
+    app.include_router(oidc_pages_router)
     return app

@@ -65,6 +65,11 @@ def make_celery() -> Celery:
                 "task": "soc.tasks.dwh_export",
                 "schedule": crontab(hour=0, minute=30),
             },
+            # Signed audit checkpoints, published to each customer as its bundle.
+            "audit-checkpoint-daily": {
+                "task": "soc.tasks.audit_checkpoint",
+                "schedule": crontab(hour=1, minute=0),
+            },
             "billing-close-monthly": {
                 "task": "soc.tasks.close_previous_month",
                 "schedule": crontab(day_of_month=1, hour=3, minute=0),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+from typing import Any
+
 import typer
 
 from detections.cli import detect, rules_app
@@ -9,6 +13,8 @@ from ingest.sources_cli import app as sources_app
 from kri.cli import app as kri_app
 from kri.dwh_cli import app as dwh_app
 from risk.cli import app as risk_app
+from soc import audit_cli
+from soc.access_cli import access_overview, end_sessions, set_role
 from soc.cmdb.cli import app as cmdb_app
 from soc.core import audit
 from soc.core.cli import cli_session, fail
@@ -19,7 +25,10 @@ from soc.ingest_cli import ingest
 from soc.mail_cli import app as mail_app
 from soc.mail_cli import mail_profile
 from soc.pipeline_cli import hunt
+from soc.secrets_cli import app as secrets_app
 from soc.syslog_cli import app as syslog_app
+from soc.tokens_cli import app as tokens_app
+from soc.verify_cli import verify as verify_document
 from tenants import scope as scope_service
 from tenants import service as tenant_service
 from tenants.billing.cli import app as billing_app
@@ -47,11 +56,18 @@ app.add_typer(kri_app, name="kri")
 app.add_typer(dwh_app, name="dwh")
 app.add_typer(syslog_app, name="syslog")
 app.add_typer(mail_app, name="mail")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(secrets_app, name="secrets")
 users_app.command("mail-profile")(mail_profile)
+users_app.command("set-role")(set_role)
+users_app.command("end-sessions")(end_sessions)
+users_app.command("access")(access_overview)
 rules_app.command("hunt")(hunt)  # raises cases: the shell adds it to the rules commands
 app.add_typer(rules_app, name="rules")
 app.command("detect")(detect)
 app.command("ingest")(ingest)
+app.command("verify")(verify_document)
+audit_cli.register(audit_app)
 
 CLI_ACTOR = Principal(actor="cli", role="admin")
 
@@ -99,7 +115,25 @@ def run(
         settings = demo_prices(settings)
 
         print_demo(load_demo(settings), host or settings.host, port or settings.port)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=_server_log_config(),
+    )
+
+
+def _server_log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus the start-up line of the rule load (how many, from where)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["detections.sources"] = {
+        "handlers": ["default"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
 
 
 @app.command()
@@ -314,7 +348,8 @@ def users_create(
     role: str = typer.Option(
         ...,
         "--role",
-        help="admin, soc_analyst, customer, risk_owner, finance, provider or authority.",
+        help="admin, soc_analyst, customer, risk_owner, finance, provider, authority or "
+        "tenant_admin (a tenant's local administrator, with --tenant).",
     ),
     tenant: str = typer.Option(None, "--tenant", help="Scope the user to this tenant slug."),
     provider: str = typer.Option(None, "--provider", help="Scope the user to this provider slug."),
@@ -480,10 +515,20 @@ def audit_verify(
         None,
         "--anchor",
         help="ID:HASH printed earlier by `soc audit head`: also detect that "
-        "entries up to it were removed from the end of the log.",
+        "entries up to it were removed from the end of the log. With --public-key: a "
+        "tenant's bundle file (`soc audit export`), checked without the database.",
+    ),
+    public_key: Path = typer.Option(
+        None, "--public-key", help="The integrator's public key PEM, to check a bundle."
     ),
 ) -> None:
-    """Check the audit chain; exit 1 naming every altered, deleted or broken entry."""
+    """Check the audit chain; exit 1 naming every altered, deleted or broken entry. With
+    --anchor BUNDLE --public-key KEY.pem, check a customer's bundle instead (no database)."""
+    if public_key is not None:
+        if not anchor:
+            fail("--public-key checks a bundle: give it as --anchor BUNDLE", code=2)
+        audit_cli.verify_bundle_file(Path(anchor), public_key)
+        return
     with cli_session() as session:
         count, problems = audit.verify(session)
         if anchor:

@@ -23,6 +23,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from soc.core.deps import current_principal, ingest_principal
 from soc.core.errors import NotFound
+from soc.core.i18n import N_
+from soc.core.principal import TOKEN_SCOPES, token_scopes_for
 
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
 ASSET_TYPES = {
@@ -54,6 +56,7 @@ SWAGGER_INIT = """\
 
 BEARER = "bearerAuth"
 INGEST_KEY = "ingestKey"
+API_TOKEN = "apiToken"
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     BEARER: {
         "type": "http",
@@ -61,11 +64,21 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "description": "The token of `POST /api/v1/auth/login` (a user's session; the web "
         "pages use the session cookie instead): `Authorization: Bearer <token>`.",
     },
+    API_TOKEN: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An integration's API token (`POST /api/v1/auth/api-tokens`, `soc tokens "
+        "create`): `Authorization: Bearer soct_...`. It acts as its user cut to its scopes; "
+        "each operation lists the scopes that open it (any one of them), and one that lists "
+        "none is closed to tokens (403). Scopes: "
+        + "; ".join(f"`{name}`: {scope.description}" for name, scope in TOKEN_SCOPES.items())
+        + ".",
+    },
     INGEST_KEY: {
         "type": "apiKey",
         "in": "header",
         "name": "X-API-Key",
-        "description": "A tenant's ingest key (`POST /api/v1/tenants/{tenant}/apikeys`), for "
+        "description": "A tenant's ingest key (`POST /api/v1/tenants/{tenant}/api-keys`), for "
         "`/api/v1/ingest` and the Elasticsearch-compatible `/es` routes. Also accepted as "
         "`Authorization: Bearer <key>`, `ApiKey <key>` or basic auth with the key as password.",
     },
@@ -176,7 +189,7 @@ def asset(name: str) -> Response:
         return Response(SWAGGER_INIT, media_type="text/javascript")
     media_type = ASSET_TYPES.get(name)
     if media_type is None:
-        raise NotFound("not found")
+        raise NotFound(N_("not found"))
     return FileResponse(
         ASSETS / name, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
     )
@@ -198,6 +211,15 @@ def security_of(dependant: Dependant) -> list[dict[str, list[str]]] | None:
     if current_principal in calls:
         return [{BEARER: []}]
     return None
+
+
+def token_security(security: list[dict[str, list[str]]], route: Any, method: str) -> list[Any]:
+    """The API-token alternative of a bearer route: the scopes that open it (the same table
+    `Principal.require_token_route` enforces), or nothing when no scope does."""
+    if security != [{BEARER: []}]:
+        return []
+    scopes = token_scopes_for(route.original_route.tags or (), method)
+    return [{API_TOKEN: scopes}] if scopes else []
 
 
 def _api_routes(app: FastAPI) -> Iterator[Any]:
@@ -231,7 +253,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for method in route.methods or ():
             operation = paths.get(route.path_format, {}).get(method.lower())
             if operation is not None:
-                operation["security"] = security
+                operation["security"] = security + token_security(security, route, method)
     return schema
 
 

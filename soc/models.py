@@ -49,9 +49,11 @@ from soc.cmdb.models import (
     TopologyRevision,
 )
 from soc.core.audit import AuditEntry
+from soc.core.checkpoints import AuditCheckpoint, AuditCheckpointTenant
 from soc.core.db import Base
 from soc.core.jobs import Job
 from soc.core.mail_outbox import MailMessage
+from tenants.api_tokens_model import ApiToken
 from tenants.billing.models import (
     BillingAccount,
     ClosedMonth,
@@ -102,7 +104,10 @@ __all__ = [
     "Alert",
     "CorrelationWindow",
     "ApiKey",
+    "ApiToken",
     "Asset",
+    "AuditCheckpoint",
+    "AuditCheckpointTenant",
     "AuditEntry",
     "AuthToken",
     "Base",

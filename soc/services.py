@@ -22,6 +22,7 @@ from soc.cases.problems import open_incident_problem
 from soc.cases.service import cases_on_hosts
 from soc.cmdb.engine import StatusEngine
 from soc.cmdb.models import OpsIncident
+from soc.core import secrets
 from soc.core.db import Database
 from soc.core.principal import Principal
 from soc.core.settings import Settings
@@ -103,6 +104,7 @@ class Services:
 
 
 def build_services(settings: Settings, ruleset: RuleSet | None = None) -> Services:
+    secrets.install(settings)  # encrypted columns use these settings' key ring
     db = Database(
         settings.sqlalchemy_url,
         busy_timeout=settings.db_busy_timeout_seconds,

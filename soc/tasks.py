@@ -208,6 +208,17 @@ def kri_monthly_reports() -> list[int]:
         return [r.id for r in publish_due(session, services.settings, utcnow(), services.store)]
 
 
+@celery_app.task(name="soc.tasks.audit_checkpoint")
+def audit_checkpoint() -> int | None:
+    """Daily: sign the audit chain's head and each tenant's statement (none when one was
+    taken within SOC_AUDIT_CHECKPOINT_SECONDS, e.g. on demand)."""
+    from soc.core.checkpoints import take_if_due
+
+    services = worker_services()
+    with services.db.session() as session:
+        return take_if_due(session, services.settings, slack=timedelta(hours=1))
+
+
 @celery_app.task(name="soc.tasks.dwh_export")
 def dwh_export() -> dict[str, Any] | None:
     """The daily data-warehouse feed: today's (Europe/Brussels) export unless already made."""

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from soc.core import legacy_routes
 from soc.core.deps import (
     SESSION_COOKIE,
     DatabaseDep,
@@ -76,6 +77,7 @@ def login(
         tuple(settings.totp_required_roles),
         client_ip=client_ip(request),
         guard=guard,
+        user_agent=request.headers.get("user-agent"),
     )
     return TokenOut(token=token, expires_in_minutes=ttl, role=user.role)
 
@@ -232,7 +234,7 @@ def create_user(
     return NewUserOut(user=UserOut.model_validate(created.user), totp_secret=created.totp_secret)
 
 
-@router.get("/tenants/{tenant}/apikeys", response_model=list[ApiKeyOut])
+@router.get("/tenants/{tenant}/api-keys", response_model=list[ApiKeyOut])
 def list_api_keys(
     tenant: str,
     session: SessionDep,
@@ -243,7 +245,7 @@ def list_api_keys(
     return [ApiKeyOut.model_validate(k) for k in svc.list_api_keys(session, principal, tenant)]
 
 
-@router.post("/tenants/{tenant}/apikeys", response_model=NewApiKeyOut, status_code=201)
+@router.post("/tenants/{tenant}/api-keys", response_model=NewApiKeyOut, status_code=201)
 def create_api_key(
     tenant: str,
     body: ApiKeyIn,
@@ -256,7 +258,7 @@ def create_api_key(
     return NewApiKeyOut(key=ApiKeyOut.model_validate(key), secret=secret)
 
 
-@router.delete("/apikeys/{key_id}", response_model=ApiKeyOut)
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
 def revoke_api_key(
     key_id: RowId,
     session: SessionDep,
@@ -267,7 +269,24 @@ def revoke_api_key(
     return ApiKeyOut.model_validate(svc.revoke_api_key(session, principal, key_id))
 
 
-@router.get("/tenants/{tenant}/usage", response_model=list[UsageOut])
+# The first names of the key routes, kept for existing scripts.
+for _endpoint in (list_api_keys, create_api_key):
+    legacy_routes.alias(
+        router,
+        "/tenants/{tenant}/apikeys",
+        _endpoint,
+        successor="/api/v1/tenants/{tenant}/api-keys",
+    )
+legacy_routes.alias(
+    router, "/apikeys/{key_id}", revoke_api_key, successor="/api/v1/api-keys/{key_id}"
+)
+
+
+@router.get(
+    "/tenants/{tenant}/usage",
+    response_model=list[UsageOut],
+    **legacy_routes.replaced_by("/api/v1/billing/tenants/{tenant}/usage"),
+)
 def tenant_usage(
     tenant: str,
     session: SessionDep,

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.errors import NotFound, Unauthorized
+from soc.core.i18n import N_
 from soc.core.principal import Principal, Scope
 from tenants import security
 from tenants.models import ApiKey
@@ -48,7 +49,7 @@ def revoke_api_key(session: Session, actor: Principal, key_id: int) -> ApiKey:
     actor.require("apikeys.manage")
     key = session.get(ApiKey, key_id)
     if key is None or not actor.sees_tenant(key.tenant_id):
-        raise NotFound(f"api key {key_id} not found")
+        raise NotFound(N_("api key {key_id} not found"), key_id=key_id)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         audit.record(
@@ -65,9 +66,9 @@ def revoke_api_key(session: Session, actor: Principal, key_id: int) -> ApiKey:
 def principal_from_api_key(session: Session, secret: str) -> Principal:
     key = session.scalar(select(ApiKey).where(ApiKey.key_hash == security.sha256_hex(secret)))
     if key is None:
-        raise Unauthorized("unknown API key")
+        raise Unauthorized(N_("unknown API key"))
     if key.revoked_at is not None:
-        raise Unauthorized("this API key has been revoked")
+        raise Unauthorized(N_("this API key has been revoked"))
     return Principal(
         actor=f"apikey:{key.id}", role="ingest_key", scope=Scope.of_tenants(key.tenant_id)
     )

@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 from soc.core import audit
 from soc.core.db import Database, utcnow
 from soc.core.errors import Unauthorized
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import get_settings
-from tenants import security
+from tenants import security, session_use
 from tenants.login_guard import LoginGuard
 from tenants.models import AuthToken, User
 from tenants.scope import scope_of
@@ -39,7 +40,7 @@ def principal_for(session: Session, user: User) -> Principal:
 # One answer for every refused login, whatever the reason (unknown user, wrong password, wrong
 # or missing code, locked, no TOTP enrolled): the reason goes to the audit log and the server
 # log, never to the unauthenticated caller.
-LOGIN_REFUSED = "invalid username, password or code"
+LOGIN_REFUSED = N_("invalid username, password or code")
 # Refusals that count towards the account lockout: guesses of the password or of the code.
 GUESSES = {"wrong_password", "totp_missing", "totp_invalid"}
 
@@ -69,6 +70,7 @@ def login(
     *,
     client_ip: str | None = None,
     guard: LoginGuard | None = None,
+    user_agent: str | None = None,
 ) -> tuple[str, User]:
     """Check password and TOTP code; return a new bearer token and the user.
 
@@ -97,7 +99,9 @@ def login(
     with db.session() as session:
         if found is not None and reason is None:
             if _claim_success(session, found, step, now):
-                token, user = _issue_token(session, found, ttl_minutes, client_ip, now)
+                token, user = _issue_token(
+                    session, found, ttl_minutes, client_ip, now, user_agent=user_agent
+                )
                 guard.succeeded(username)
                 return token, user
             # Locked, disabled, re-keyed or this code used by a concurrent login meanwhile.
@@ -186,14 +190,25 @@ def _claim_success(session: Session, found: _Candidate, step: int | None, now: d
 
 
 def _issue_token(
-    session: Session, found: _Candidate, ttl_minutes: int, client_ip: str | None, now: datetime
+    session: Session,
+    found: _Candidate,
+    ttl_minutes: int,
+    client_ip: str | None,
+    now: datetime,
+    *,
+    user_agent: str | None = None,
 ) -> tuple[str, User]:
     token = security.new_token()
     session.add(
         AuthToken(
             user_id=found.id,
             token_hash=security.sha256_hex(token),
+            created_at=now,
             expires_at=now + timedelta(minutes=ttl_minutes),
+            last_used_at=now,
+            # Kept so the user can tell its sessions apart (tenants.sessions); cut to the column.
+            user_agent=(user_agent or "")[:300] or None,
+            ip=(client_ip or "")[:64] or None,
         )
     )
     user = session.get(User, found.id)
@@ -296,10 +311,11 @@ def principal_from_token(session: Session, token: str) -> Principal:
         select(AuthToken).where(AuthToken.token_hash == security.sha256_hex(token))
     )
     if row is None or row.revoked or row.expires_at <= utcnow():
-        raise Unauthorized("invalid or expired session token")
+        raise Unauthorized(N_("invalid or expired session token"))
     user = session.get(User, row.user_id)
     if user is None or not user.active:
-        raise Unauthorized("invalid or expired session token")
+        raise Unauthorized(N_("invalid or expired session token"))
+    session_use.touch(session, row, utcnow())
     return principal_for(session, user)
 
 

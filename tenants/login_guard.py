@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from soc.core.errors import DomainError
+from soc.core.i18n import N_
 from soc.core.settings import Settings
 
 # Keys an attacker can mint (usernames, IPs) are bounded: past this many, the oldest are dropped.
@@ -38,8 +39,8 @@ class TooManyAttempts(DomainError):
     status_code = 429
     code = "too_many_requests"
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: int, **params: object) -> None:
+        super().__init__(message, **params)
         self.retry_after = max(1, retry_after)
 
 
@@ -121,7 +122,9 @@ class LoginGuard:
         wait = max(self._users.blocked_for(username), self.ip_blocked_for(client_ip))
         if wait > 0:
             raise TooManyAttempts(
-                f"too many failed logins; try again in {math.ceil(wait)} s", math.ceil(wait)
+                N_("too many failed logins; try again in {seconds} s"),
+                math.ceil(wait),
+                seconds=math.ceil(wait),
             )
 
     def ip_blocked_for(self, client_ip: str | None) -> float:
@@ -145,7 +148,7 @@ class LoginGuard:
     def hashing(self) -> Iterator[None]:
         """Hold one password-check slot; 429 when the slots and the short queue are full, or
         no slot frees up within `hash_wait_seconds`."""
-        busy = TooManyAttempts("too many logins at once; try again shortly", 1)
+        busy = TooManyAttempts(N_("too many logins at once; try again shortly"), 1)
         if not self._admission.acquire(blocking=False):
             raise busy
         try:

@@ -133,15 +133,19 @@ def set_mail_profile(
     actor.require("users.manage")
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise NotFound(f"user '{username}' not found")
+        raise NotFound(N_("user '{username}' not found"), username=username)
     if email is not None:
         email = email.strip()
         if email and not EMAIL_RE.match(email) or len(email) > EMAIL_MAX:
-            raise Invalid(f"not an e-mail address: {email[:80]!r}")
+            raise Invalid(N_("not an e-mail address: {email!r}"), email=email[:80])
         user.email = email or None
     if lang is not None:
         if lang not in LANGUAGES:
-            raise Invalid(f"unknown language '{lang}'; one of: {', '.join(LANGUAGES)}")
+            raise Invalid(
+                N_("unknown language '{lang}'; one of: {languages}"),
+                lang=lang,
+                languages=", ".join(LANGUAGES),
+            )
         user.language = lang
     if opt_out is not None:
         user.mail_opt_out = opt_out

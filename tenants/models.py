@@ -4,12 +4,31 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from soc.core.db import Base, UTCDateTime, utcnow
 
-ROLES = ("admin", "soc_analyst", "customer", "risk_owner", "finance", "provider", "authority")
+ROLES = (
+    "admin",
+    "soc_analyst",
+    "customer",
+    "risk_owner",
+    "finance",
+    "provider",
+    "authority",
+    # A customer organisation's local administrator: manages its own tenant's people only.
+    "tenant_admin",
+)
 # The contract's SLA calendar: office hours (working days 08:00-17:00, holidays off) unless
 # 24/7 availability was agreed, then every clock runs day and night.
 SLA_CALENDARS = ("business_hours", "24x7")
@@ -76,6 +95,8 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     language: Mapped[str | None] = mapped_column(String(8))  # None: `mail_default_language`
     mail_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # 'local' (password, TOTP) or 'oidc' (signed in at an identity provider; no password).
+    auth_source: Mapped[str] = mapped_column(String(8), default="local", server_default="local")
 
 
 class ApiKey(Base):
@@ -104,6 +125,10 @@ class AuthToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What its user needs to recognise a session among its others (tenants.sessions).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    ip: Mapped[str | None] = mapped_column(String(64))
 
 
 class UsageDaily(Base):
@@ -129,3 +154,29 @@ class UsageHostDaily(Base):
     host: Mapped[str] = mapped_column(String(255), primary_key=True)
     events: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class OidcIdentity(Base):
+    """A person at an identity provider (issuer + subject, stable there) and the user it is."""
+
+    __tablename__ = "oidc_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(64))  # the settings' name of the provider
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OidcSession(Base):
+    """The provider and ID token of a session opened through OIDC: sign-out ends it at the
+    provider too (RP-initiated logout with the token as hint)."""
+
+    __tablename__ = "oidc_sessions"
+
+    token_id: Mapped[int] = mapped_column(ForeignKey("auth_tokens.id"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    id_token: Mapped[str] = mapped_column(Text)

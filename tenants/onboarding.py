@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from soc.core import audit
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.api_keys import create_api_key
@@ -86,18 +87,21 @@ def sla_calendar(settings: Settings, slug: str, calendar: str = "business_hours"
 
 def _check(request: OnboardingRequest) -> None:
     if request.sla_calendar not in SLA_CALENDARS:
-        raise Invalid(f"sla_calendar must be one of {', '.join(SLA_CALENDARS)}")
+        raise Invalid(
+            N_("sla_calendar must be one of {sla_calendars}"),
+            sla_calendars=", ".join(SLA_CALENDARS),
+        )
     if request.plan not in PLANS:
-        raise Invalid(f"plan must be one of {', '.join(PLANS)}")
+        raise Invalid(N_("plan must be one of {plans}"), plans=", ".join(PLANS))
     names = [u.strip() for u in request.portal_users]
     if any(not n for n in names):
-        raise Invalid("a portal user needs a username")
+        raise Invalid(N_("a portal user needs a username"))
     if len(set(names)) != len(names):
-        raise Invalid("the portal usernames must differ from each other")
+        raise Invalid(N_("the portal usernames must differ from each other"))
     if not request.name.strip():
-        raise Invalid("a tenant needs a name")
+        raise Invalid(N_("a tenant needs a name"))
     if not request.key_name.strip():
-        raise Invalid("the ingest key needs a name")
+        raise Invalid(N_("the ingest key needs a name"))
 
 
 def onboard(
@@ -113,7 +117,7 @@ def onboard(
     actor.require("tenants.manage")
     _check(request)
     if request.rules and apply_rules is None:
-        raise Invalid("rule choices were given but no rule set is at hand")
+        raise Invalid(N_("rule choices were given but no rule set is at hand"))
     # A savepoint of its own: a page that answers an error with a redirect still commits
     # its transaction, and must not commit half an onboarding.
     with session.begin_nested():

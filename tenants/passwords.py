@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 
 # About 20,000 common passwords (lowercased), copied unchanged from Django 5.2.19
 # (django/contrib/auth/common-passwords.txt.gz, BSD licence; list compiled by Royce Williams);
@@ -30,11 +31,13 @@ def common_passwords() -> frozenset[str]:
 def check_password(password: str, username: str, min_length: int) -> None:
     """Raise WeakPassword naming the first rule the password breaks."""
     if not password.strip():
-        raise WeakPassword("password must not be empty or only whitespace")
+        raise WeakPassword(N_("password must not be empty or only whitespace"))
     if len(password) < min_length:
-        raise WeakPassword(f"password must have at least {min_length} characters")
+        raise WeakPassword(N_("password must have at least {count} characters"), count=min_length)
     lowered, name = password.lower(), username.strip().lower()
     if name and (lowered == name or (len(name) >= MIN_USERNAME_TO_CHECK and name in lowered)):
-        raise WeakPassword("password must not contain the username")
+        raise WeakPassword(N_("password must not contain the username"))
     if lowered.strip() in common_passwords():
-        raise WeakPassword("password is on the list of common (breached) passwords; choose another")
+        raise WeakPassword(
+            N_("password is on the list of common (breached) passwords; choose another")
+        )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from soc.core import audit
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from tenants.api_keys import (
     create_api_key,
@@ -104,13 +105,16 @@ def update_tenant(
     actor.require("tenants.manage")
     tenant = get_tenant(session, actor, ref)
     if name is not None and not name.strip():
-        raise Invalid("a tenant needs a name")
+        raise Invalid(N_("a tenant needs a name"))
     if retention_days is not None and not 1 <= retention_days <= 365:
         raise Invalid(
-            "retention_days must be between 1 and 365 (the contract keeps logs at most a year)"
+            N_("retention_days must be between 1 and 365 (the contract keeps logs at most a year)")
         )
     if sla_calendar is not None and sla_calendar not in SLA_CALENDARS:
-        raise Invalid(f"sla_calendar must be one of {', '.join(SLA_CALENDARS)}")
+        raise Invalid(
+            N_("sla_calendar must be one of {sla_calendars}"),
+            sla_calendars=", ".join(SLA_CALENDARS),
+        )
     before = {
         "name": tenant.name,
         "retention_days": tenant.retention_days,

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from soc.core import audit
 from soc.core.errors import Conflict, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from tenants.models import Provider, Tenant
 
@@ -17,7 +18,9 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 def check_slug(slug: str) -> None:
     if not SLUG.match(slug):
-        raise Invalid(f"slug '{slug}' must be lowercase letters, digits and '-', max 63 chars")
+        raise Invalid(
+            N_("slug '{slug}' must be lowercase letters, digits and '-', max 63 chars"), slug=slug
+        )
 
 
 def create_tenant(
@@ -27,10 +30,10 @@ def create_tenant(
     check_slug(slug)
     if not 1 <= retention_days <= 365:
         raise Invalid(
-            "retention_days must be between 1 and 365 (the contract keeps logs at most a year)"
+            N_("retention_days must be between 1 and 365 (the contract keeps logs at most a year)")
         )
     if session.scalar(select(Tenant).where(Tenant.slug == slug)):
-        raise Conflict(f"tenant '{slug}' already exists")
+        raise Conflict(N_("tenant '{slug}' already exists"), slug=slug)
     tenant = Tenant(slug=slug, name=name, retention_days=retention_days)
     session.add(tenant)
     session.flush()
@@ -50,7 +53,7 @@ def create_provider(session: Session, actor: Principal, slug: str, name: str) ->
     actor.require("tenants.manage")
     check_slug(slug)
     if session.scalar(select(Provider).where(Provider.slug == slug)):
-        raise Conflict(f"provider '{slug}' already exists")
+        raise Conflict(N_("provider '{slug}' already exists"), slug=slug)
     provider = Provider(slug=slug, name=name)
     session.add(provider)
     session.flush()
@@ -71,7 +74,7 @@ def get_tenant(session: Session, actor: Principal, ref: int | str) -> Tenant:
     query = select(Tenant).where(Tenant.id == ref if isinstance(ref, int) else Tenant.slug == ref)
     tenant = session.scalar(query)
     if tenant is None or not actor.sees_tenant(tenant.id):
-        raise NotFound(f"tenant '{ref}' not found")
+        raise NotFound(N_("tenant '{ref}' not found"), ref=ref)
     return tenant
 
 
@@ -87,5 +90,5 @@ def get_provider(session: Session, ref: int | str) -> Provider:
     )
     provider = session.scalar(query)
     if provider is None:
-        raise NotFound(f"provider '{ref}' not found")
+        raise NotFound(N_("provider '{ref}' not found"), ref=ref)
     return provider

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from soc.core import audit
 from soc.core.errors import Conflict, Invalid, NotFound, Unauthorized
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings, get_settings
 from tenants import security
@@ -18,7 +19,7 @@ from tenants.models import ROLES, User
 from tenants.passwords import check_password
 from tenants.tenancy import get_provider, get_tenant
 
-TENANT_SCOPED_ROLES = {"customer"}
+TENANT_SCOPED_ROLES = {"customer", "tenant_admin"}
 PROVIDER_SCOPED_ROLES = {"provider"}
 
 
@@ -47,17 +48,34 @@ def create_user(
 ) -> NewUser:
     """Create a user; roles that require TOTP get a secret now (returned once)."""
     actor.require("users.manage")
+    return add_user(session, actor, username, password, role, tenant, provider, totp_required_roles)
+
+
+def add_user(
+    session: Session,
+    actor: Principal,
+    username: str,
+    password: str,
+    role: str,
+    tenant: str | None = None,
+    provider: str | None = None,
+    totp_required_roles: tuple[str, ...] = ("admin", "soc_analyst"),
+) -> NewUser:
+    """`create_user` for a caller whose right to create this user was checked (admins:
+    users.manage; tenant administrators: tenants.tenant_admin, for their own tenant)."""
     if role not in ROLES:
-        raise Invalid(f"unknown role '{role}'; one of: {', '.join(ROLES)}")
+        raise Invalid(
+            N_("unknown role '{role}'; one of: {roles}"), role=role, roles=", ".join(ROLES)
+        )
     check_password(password, username, _settings(session).password_min_length)
     if role in TENANT_SCOPED_ROLES and not tenant:
-        raise Invalid(f"role '{role}' needs a tenant")
+        raise Invalid(N_("role '{role}' needs a tenant"), role=role)
     if role in PROVIDER_SCOPED_ROLES and not provider:
-        raise Invalid(f"role '{role}' needs a provider")
+        raise Invalid(N_("role '{role}' needs a provider"), role=role)
     if tenant and provider:
-        raise Invalid("a user is scoped to one tenant, one provider, or all; not both")
+        raise Invalid(N_("a user is scoped to one tenant, one provider, or all; not both"))
     if session.scalar(select(User).where(User.username == username)):
-        raise Conflict(f"user '{username}' already exists")
+        raise Conflict(N_("user '{username}' already exists"), username=username)
     tenant_id = get_tenant(session, actor, tenant).id if tenant else None
     provider_id = get_provider(session, provider).id if provider else None
     secret = security.new_totp_secret() if role in totp_required_roles else None
@@ -88,7 +106,7 @@ def start_totp_enrolment(session: Session, actor: Principal) -> tuple[str, str]:
     """Give the user a fresh secret; it becomes active once `confirm_totp` sees a valid code."""
     user = _acting_user(session, actor)
     if user.totp_enabled:
-        raise Conflict("TOTP is already enrolled for this user")
+        raise Conflict(N_("TOTP is already enrolled for this user"))
     user.totp_secret = security.new_totp_secret()
     audit.record(
         session,
@@ -110,10 +128,10 @@ def confirm_totp(
     the number of sessions ended."""
     user = _acting_user(session, actor)
     if user.totp_enabled:
-        raise Conflict("TOTP is already enrolled for this user")
+        raise Conflict(N_("TOTP is already enrolled for this user"))
     step = security.totp_step(user.totp_secret or "", code) if user.totp_secret else None
     if step is None:
-        raise Invalid("TOTP code does not match; start enrolment again if needed")
+        raise Invalid(N_("TOTP code does not match; start enrolment again if needed"))
     user.totp_enabled, user.totp_last_step = True, step
     ended = end_sessions(session, user.id, keep_token=current_token)
     audit.record(
@@ -131,7 +149,7 @@ def confirm_totp(
 def _acting_user(session: Session, actor: Principal) -> User:
     user = session.get(User, actor.user_id) if actor.user_id else None
     if user is None:
-        raise Unauthorized("this action needs a logged-in user")
+        raise Unauthorized(N_("this action needs a logged-in user"))
     return user
 
 
@@ -158,7 +176,9 @@ def list_users(
         query = query.where(User.tenant_id == get_tenant(session, actor, tenant).id)
     if role:
         if role not in ROLES:
-            raise Invalid(f"unknown role '{role}'; one of: {', '.join(ROLES)}")
+            raise Invalid(
+                N_("unknown role '{role}'; one of: {roles}"), role=role, roles=", ".join(ROLES)
+            )
         query = query.where(User.role == role)
     return list(session.scalars(query))
 
@@ -167,16 +187,22 @@ def find_user(session: Session, actor: Principal, username: str) -> User:
     actor.require("users.manage")
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise NotFound(f"user '{username}' not found")
+        raise NotFound(N_("user '{username}' not found"), username=username)
     return user
 
 
 def set_active(session: Session, actor: Principal, username: str, active: bool) -> User:
     """Disable (or enable again) a user; disabling ends the user's sessions at once. A user
     cannot disable themselves (409)."""
-    user = find_user(session, actor, username)
+    return set_active_for(session, actor, find_user(session, actor, username), active)
+
+
+def set_active_for(session: Session, actor: Principal, user: User, active: bool) -> User:
+    """`set_active` of a user the caller has found and checked (admins: `find_user`; tenant
+    administrators: tenants.tenant_admin)."""
+    username = user.username
     if not active and actor.user_id == user.id:
-        raise Conflict("you cannot disable your own account")
+        raise Conflict(N_("you cannot disable your own account"))
     if user.active == active:
         return user
     user.active = active
@@ -198,7 +224,14 @@ def reset_password(
 ) -> str:
     """Give a user a new password (generated when none is given; returned once), lift a
     lockout and end the user's sessions."""
-    user = find_user(session, actor, username)
+    return reset_password_for(session, actor, find_user(session, actor, username), password)
+
+
+def reset_password_for(
+    session: Session, actor: Principal, user: User, password: str | None = None
+) -> str:
+    """`reset_password` of a user the caller has found and checked."""
+    username = user.username
     minimum = _settings(session).password_min_length
     chosen = password if password is not None else new_password(username, minimum)
     check_password(chosen, username, _settings(session).password_min_length)
@@ -220,7 +253,12 @@ def reset_password(
 def reset_totp(session: Session, actor: Principal, username: str) -> tuple[User, str]:
     """Give a user a new TOTP secret (returned once) and require it from now on; the user's
     sessions end (they were opened with the old factor)."""
-    user = find_user(session, actor, username)
+    return reset_totp_for(session, actor, find_user(session, actor, username))
+
+
+def reset_totp_for(session: Session, actor: Principal, user: User) -> tuple[User, str]:
+    """`reset_totp` of a user the caller has found and checked."""
+    username = user.username
     user.totp_secret = security.new_totp_secret()
     user.totp_enabled, user.totp_last_step = True, None
     ended = end_sessions(session, user.id)

@@ -16,6 +16,7 @@ ENV = {
     "postgresql": "SOC_TEST_DATABASE_URL",
     "redis": "SOC_TEST_REDIS_URL",
     "opensearch": "SOC_TEST_OPENSEARCH_URL",
+    "oidc": "SOC_TEST_OIDC_ISSUER",  # deploy/oidc.sh: a local OpenID Connect provider
 }
 
 

@@ -1,12 +1,13 @@
 """Pure-Python streaming Sigma matcher built on pySigma's parsed condition trees.
 
 Layers (each imports only those below it): ``ruleset`` (RuleSet: the per-event path) >
-``loader`` (rule files, pySigma parsing) > ``rule`` (CompiledRule) > ``compile`` (condition
-trees to closures) > ``patterns`` (string patterns), ``safe_regex`` (linear-time regexes) >
-``fields`` (per-event context); beside them ``index`` (candidate rules per event key) over
-``prefilter`` (rule requirements) and ``scanner`` (multi-literal scan), and ``logsources``
-over ``shapes`` (which rules an event reaches: Windows channel and EventID, a declared
-``logsource``, a known shape, or none: then only the rules without a product).
+``cache`` (compiled rule sets on disk) > ``loader`` (rule files, pySigma parsing) > ``rule``
+(CompiledRule) > ``compile`` (condition trees to plans, plans to closures) > ``patterns``
+(string patterns), ``safe_regex`` (linear-time regexes) > ``fields`` (per-event context);
+beside them ``index`` (candidate rules per event key) over ``prefilter`` (rule requirements)
+and ``scanner`` (multi-literal scan), and ``logsources`` over ``shapes`` (which rules an
+event reaches: Windows channel and EventID, a declared ``logsource``, a known shape, or none:
+then only the rules without a product).
 """
 
 from __future__ import annotations

@@ -1,4 +1,26 @@
-"""Compile pySigma condition trees into closures over an event context."""
+"""Compile pySigma condition trees into closures over an event context, in two steps.
+
+``lower`` turns a pySigma condition tree into a plan: nested lists of strings, numbers and
+booleans that say which predicate each node is (the pySigma-specific work: value types,
+wildcard parts, the grouping of OR members). ``build`` turns a plan into closures. A plan is
+plain data, so a rule set's plans can be cached on disk (detections.engine.cache) and rebuilt
+into closures without pySigma; ``compile_condition`` is both steps.
+
+A plan node is a list whose first item names it:
+
+    ["and", [node, ...]]            ["or", [node, ...]]        ["not", node]
+    ["any", [node, ...]]            (a value expansion: any of the values)
+    ["str", field, cased, empty, shape]    ["kw", cased, shape]
+    ["values", field, [shape, ...]]        ["keywords", [shape, ...]]   (merged OR members)
+    ["re", field, pattern, flags, translation]    ["kwre", pattern, flags, translation]
+    ["bool", field, b]   ["num", field, number]   ["null", field]   ["exists", field, want]
+    ["cidr", field, network]   ["cmp", field, operator, number]
+    ["ref", field, other field, starts_with, ends_with]
+
+(``translation``: the regex in RE2 syntax, detections.engine.safe_regex.translation_of.)
+Numbers are kept as their ``repr`` (int or float, NaN and infinities included) so that a JSON
+round trip cannot change them.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +36,6 @@ from sigma.conditions import (
     ConditionValueExpression,
 )
 from sigma.types import (
-    CompareOperators,
     SigmaBool,
     SigmaCasedString,
     SigmaCIDRExpression,
@@ -35,23 +56,153 @@ from detections.engine.patterns import (
     StrPred,
     any_pred,
     regex_search,
+    shape_pred,
     string_parts,
-    string_pred,
     string_shape,
 )
+from detections.engine.safe_regex import TranslationData, translation_of
 
 Matcher = Callable[[EventContext], bool]
+Plan = list[Any]
 
-# --- value matchers (field level) ---------------------------------------------------------
+
+def number_text(number: int | float) -> str:
+    """A number as plan data (see the module doc)."""
+    return repr(number)
 
 
-def _string_matcher(name: str, value: SigmaString) -> Matcher:
+def text_number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+# --- lowering: pySigma values and trees to plans -----------------------------------------------
+
+
+def _regex_flags(value: SigmaRegularExpression) -> int:
+    flags = 0
+    for flag in value.flags:
+        flags |= SigmaRegularExpression.sigma_to_python_flags[flag]
+    return flags
+
+
+def _lower_string(name: str, value: SigmaString) -> Plan:
     cased = isinstance(value, SigmaCasedString)
     parts = string_parts(value)
-    pred = string_pred(parts, cased)
+    return ["str", name, cased, not parts, list(string_shape(parts, cased))]
+
+
+def _lower_regex(name: str, value: SigmaRegularExpression) -> Plan:
+    if value.regexp.contains_placeholder():
+        raise UnsupportedRuleError("placeholders in regular expressions are not supported")
+    pattern, flags = str(value.regexp), _regex_flags(value)
+    return ["re", name, pattern, flags, translation_of(pattern, flags)]
+
+
+# In isinstance order: SigmaCasedString is a SigmaString, the first match wins.
+_FIELD_LOWERINGS: tuple[tuple[type, Callable[[str, Any], Plan]], ...] = (
+    (SigmaString, _lower_string),
+    (SigmaBool, lambda name, v: ["bool", name, bool(v.boolean)]),
+    (SigmaNumber, lambda name, v: ["num", name, number_text(v.number)]),
+    (SigmaNull, lambda name, v: ["null", name]),
+    (SigmaExists, lambda name, v: ["exists", name, bool(v.exists)]),
+    (SigmaRegularExpression, _lower_regex),
+    (SigmaCIDRExpression, lambda name, v: ["cidr", name, str(v.network)]),
+    (
+        SigmaCompareExpression,
+        lambda name, v: ["cmp", name, v.op.name, number_text(v.number.number)],
+    ),
+    (
+        SigmaFieldReference,
+        lambda name, v: ["ref", name, v.field, bool(v.starts_with), bool(v.ends_with)],
+    ),
+)
+
+
+def lower_field(name: str, value: Any) -> Plan:
+    """The plan of ``field <op> value``."""
+    if isinstance(value, SigmaExpansion):
+        return ["any", [lower_field(name, v) for v in value.values]]
+    for kind, lower in _FIELD_LOWERINGS:
+        if isinstance(value, kind):
+            return lower(name, value)
+    raise UnsupportedRuleError(f"unsupported value type {type(value).__name__} for field {name}")
+
+
+def lower_keyword(value: Any) -> Plan:
+    """The plan of a keyword (field-less value): substring search over all event values."""
+    if isinstance(value, SigmaExpansion):
+        return ["any", [lower_keyword(v) for v in value.values]]
+    if isinstance(value, SigmaNumber):
+        value = SigmaString(str(value.number))
+    if isinstance(value, SigmaString):
+        cased = isinstance(value, SigmaCasedString)
+        return ["kw", cased, list(string_shape(string_parts(value), cased, search=True))]
+    if isinstance(value, SigmaRegularExpression):
+        pattern, flags = str(value.regexp), _regex_flags(value)
+        return ["kwre", pattern, flags, translation_of(pattern, flags)]
+    raise UnsupportedRuleError(f"unsupported keyword value type {type(value).__name__}")
+
+
+def _groupable_shape(node: Any) -> tuple[str | None, Shape] | None:
+    """(field or None for keywords, shape) for OR members that can share one predicate."""
+    value = getattr(node, "value", None)
+    if isinstance(node, ConditionValueExpression) and isinstance(value, SigmaNumber):
+        value = SigmaString(str(value.number))
+    if type(value) is not SigmaString:  # cased strings and other types stay separate
+        return None
+    parts = string_parts(value)
+    if isinstance(node, ConditionFieldEqualsValueExpression) and parts:
+        return node.field, string_shape(parts, cased=False)
+    if isinstance(node, ConditionValueExpression):
+        return None, string_shape(parts, cased=False, search=True)
+    return None
+
+
+def _lower_or(args: Iterable[Any]) -> list[Plan]:
+    """OR members; plain string values on the same field (or keywords) are merged."""
+    groups: dict[str | None, list[Shape]] = {}
+    subs: list[Plan] = []
+    for arg in args:
+        grouped = _groupable_shape(arg)
+        if grouped is None:
+            subs.append(lower(arg))
+        else:
+            groups.setdefault(grouped[0], []).append(grouped[1])
+    for name, shapes in groups.items():
+        listed = [list(shape) for shape in shapes]
+        subs.append(["keywords", listed] if name is None else ["values", name, listed])
+    return subs
+
+
+def lower(node: Any) -> Plan:
+    """The plan of a pySigma condition tree node; raises on unsupported constructs."""
+    if isinstance(node, ConditionAND):
+        return ["and", [lower(a) for a in node.args]]
+    if isinstance(node, ConditionOR):
+        return ["or", _lower_or(node.args)]
+    if isinstance(node, ConditionNOT):
+        (sub,) = [lower(a) for a in node.args]
+        return ["not", sub]
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return lower_field(node.field, node.value)
+    if isinstance(node, ConditionValueExpression):
+        return lower_keyword(node.value)
+    if node is None:
+        raise UnsupportedRuleError("empty condition")
+    raise UnsupportedRuleError(f"unsupported condition node {type(node).__name__}")
+
+
+# --- building: plans to closures ---------------------------------------------------------------
+
+
+def _string_matcher(name: str, cased: bool, empty: bool, shape: Shape) -> Matcher:
+    pred = shape_pred(shape)
     if cased:
         return lambda ctx: any(pred(s) for s in ctx.strs(name))
-    if not parts:
+    if empty:
 
         def match_empty(ctx: EventContext) -> bool:
             v = ctx.get(name)
@@ -61,8 +212,7 @@ def _string_matcher(name: str, value: SigmaString) -> Matcher:
     return lambda ctx: any(pred(s) for s in ctx.lstrs(name))
 
 
-def _bool_matcher(name: str, value: SigmaBool) -> Matcher:
-    b = value.boolean
+def _bool_matcher(name: str, b: bool) -> Matcher:
     text = "true" if b else "false"
 
     def match_bool(ctx: EventContext) -> bool:
@@ -77,8 +227,8 @@ def _bool_matcher(name: str, value: SigmaBool) -> Matcher:
     return match_bool
 
 
-def _number_matcher(name: str, value: SigmaNumber) -> Matcher:
-    num = value.number
+def _number_matcher(name: str, number: str) -> Matcher:
+    num = text_number(number)
     text = str(num).lower()
 
     def match_number(ctx: EventContext) -> bool:
@@ -95,7 +245,7 @@ def _number_matcher(name: str, value: SigmaNumber) -> Matcher:
     return match_number
 
 
-def _null_matcher(name: str, value: SigmaNull) -> Matcher:
+def _null_matcher(name: str) -> Matcher:
     def match_null(ctx: EventContext) -> bool:
         v = ctx.get(name)
         return bool(v is MISSING or v is None or v == "" or v == [])
@@ -103,27 +253,17 @@ def _null_matcher(name: str, value: SigmaNull) -> Matcher:
     return match_null
 
 
-def _exists_matcher(name: str, value: SigmaExists) -> Matcher:
-    want = bool(value.exists)
+def _exists_matcher(name: str, want: bool) -> Matcher:
     return lambda ctx: (ctx.get(name) is not MISSING) is want
 
 
-def _regex_flags(value: SigmaRegularExpression) -> int:
-    flags = 0
-    for flag in value.flags:
-        flags |= SigmaRegularExpression.sigma_to_python_flags[flag]
-    return flags
-
-
-def _regex_matcher(name: str, value: SigmaRegularExpression) -> Matcher:
-    if value.regexp.contains_placeholder():
-        raise UnsupportedRuleError("placeholders in regular expressions are not supported")
-    search = regex_search(str(value.regexp), _regex_flags(value), f"field {name}")
+def _regex_matcher(name: str, pattern: str, flags: int, translation: TranslationData) -> Matcher:
+    search = regex_search(pattern, flags, f"field {name}", translation)
     return lambda ctx: any(search(s) for s in ctx.strs(name))
 
 
-def _cidr_matcher(name: str, value: SigmaCIDRExpression) -> Matcher:
-    network = value.network
+def _cidr_matcher(name: str, network_text: str) -> Matcher:
+    network = ipaddress.ip_network(network_text)
 
     def match_cidr(ctx: EventContext) -> bool:
         for s in ctx.strs(name):
@@ -137,15 +277,15 @@ def _cidr_matcher(name: str, value: SigmaCIDRExpression) -> Matcher:
     return match_cidr
 
 
-def _compare_matcher(name: str, value: SigmaCompareExpression) -> Matcher:
-    ref = value.number.number
+def _compare_matcher(name: str, op: str, number: str) -> Matcher:
+    ref = text_number(number)
     cmp: Callable[[Any], bool] = {
-        CompareOperators.LT: lambda n: n < ref,
-        CompareOperators.LTE: lambda n: n <= ref,
-        CompareOperators.GT: lambda n: n > ref,
-        CompareOperators.GTE: lambda n: n >= ref,
-        CompareOperators.NEQ: lambda n: n != ref,
-    }[value.op]
+        "LT": lambda n: n < ref,
+        "LTE": lambda n: n <= ref,
+        "GT": lambda n: n > ref,
+        "GTE": lambda n: n >= ref,
+        "NEQ": lambda n: n != ref,
+    }[op]
 
     def match_compare(ctx: EventContext) -> bool:
         for v in as_values(ctx.get(name)):
@@ -167,10 +307,7 @@ def _ref_matches(s: str, r: str, starts: bool, ends: bool) -> bool:
     return s == r
 
 
-def _ref_matcher(name: str, value: SigmaFieldReference) -> Matcher:
-    other = value.field
-    starts, ends = value.starts_with, value.ends_with
-
+def _ref_matcher(name: str, other: str, starts: bool, ends: bool) -> Matcher:
     def match_ref(ctx: EventContext) -> bool:
         refs = ctx.lstrs(other)
         if not refs:
@@ -180,106 +317,47 @@ def _ref_matcher(name: str, value: SigmaFieldReference) -> Matcher:
     return match_ref
 
 
-# In isinstance order: SigmaCasedString is a SigmaString, the first match wins.
-_FIELD_MATCHERS: tuple[tuple[type, Callable[[str, Any], Matcher]], ...] = (
-    (SigmaString, _string_matcher),
-    (SigmaBool, _bool_matcher),
-    (SigmaNumber, _number_matcher),
-    (SigmaNull, _null_matcher),
-    (SigmaExists, _exists_matcher),
-    (SigmaRegularExpression, _regex_matcher),
-    (SigmaCIDRExpression, _cidr_matcher),
-    (SigmaCompareExpression, _compare_matcher),
-    (SigmaFieldReference, _ref_matcher),
-)
+def _keyword_matcher(cased: bool, shape: Shape) -> Matcher:
+    pred = shape_pred(shape)
+    if cased:
 
-
-def field_matcher(name: str, value: Any) -> Matcher:
-    """Compile ``field <op> value`` into a predicate over an event context."""
-    if isinstance(value, SigmaExpansion):
-        subs = [field_matcher(name, v) for v in value.values]
-        return lambda ctx: any(m(ctx) for m in subs)
-    for kind, build in _FIELD_MATCHERS:
-        if isinstance(value, kind):
-            return build(name, value)
-    raise UnsupportedRuleError(f"unsupported value type {type(value).__name__} for field {name}")
-
-
-def keyword_matcher(value: Any) -> Matcher:
-    """Compile a keyword (field-less value): substring search over all event values."""
-    if isinstance(value, SigmaExpansion):
-        subs = [keyword_matcher(v) for v in value.values]
-        return lambda ctx: any(m(ctx) for m in subs)
-    if isinstance(value, SigmaNumber):
-        value = SigmaString(str(value.number))
-    if isinstance(value, SigmaString):
-        cased = isinstance(value, SigmaCasedString)
-        pred = string_pred(string_parts(value), cased, search=True)
-        if cased:
-
-            def match_cased(ctx: EventContext) -> bool:
-                out: list[str] = []
-                collect_strings(ctx.data, out)
-                return any(pred(s) for s in out)
-
-            return match_cased
-        return lambda ctx: any(pred(s) for s in ctx.all_strings())
-    if isinstance(value, SigmaRegularExpression):
-        search = regex_search(str(value.regexp), _regex_flags(value), "keywords")
-
-        def match_re(ctx: EventContext) -> bool:
+        def match_cased(ctx: EventContext) -> bool:
             out: list[str] = []
             collect_strings(ctx.data, out)
-            return any(search(s) for s in out)
+            return any(pred(s) for s in out)
 
-        return match_re
-    raise UnsupportedRuleError(f"unsupported keyword value type {type(value).__name__}")
-
-
-# --- condition trees -------------------------------------------------------------------------
+        return match_cased
+    return lambda ctx: any(pred(s) for s in ctx.all_strings())
 
 
-def _groupable_shape(node: Any) -> tuple[str | None, Shape] | None:
-    """(field or None for keywords, shape) for OR members that can share one predicate."""
-    value = getattr(node, "value", None)
-    if isinstance(node, ConditionValueExpression) and isinstance(value, SigmaNumber):
-        value = SigmaString(str(value.number))
-    if type(value) is not SigmaString:  # cased strings and other types stay separate
-        return None
-    parts = string_parts(value)
-    if isinstance(node, ConditionFieldEqualsValueExpression) and parts:
-        return node.field, string_shape(parts, cased=False)
-    if isinstance(node, ConditionValueExpression):
-        return None, string_shape(parts, cased=False, search=True)
-    return None
+def _keyword_regex_matcher(pattern: str, flags: int, translation: TranslationData) -> Matcher:
+    search = regex_search(pattern, flags, "keywords", translation)
+
+    def match_re(ctx: EventContext) -> bool:
+        out: list[str] = []
+        collect_strings(ctx.data, out)
+        return any(search(s) for s in out)
+
+    return match_re
 
 
-def _compile_or(args: Iterable[Any]) -> list[Matcher]:
-    """Compile OR members; plain string values on the same field (or keywords) are merged."""
-    groups: dict[str | None, list[Shape]] = {}
-    subs: list[Matcher] = []
-    for arg in args:
-        grouped = _groupable_shape(arg)
-        if grouped is None:
-            subs.append(compile_condition(arg))
-        else:
-            groups.setdefault(grouped[0], []).append(grouped[1])
-    for name, shapes in groups.items():
-        pred = any_pred(shapes)
-        # defaults, not closures: the hottest matchers of the corpus (fast local look-ups)
-        if name is None:
+def _keywords_matcher(shapes: list[Shape]) -> Matcher:
+    # defaults, not closures: the hottest matchers of the corpus (fast local look-ups)
+    def any_keyword(ctx: EventContext, p: StrPred = any_pred(shapes)) -> bool:
+        return any(map(p, ctx.all_strings()))
 
-            def any_keyword(ctx: EventContext, p: StrPred = pred) -> bool:
-                return any(map(p, ctx.all_strings()))
+    return any_keyword
 
-            subs.append(any_keyword)
-        else:
 
-            def any_value(ctx: EventContext, p: StrPred = pred, n: str = name) -> bool:
-                return any(map(p, ctx.lstrs(n)))
+def _values_matcher(name: str, shapes: list[Shape]) -> Matcher:
+    def any_value(ctx: EventContext, p: StrPred = any_pred(shapes), n: str = name) -> bool:
+        return any(map(p, ctx.lstrs(n)))
 
-            subs.append(any_value)
-    return subs
+    return any_value
+
+
+def _expansion(subs: list[Matcher]) -> Matcher:
+    return lambda ctx: any(m(ctx) for m in subs)
 
 
 def _all_of(subs: list[Matcher]) -> Matcher:
@@ -298,19 +376,54 @@ def _one_of(subs: list[Matcher]) -> Matcher:
     return lambda ctx: any(m(ctx) for m in subs)
 
 
+def _negation(sub: Matcher) -> Matcher:
+    return lambda ctx: not sub(ctx)
+
+
+_LEAVES: dict[str, Callable[..., Matcher]] = {
+    "str": _string_matcher,
+    "bool": _bool_matcher,
+    "num": _number_matcher,
+    "null": _null_matcher,
+    "exists": _exists_matcher,
+    "re": _regex_matcher,
+    "cidr": _cidr_matcher,
+    "cmp": _compare_matcher,
+    "ref": _ref_matcher,
+    "kw": _keyword_matcher,
+    "kwre": _keyword_regex_matcher,
+    "keywords": _keywords_matcher,
+    "values": _values_matcher,
+}
+
+
+def build(plan: Plan) -> Matcher:
+    """The closure of a plan (see the module doc); raises on a regex this engine refuses."""
+    tag = plan[0]
+    if tag == "and":
+        return _all_of([build(p) for p in plan[1]])
+    if tag == "or":
+        return _one_of([build(p) for p in plan[1]])
+    if tag == "any":
+        return _expansion([build(p) for p in plan[1]])
+    if tag == "not":
+        return _negation(build(plan[1]))
+    leaf = _LEAVES.get(tag)
+    if leaf is None:
+        raise UnsupportedRuleError(f"unknown plan node {tag!r}")
+    return leaf(*plan[1:])
+
+
+def field_matcher(name: str, value: Any) -> Matcher:
+    """Compile ``field <op> value`` into a predicate over an event context."""
+    return build(lower_field(name, value))
+
+
+def keyword_matcher(value: Any) -> Matcher:
+    """Compile a keyword (field-less value): substring search over all event values."""
+    return build(lower_keyword(value))
+
+
 def compile_condition(node: Any) -> Matcher:
     """Compile a pySigma condition tree node into a closure over an event context."""
-    if isinstance(node, ConditionAND):
-        return _all_of([compile_condition(a) for a in node.args])
-    if isinstance(node, ConditionOR):
-        return _one_of(_compile_or(node.args))
-    if isinstance(node, ConditionNOT):
-        (sub,) = [compile_condition(a) for a in node.args]
-        return lambda ctx: not sub(ctx)
-    if isinstance(node, ConditionFieldEqualsValueExpression):
-        return field_matcher(node.field, node.value)
-    if isinstance(node, ConditionValueExpression):
-        return keyword_matcher(node.value)
-    if node is None:
-        raise UnsupportedRuleError("empty condition")
-    raise UnsupportedRuleError(f"unsupported condition node {type(node).__name__}")
+    return build(lower(node))

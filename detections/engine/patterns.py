@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +11,7 @@ import ahocorasick
 from sigma.types import Placeholder, SigmaString, SpecialChars
 
 from detections.engine.errors import UnsafeRegexError, UnsupportedRuleError
-from detections.engine.safe_regex import UnsafeRegex, compile_search
+from detections.engine.safe_regex import TranslationData, UnsafeRegex, compile_search
 
 StrPred = Callable[[str], bool]
 
@@ -31,12 +31,17 @@ def string_parts(value: SigmaString) -> list[str | SpecialChars]:
     return parts
 
 
+# A shape is plain data (it is cached on disk with the compiled rule, see
+# detections.engine.cache): (kind, literal) or ("regex", pattern), the pattern a sequence of
+# literals and the wildcard codes below; predicates are built from it by shape_pred/any_pred.
 Shape = tuple[str, Any]
+Pattern = Sequence[str | int]
+STAR, ONE = 0, 1  # `*` and `?` in a shape's pattern
 
 
 def string_shape(parts: list[str | SpecialChars], cased: bool, search: bool = False) -> Shape:
     """Classify a wildcard pattern: ("eq"|"contains"|"startswith"|"endswith", literal),
-    ("any", None) or ("regex", _Wildcard); literals lower-cased unless cased."""
+    ("any", None) or ("regex", pattern); literals lower-cased unless cased."""
     star = SpecialChars.WILDCARD_MULTI
     if search:  # keyword semantics: substring match
         parts = [star, *parts, star]
@@ -52,7 +57,7 @@ def string_shape(parts: list[str | SpecialChars], cased: bool, search: bool = Fa
         if len(norm) == 3:
             return ("contains", literals[0])
         return ("endswith" if norm[0] == star else "startswith", literals[0])
-    return ("regex", _wildcard(norm))
+    return ("regex", [p if isinstance(p, str) else STAR if p == star else ONE for p in norm])
 
 
 @dataclass(frozen=True)
@@ -66,12 +71,15 @@ class _Wildcard:
     match: StrPred = field(compare=False)
 
 
-def _wildcard(norm: list[str | SpecialChars]) -> _Wildcard:
-    star = SpecialChars.WILDCARD_MULTI
-    if sum(p == star for p in norm) > 1:
+def _is_star(p: str | int) -> bool:
+    return not isinstance(p, str) and p == STAR
+
+
+def _wildcard(norm: Pattern) -> _Wildcard:
+    if sum(_is_star(p) for p in norm) > 1:
         return _Wildcard(None, _glob(norm))
     source = "".join(
-        re.escape(p) if isinstance(p, str) else (".*" if p == star else ".") for p in norm
+        re.escape(p) if isinstance(p, str) else (".*" if p == STAR else ".") for p in norm
     )
     python = re.compile(source, re.DOTALL)
     return _Wildcard(python, lambda s: python.fullmatch(s) is not None)
@@ -80,7 +88,7 @@ def _wildcard(norm: list[str | SpecialChars]) -> _Wildcard:
 _Piece = tuple[int, str | None, re.Pattern[str] | None]  # length, literal or fixed-length regex
 
 
-def _piece(parts: list[str | SpecialChars]) -> _Piece:
+def _piece(parts: list[str | int]) -> _Piece:
     if all(isinstance(p, str) for p in parts):
         text = "".join(parts)  # type: ignore[arg-type]
         return len(text), text, None
@@ -89,13 +97,13 @@ def _piece(parts: list[str | SpecialChars]) -> _Piece:
     return length, None, re.compile(source, re.DOTALL)
 
 
-def _glob(norm: list[str | SpecialChars]) -> StrPred:
+def _glob(norm: Pattern) -> StrPred:
     """Full match of ``head * mid1 * … * tail`` (pieces of literals and `?`): the head at the
     start, the tail at the end, each middle piece at its leftmost place after the previous
     one (leftmost is never worse for what follows)."""
-    pieces: list[list[str | SpecialChars]] = [[]]
+    pieces: list[list[str | int]] = [[]]
     for p in norm:
-        if p == SpecialChars.WILDCARD_MULTI:
+        if _is_star(p):
             pieces.append([])
         else:
             pieces[-1].append(p)
@@ -138,8 +146,7 @@ def shape_pred(shape: Shape) -> StrPred:
         return lambda s: s.endswith(arg)
     if kind == "startswith":
         return lambda s: s.startswith(arg)
-    wildcard: _Wildcard = arg
-    return wildcard.match
+    return _wildcard(arg).match
 
 
 def string_pred(parts: list[str | SpecialChars], cased: bool, search: bool = False) -> StrPred:
@@ -178,7 +185,7 @@ def any_pred(shapes: list[Shape]) -> StrPred:
         else:
             checks.extend(shape_pred(("contains", n)) for n in needles)
     if "regex" in by_kind:
-        wildcards: list[_Wildcard] = by_kind["regex"]
+        wildcards = [_wildcard(pattern) for pattern in by_kind["regex"]]
         simple = [w.python.pattern for w in wildcards if w.python is not None]
         if simple:
             combined = re.compile("|".join(f"(?:{p})" for p in simple), re.DOTALL)
@@ -189,10 +196,13 @@ def any_pred(shapes: list[Shape]) -> StrPred:
     return lambda s: any(check(s) for check in checks)
 
 
-def regex_search(pattern: str, flags: int, where: str) -> StrPred:
-    """A Sigma `re` value as a linear-time search (see detections.engine.safe_regex)."""
+def regex_search(
+    pattern: str, flags: int, where: str, translation: TranslationData = None
+) -> StrPred:
+    """A Sigma `re` value as a linear-time search (see detections.engine.safe_regex), from
+    its ``translation_of``."""
     try:
-        return compile_search(pattern, flags)
+        return compile_search(pattern, flags, translation=translation)
     except re.error as exc:
         raise UnsupportedRuleError(f"invalid regular expression: {exc}") from exc
     except UnsafeRegex as exc:

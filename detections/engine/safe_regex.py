@@ -388,16 +388,52 @@ def _describe_error(exc: BaseException) -> str:
     return text
 
 
-def compile_search(pattern: str, flags: int = 0, trusted: bool | None = None) -> Search:
+# A translation as data, [RE2 pattern, needs_ascii, needs_no_final_newline], or None when RE2
+# cannot express the pattern: stored in compiled plans (detections.engine.compile), because
+# translating (the Unicode tables behind it) costs more than everything else of a cached load.
+TranslationData = list[Any] | None
+_TRANSLATE: Any = object()
+
+
+def translation_of(pattern: str, flags: int = 0) -> TranslationData:
+    """The RE2 translation of ``pattern`` as data; None also for a pattern Python refuses
+    (compile_search then raises the error)."""
+    try:
+        re.compile(pattern, flags)
+        tr = translate(pattern, flags)
+    except (re.error, _Untranslatable):
+        return None
+    return [tr.pattern, tr.needs_ascii, tr.needs_no_final_newline]
+
+
+def compile_search(
+    pattern: str,
+    flags: int = 0,
+    trusted: bool | None = None,
+    translation: TranslationData = _TRANSLATE,
+) -> Search:
     """A predicate ``s -> bool``: does ``pattern`` (Python syntax, ``re`` flags) match
     somewhere in ``s``, as ``re.search`` would say. Runs on RE2 where it can (see the module
     doc); ``trusted`` defaults to "not inside :func:`untrusted`". Raises re.error for a
-    pattern Python cannot parse and :class:`UnsafeRegex` for an untrusted one RE2 cannot run."""
+    pattern Python cannot parse and :class:`UnsafeRegex` for an untrusted one RE2 cannot run.
+    ``translation``: the pattern's ``translation_of``, when it is known already."""
     if trusted is None:
         trusted = not is_untrusted()
+    if translation is _TRANSLATE:
+        translation = translation_of(pattern, flags)
+    if translation is not None and (Translation(*translation).exact or not trusted):
+        try:  # RE2 alone gives the answer: the Python reference is not needed
+            search = _re2_program(translation[0])
+        except re2.error:
+            pass  # as below: the fallbacks
+        else:
+            ENGINE_COUNTS["re2"] += 1
+            return search
     python = re.compile(pattern, flags)  # the reference meaning; raises re.error
     try:
-        tr = translate(pattern, flags)
+        if translation is None:
+            raise _Untranslatable(pattern)
+        tr = Translation(*translation)
         search = _re2_program(tr.pattern)
     except (_Untranslatable, re2.error) as exc:
         if trusted:

@@ -58,6 +58,15 @@ def _header(pri: int) -> dict[str, Any]:
     }
 
 
+# Per message only a copy of these is made: the PRI text and the header fields it stands for
+# are a closed set of 192.
+_PRI_OF = {f"<{value}>": value for value in range(192)}
+_HEADERS = {
+    kind: [_header(value) | {"syslog_format": kind} for value in range(192)]
+    for kind in ("rfc5424", "rfc3164")
+}
+
+
 def parse_line(data: bytes, now: datetime | None = None) -> dict[str, Any] | Bad:
     """One syslog message (without framing) to fields: facility, severity, host, app,
     procid, msgid, structured_data, message (and @timestamp when the line has one)."""
@@ -71,11 +80,13 @@ def parse_line(data: bytes, now: datetime | None = None) -> dict[str, Any] | Bad
     line = line.rstrip("\r\n\x00")
     if line.startswith("\ufeff"):
         line = line[1:]
-    pri = _pri(line)
-    if isinstance(pri, Bad):
+    end = line.find(">", 1, 5) + 1
+    value = _PRI_OF.get(line[:end]) if end else None
+    if value is None:
+        pri = _pri(line)
+        assert isinstance(pri, Bad)  # every valid PRI is in _PRI_OF
         return pri
-    value, at = pri
-    rest = line[at:]
+    rest = line[end:]
     if rest.startswith("1 "):
         return _rfc5424(value, rest[2:])
     return _rfc3164(value, rest, now or datetime.now(UTC))
@@ -91,18 +102,24 @@ def _word(text: str, at: int) -> tuple[str, int] | Bad:
     return word, end + 1
 
 
-def _rfc5424(pri: int, text: str) -> dict[str, Any] | Bad:
-    fields: list[str] = []
+def _header_fault(text: str) -> Bad:
+    """Why the five RFC 5424 header fields after the version are not there."""
     at = 0
-    for _ in range(5):  # TIMESTAMP HOSTNAME APP-NAME PROCID MSGID
+    for _ in range(5):
         word = _word(text, at)
         if isinstance(word, Bad):
             return word
-        fields.append(word[0])
         at = word[1]
-    stamp, host, app, procid, msgid = fields
-    out = _header(pri)
-    out["syslog_format"] = "rfc5424"
+    raise AssertionError("header is complete")  # pragma: no cover - callers checked
+
+
+def _rfc5424(pri: int, text: str) -> dict[str, Any] | Bad:
+    # TIMESTAMP HOSTNAME APP-NAME PROCID MSGID, then STRUCTURED-DATA and MSG
+    parts = text.split(" ", 5)
+    if len(parts) < 6 or not all(parts[:5]):
+        return _header_fault(text)
+    stamp, host, app, procid, msgid, rest = parts
+    out = _HEADERS["rfc5424"][pri].copy()
     if stamp != NIL:
         try:
             parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
@@ -110,23 +127,35 @@ def _rfc5424(pri: int, text: str) -> dict[str, Any] | Bad:
             return Bad(f"RFC 5424 timestamp {stamp[:40]!r} is not RFC 3339")
         if parsed.tzinfo is None:
             return Bad("RFC 5424 timestamp has no time zone")
-        out["@timestamp"] = parsed.astimezone(UTC).isoformat()
-    for name, value, limit in (("host", host, 255), ("app", app, 48), ("procid", procid, 128)):
-        if value != NIL:
-            if len(value) > limit:
-                return Bad(f"RFC 5424 {name} is over {limit} characters")
-            out[name] = value
-    if "app" in out:
-        out["program"] = out["app"]  # the name Sigma's linux syslog shape looks for
+        if parsed.tzinfo is not UTC:
+            parsed = parsed.astimezone(UTC)
+        out["@timestamp"] = parsed.isoformat()
+    if host != NIL:
+        if len(host) > 255:
+            return Bad("RFC 5424 host is over 255 characters")
+        out["host"] = host
+    if app != NIL:
+        if len(app) > 48:
+            return Bad("RFC 5424 app is over 48 characters")
+        out["app"] = app
+    if procid != NIL:
+        if len(procid) > 128:
+            return Bad("RFC 5424 procid is over 128 characters")
+        out["procid"] = procid
+    if app != NIL:
+        out["program"] = app  # the name Sigma's linux syslog shape looks for
     if msgid != NIL:
         out["msgid"] = msgid[:32]
-    sd = parse_sd(text, at)
-    if isinstance(sd, Bad):
-        return sd
-    elements, at = sd
-    if elements:
-        out["structured_data"] = elements
-    message = text[at + 1 :] if text[at : at + 1] == " " else text[at:]
+    if rest.startswith("- ") or rest == NIL:  # no structured data: the common case
+        message = rest[2:]
+    else:
+        sd = parse_sd(rest, 0)
+        if isinstance(sd, Bad):
+            return sd
+        elements, at = sd
+        if elements:
+            out["structured_data"] = elements
+        message = rest[at + 1 :] if rest[at : at + 1] == " " else rest[at:]
     if message.startswith("\ufeff"):
         message = message[1:]
     out["message"] = message
@@ -199,8 +228,7 @@ def _bsd_time(text: str, now: datetime) -> tuple[str, int] | None:
 
 
 def _rfc3164(pri: int, text: str, now: datetime) -> dict[str, Any]:
-    out = _header(pri)
-    out["syslog_format"] = "rfc3164"
+    out = _HEADERS["rfc3164"][pri].copy()
     stamp = _bsd_time(text, now)
     if stamp is None:  # an RFC 3339 stamp (rsyslog's RSYSLOG_ForwardFormat) is common too
         first = text.split(" ", 1)[0]

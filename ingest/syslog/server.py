@@ -2,10 +2,13 @@
 
 One flush runs at a time and takes everything received meanwhile (up to `batch_max` per
 tenant), so batches grow with the load and stay small when it is light. A TCP (or TLS)
-connection stops reading after each chunk until that chunk's messages are stored: when the
-store or the ingest gate cannot take more, nothing more is read and the kernel's window
-pushes back on the sender; nothing is dropped. UDP cannot push back: past `udp_queue_max`
-messages waiting, datagrams are dropped and counted (`SyslogStats.udp_dropped`).
+connection reads on while a flush is being stored, so the next batch fills meanwhile (reading
+and parsing overlap the store's waits, and a batch is thousands of messages, not one read),
+but it stops reading as soon as `batch_max` messages wait to be stored or a flush is failing
+(store or ingest gate full, database busy), and reads again once everything waiting is
+stored: the kernel's window then pushes back on the sender and nothing is dropped. UDP cannot
+push back: past `udp_queue_max` messages waiting, datagrams are dropped and counted
+(`SyslogStats.udp_dropped`).
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class Batcher:
         self._pending: dict[int, list[Parsed]] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self.queued = 0
+        self.failing = False  # the last flush attempt failed; it is being retried
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -84,9 +88,23 @@ class Batcher:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def add(self, tenant_id: int, item: Parsed) -> None:
-        self._pending.setdefault(tenant_id, []).append(item)
-        self.queued += 1
+        self.add_many([(tenant_id, item)])
+
+    def add_many(self, items: Sequence[tuple[int, Parsed]]) -> None:
+        if not items:
+            return
+        pending = self._pending
+        for tenant_id, item in items:
+            waiting = pending.get(tenant_id)
+            if waiting is None:
+                waiting = pending[tenant_id] = []
+            waiting.append(item)
+        self.queued += len(items)
         self._wake.set()
+
+    def backlogged(self) -> bool:
+        """True when readers should stop until what waits is stored (back-pressure)."""
+        return self.failing or self.queued >= self.batch_max
 
     def done(self) -> asyncio.Future[None]:
         """Resolves once everything added so far is stored."""
@@ -105,8 +123,11 @@ class Batcher:
             taken, self._pending = self._pending, {}
             waiters, self._waiters = self._waiters, []
             for tenant_id, items in taken.items():
-                for at in range(0, len(items), self.batch_max):
-                    await self._store(tenant_id, items[at : at + self.batch_max])
+                # Even parts of at most batch_max (5,001 is two of 2,501, not 5,000 and 1).
+                parts = -(-len(items) // self.batch_max)
+                size = -(-len(items) // parts)
+                for at in range(0, len(items), size):
+                    await self._store(tenant_id, items[at : at + size])
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
@@ -128,8 +149,10 @@ class Batcher:
                 self.stats.stored += len(batch.new_ids)
                 self.stats.duplicates += batch.duplicates
                 self.queued -= len(items)
+                self.failing = False
                 return
             except Exception as exc:
+                self.failing = True
                 self.stats.retries += 1
                 if not _retryable(exc):
                     failures += 1
@@ -138,6 +161,7 @@ class Batcher:
                         for _ in items:
                             self.stats.reject(f"store error: {type(exc).__name__}", "store")
                         self.queued -= len(items)
+                        self.failing = False
                         return
                 log.warning("syslog batch waits (%s); retrying in %.2f s", exc, backoff)
                 await asyncio.sleep(backoff)
@@ -163,22 +187,32 @@ class Receiver:
         )
 
     def take(self, frame: bytes | Bad, port: int, peer: str) -> None:
-        self.stats.received += 1
-        if isinstance(frame, Bad):
-            self.stats.reject(frame.reason, peer)
-            return
-        record = to_record(frame, self.max_bytes)
-        if isinstance(record, Bad):
-            self.stats.reject(record.reason, peer)
-            return
-        fields, raw, key = record
-        tenant = self.resolver.tenant_of(port, key)
-        if isinstance(tenant, Bad):
-            self.stats.reject(tenant.reason, peer)
-            return
-        if "host" not in fields:
-            fields["host"] = peer.rsplit(":", 1)[0]
-        self.batcher.add(tenant, Parsed(self.stats.received, raw, fields))
+        self.take_all([frame], port, peer)
+
+    def take_all(self, frames: Sequence[bytes | Bad], port: int, peer: str) -> None:
+        """A read's frames in one pass (per message only what it needs: no method calls on
+        the batcher, one wake-up)."""
+        stats, resolver, max_bytes = self.stats, self.resolver, self.max_bytes
+        address = peer.rsplit(":", 1)[0]
+        taken: list[tuple[int, Parsed]] = []
+        for frame in frames:
+            stats.received += 1
+            if isinstance(frame, Bad):
+                stats.reject(frame.reason, peer)
+                continue
+            record = to_record(frame, max_bytes)
+            if isinstance(record, Bad):
+                stats.reject(record.reason, peer)
+                continue
+            fields, raw, key = record
+            tenant = resolver.tenant_of(port, key)
+            if isinstance(tenant, Bad):
+                stats.reject(tenant.reason, peer)
+                continue
+            if "host" not in fields:
+                fields["host"] = address
+            taken.append((tenant, Parsed(stats.received, raw, fields)))
+        self.batcher.add_many(taken)
 
 
 class StreamProtocol(asyncio.Protocol):
@@ -187,6 +221,7 @@ class StreamProtocol(asyncio.Protocol):
         self.framer = Framer(receiver.max_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
+        self.paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -196,19 +231,21 @@ class StreamProtocol(asyncio.Protocol):
         self.receiver.stats.connections += 1
 
     def data_received(self, data: bytes) -> None:
-        for frame in self.framer.feed(data):
-            self.receiver.take(frame, self.port, self.peer)
-        assert self.transport is not None
-        self.transport.pause_reading()  # read further only once this chunk is stored
-        self.receiver.batcher.done().add_done_callback(self._resume)
+        self.receiver.take_all(self.framer.feed(data), self.port, self.peer)
+        batcher = self.receiver.batcher
+        if batcher.backlogged() and not self.paused:
+            assert self.transport is not None
+            self.paused = True  # read further only once everything waiting is stored
+            self.transport.pause_reading()
+            batcher.done().add_done_callback(self._resume)
 
     def _resume(self, _: asyncio.Future[None]) -> None:
+        self.paused = False
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
     def eof_received(self) -> bool | None:
-        for frame in self.framer.close():
-            self.receiver.take(frame, self.port, self.peer)
+        self.receiver.take_all(self.framer.close(), self.port, self.peer)
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:

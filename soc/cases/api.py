@@ -11,6 +11,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ingest.deps import StoreDep
@@ -47,16 +48,22 @@ from soc.cases.upload import read_upload
 from soc.core.db import Database, utcnow
 from soc.core.deps import DatabaseDep, PrincipalDep, SessionDep, SettingsDep
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.schemas import DB_INT_MAX, ErrorOut, Page, RowId
 from soc.core.settings import Settings
+from tenants import names
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 extra_router = APIRouter(prefix="/api/v1", tags=["cases"])
 
 
-def case_out(settings: Settings, case: Case) -> CaseOut:
-    """The case with its SLA clocks as of now."""
+def case_out(session: Session, settings: Settings, case: Case) -> CaseOut:
+    """The case with its SLA clocks as of now, and its tenant's, provider's and assignee's
+    names (the API addresses them by slug and username)."""
     out = CaseOut.model_validate(case)
+    out.tenant = names.tenant_slug(session, case.tenant_id)
+    out.provider = names.provider_slug(session, case.provider_id)
+    out.assignee = names.username(session, case.assignee_id)
     clocks = sla.clocks(settings, case, utcnow())
     out.sla = {name: ClockOut(**vars(clock)) for name, clock in clocks.items()}
     return out
@@ -71,18 +78,33 @@ def list_cases(
     level: str | None = Query(default=None, max_length=16),
     rule_id: str | None = Query(default=None, max_length=64),
     host: str | None = Query(default=None, max_length=255),
-    assignee_id: int | None = Query(default=None, ge=1, le=DB_INT_MAX),
-    tenant_id: int | None = Query(default=None, ge=1, le=DB_INT_MAX),
+    tenant: str | None = Query(
+        default=None, min_length=1, max_length=64, description="tenant slug"
+    ),
+    provider: str | None = Query(
+        default=None, min_length=1, max_length=64, description="provider slug"
+    ),
+    assignee: str | None = Query(
+        default=None, min_length=1, max_length=120, description="assignee's username"
+    ),
+    assignee_id: int | None = Query(
+        default=None, ge=1, le=DB_INT_MAX, deprecated=True, description="use `assignee`"
+    ),
+    tenant_id: int | None = Query(
+        default=None, ge=1, le=DB_INT_MAX, deprecated=True, description="use `tenant`"
+    ),
     q: str | None = Query(default=None, max_length=200, description="text in title or host"),
     priority: Priority | None = None,
-    provider_id: int | None = Query(default=None, ge=1, le=DB_INT_MAX),
+    provider_id: int | None = Query(
+        default=None, ge=1, le=DB_INT_MAX, deprecated=True, description="use `provider`"
+    ),
     bouncing: bool | None = None,
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=1_000_000),
 ) -> Page[CaseOut]:
-    """List the cases the caller may see, filtered by status, priority, rule, host, assignee,
-    tenant or text, paged. Analysts see all tenants, customers their own, providers what they
-    are assigned."""
+    """List the cases the caller may see, filtered by status, priority, rule, host, assignee
+    (username), tenant and provider (slugs) or text, paged. Analysts see all tenants,
+    customers their own, providers what they are assigned."""
     filters = svc.CaseFilter(
         status=status,
         level=level,
@@ -94,10 +116,16 @@ def list_cases(
         priority=priority,
         provider_id=provider_id,
         bouncing=bouncing,
+        tenant=tenant,
+        provider=provider,
+        assignee=assignee,
     )
     total, rows = svc.list_cases(session, principal, filters, limit, offset)
     return Page[CaseOut](
-        total=total, limit=limit, offset=offset, items=[case_out(settings, r) for r in rows]
+        total=total,
+        limit=limit,
+        offset=offset,
+        items=[case_out(session, settings, r) for r in rows],
     )
 
 
@@ -106,7 +134,7 @@ def get_case(
     case_id: RowId, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
 ) -> CaseOut:
     """One case with its SLA clocks. 404 for an unknown case or one outside the caller's scope."""
-    return case_out(settings, svc.get_case(session, principal, case_id))
+    return case_out(session, settings, svc.get_case(session, principal, case_id))
 
 
 @router.get("/{case_id}/timeline", response_model=list[CaseEventOut])
@@ -145,7 +173,7 @@ def assign(
     """Assign a case to a user, a provider or both. Analysts and admins; 403 for other roles, 422
     for an assignee outside the case's scope."""
     case = svc.assign(session, principal, case_id, body.assignee, body.provider, settings=settings)
-    return case_out(settings, case)
+    return case_out(session, settings, case)
 
 
 @router.post("/{case_id}/status", response_model=CaseOut)
@@ -161,7 +189,7 @@ def change_status(
     case = svc.change_status(
         session, principal, case_id, body.status, body.note, body.root_cause, settings=settings
     )
-    return case_out(settings, case)
+    return case_out(session, settings, case)
 
 
 @router.post("/{case_id}/reopen", response_model=CaseOut)
@@ -174,7 +202,7 @@ def reopen(
 ) -> CaseOut:
     """Reopen a resolved or closed case, with a note saying why. 409 when the case is not closed."""
     case = svc.reopen(session, principal, case_id, body.note, settings=settings)
-    return case_out(settings, case)
+    return case_out(session, settings, case)
 
 
 @router.post("/{case_id}/confirm", response_model=CaseOut)
@@ -188,7 +216,7 @@ def confirm(
     """Confirm a case a runaway rule opened (`billable` false): it becomes billable and counts
     in the billing case meter from today; 409 if it is billable already."""
     case = svc.confirm(session, principal, case_id, body.note, settings=settings)
-    return case_out(settings, case)
+    return case_out(session, settings, case)
 
 
 @router.post("/{case_id}/comments", response_model=CaseEventOut, status_code=201)
@@ -217,7 +245,7 @@ def override_priority(
     case = svc.set_priority(
         session, principal, case_id, body.reason, body.impact, body.urgency, settings=settings
     )
-    return case_out(settings, case)
+    return case_out(session, settings, case)
 
 
 @router.post("/{case_id}/escalate", response_model=CaseOut)
@@ -231,7 +259,7 @@ def escalate(
     """Escalate a case (to a provider, or up the chain) with a reason. Analysts, admins and
     providers; 422 without a reason."""
     case = svc.escalate(session, principal, case_id, body.reason, body.provider, settings=settings)
-    return case_out(settings, case)
+    return case_out(session, settings, case)
 
 
 @router.post("/{case_id}/merge", response_model=CaseOut)
@@ -244,7 +272,7 @@ def merge(
 ) -> CaseOut:
     """Merge the listed cases into this one."""
     case = merging.merge(session, principal, case_id, body.sources, settings=settings)
-    return case_out(settings, case)
+    return case_out(session, settings, case)
 
 
 @router.post("/{case_id}/split", response_model=CaseOut, status_code=201)
@@ -257,7 +285,7 @@ def split(
 ) -> CaseOut:
     """Move the listed alerts to a new case; answers the new case."""
     case = merging.split(session, principal, case_id, body.alerts, body.title, settings=settings)
-    return case_out(settings, case)
+    return case_out(session, settings, case)
 
 
 @router.post("/{case_id}/root-cause", response_model=CaseOut)
@@ -271,7 +299,7 @@ def root_cause(
     """Record or replace a case's root cause. Analysts and providers working the case; 422 for an
     empty text."""
     case = svc.set_root_cause(session, principal, case_id, body.text, settings=settings)
-    return case_out(settings, case)
+    return case_out(session, settings, case)
 
 
 @router.post(
@@ -453,7 +481,7 @@ def _apply_webhook(
         try:
             body = WebhookIn.model_validate(orjson.loads(raw))
         except (orjson.JSONDecodeError, ValidationError) as exc:
-            raise Invalid(f"bad webhook body: {exc}") from exc
+            raise Invalid(N_("bad webhook body: {exc}"), exc=exc) from exc
         case = svc.change_status(
             session,
             connector.ITSM_PRINCIPAL,
@@ -463,4 +491,4 @@ def _apply_webhook(
             body.root_cause,
             settings=settings,
         )
-        return case_out(settings, case)
+        return case_out(session, settings, case)

@@ -9,6 +9,7 @@ from soc.cases.models import Asset
 from soc.cases.priority import check_level
 from soc.core import audit
 from soc.core.errors import NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from tenants.models import Tenant
 
@@ -16,7 +17,7 @@ from tenants.models import Tenant
 def _tenant(session: Session, actor: Principal, slug: str) -> Tenant:
     tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
     if tenant is None or not actor.sees_tenant(tenant.id):
-        raise NotFound(f"tenant '{slug}' not found")
+        raise NotFound(N_("tenant '{ref}' not found"), ref=slug)
     return tenant
 
 

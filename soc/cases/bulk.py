@@ -123,14 +123,18 @@ def run(
 ) -> BulkResult:
     """Apply one action to each listed case (in the given order, duplicates once)."""
     if request.action not in ACTIONS:
-        raise Invalid(f"unknown bulk action '{request.action}'; use one of {', '.join(ACTIONS)}")
+        raise Invalid(
+            N_("unknown bulk action '{action}'; use one of {actions}"),
+            action=request.action,
+            actions=", ".join(ACTIONS),
+        )
     for permission in NEEDS[request.action]:
         actor.require(permission)
     ids = list(dict.fromkeys(request.case_ids))
     if not ids:
-        raise Invalid("select at least one case")
+        raise Invalid(N_("select at least one case"))
     if len(ids) > MAX_CASES:
-        raise Invalid(f"select at most {MAX_CASES} cases at a time")
+        raise Invalid(N_("select at most {max_cases} cases at a time"), max_cases=MAX_CASES)
     result = BulkResult(request.action)
     if request.action == "assign":
         _assign(session, actor, request, ids, result, settings)
@@ -154,7 +158,7 @@ def _assign(
     assignee = (request.assignee or "").strip() or None
     provider = (request.provider or "").strip() or None
     if assignee is None and provider is None:
-        raise Invalid("give an assignee, a provider, or both")
+        raise Invalid(N_("give an assignee, a provider, or both"))
     said = ", ".join(x for x in (assignee, provider) if x)
 
     def work(case_id: int, outcome: Outcome) -> None:
@@ -175,7 +179,7 @@ def _status(
 ) -> None:
     status = request.status or ""
     if status not in cases.TRANSITIONS:
-        raise Invalid(f"unknown status '{status}'")
+        raise Invalid(N_("unknown status '{status}'"), status=status)
     note = (request.note or "").strip() or None
 
     def work(case_id: int, outcome: Outcome) -> None:
@@ -197,7 +201,7 @@ def _merge(
     target = request.target_id if request.target_id is not None else ids[0]
     sources = [i for i in ids if i != target]
     if not sources:
-        raise Invalid("select at least two cases to merge (or one besides the target)")
+        raise Invalid(N_("select at least two cases to merge (or one besides the target)"))
     # The target must be one the actor sees: else every source is refused as not found.
     try:
         cases.get_case(session, actor, target)
@@ -230,7 +234,7 @@ def _false_positive(
 ) -> None:
     reason = (request.reason or "").strip()[:500]
     if not reason:
-        raise Invalid("say why these cases are false positives")
+        raise Invalid(N_("say why these cases are false positives"))
     if request.add_exception:
         actor.require("rules.manage")
     note = f"false positive: {reason}"
@@ -239,7 +243,7 @@ def _false_positive(
     def close(case_id: int, outcome: Outcome) -> None:
         case = cases.get_case(session, actor, case_id)
         if case.status == "closed":
-            raise Invalid(f"case {case_id} is already closed")
+            raise Invalid(N_("case {case_id} is already closed"), case_id=case_id)
         if case.status != "resolved":
             cases.change_status(
                 session, actor, case_id, "resolved", note, root_cause=note, settings=settings

@@ -31,6 +31,7 @@ from soc.cases.models import Case, InboundNonce, OutboxMessage
 from soc.core import audit
 from soc.core.db import Database, utcnow
 from soc.core.errors import Conflict, NotFound, Unauthorized
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Provider, Tenant
@@ -258,7 +259,7 @@ def replay(session: Session, actor: Principal, message_id: int) -> OutboxMessage
     actor.require("itsm.manage")
     message = session.get(OutboxMessage, message_id)
     if message is None or message.state != "dead":
-        raise NotFound(f"no dead-lettered message {message_id}")
+        raise NotFound(N_("no dead-lettered message {message_id}"), message_id=message_id)
     message.state, message.attempts, message.next_attempt_at = "pending", 0, utcnow()
     audit.record(
         session,
@@ -282,31 +283,36 @@ def verify_inbound(
     """
     secret = settings.itsm_inbound_secret or settings.itsm_secret
     if not secret:
-        raise Unauthorized("the ITSM webhook is not configured (SOC_ITSM_INBOUND_SECRET)")
+        raise Unauthorized(N_("the ITSM webhook is not configured (SOC_ITSM_INBOUND_SECRET)"))
     lower = {k.lower(): v for k, v in headers.items()}
     timestamp = lower.get(TIMESTAMP_HEADER.lower(), "")
     nonce = lower.get(NONCE_HEADER.lower(), "")
     signature = lower.get(SIGNATURE_HEADER.lower(), "")
     if not (timestamp and nonce and signature):
-        raise Unauthorized(f"unsigned: send {TIMESTAMP_HEADER}, {NONCE_HEADER}, {SIGNATURE_HEADER}")
+        raise Unauthorized(
+            N_("unsigned: send {timestamp_header}, {nonce_header}, {signature_header}"),
+            timestamp_header=TIMESTAMP_HEADER,
+            nonce_header=NONCE_HEADER,
+            signature_header=SIGNATURE_HEADER,
+        )
     expected = sign(secret, timestamp, nonce, body).encode()
     if not hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape")):
-        raise Unauthorized("bad signature")
+        raise Unauthorized(N_("bad signature"))
     try:
         age = abs(now - int(timestamp))
     except ValueError as exc:
-        raise Unauthorized("timestamp must be Unix seconds") from exc
+        raise Unauthorized(N_("timestamp must be Unix seconds")) from exc
     if age > settings.itsm_webhook_max_skew_seconds:
-        raise Unauthorized("timestamp too old or in the future")
+        raise Unauthorized(N_("timestamp too old or in the future"))
     if len(nonce) > 128 or session.get(InboundNonce, nonce) is not None:
-        raise Conflict("replayed request: this nonce was already used")
+        raise Conflict(N_("replayed request: this nonce was already used"))
     horizon = utcnow() - timedelta(seconds=2 * settings.itsm_webhook_max_skew_seconds)
     session.execute(delete(InboundNonce).where(InboundNonce.received_at < horizon))
     session.add(InboundNonce(nonce=nonce, received_at=utcnow()))
     try:
         session.flush()
     except IntegrityError as exc:  # the same nonce in a concurrent request
-        raise Conflict("replayed request: this nonce was already used") from exc
+        raise Conflict(N_("replayed request: this nonce was already used")) from exc
     return nonce
 
 

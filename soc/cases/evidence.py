@@ -20,6 +20,7 @@ from soc.cases.service import get_case
 from soc.cases.timeline import note
 from soc.core.db import utcnow
 from soc.core.errors import DomainError, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 
@@ -66,14 +67,20 @@ def check(settings: Settings, content_type: str, data: bytes) -> str:
     kind = content_type.split(";")[0].strip().lower()
     if kind not in settings.case_evidence_content_types:
         allowed = ", ".join(settings.case_evidence_content_types)
-        raise UnsupportedType(f"content type '{kind}' is not accepted; allowed: {allowed}")
+        raise UnsupportedType(
+            N_("content type '{kind}' is not accepted; allowed: {allowed}"),
+            kind=kind,
+            allowed=allowed,
+        )
     if len(data) > settings.case_evidence_max_bytes:
-        raise TooLarge(f"evidence is at most {settings.case_evidence_max_bytes} bytes")
+        raise TooLarge(
+            N_("evidence is at most {bytes} bytes"), bytes=settings.case_evidence_max_bytes
+        )
     if not data:
-        raise Invalid("the file is empty")
+        raise Invalid(N_("the file is empty"))
     sniff = SNIFFERS.get(kind)
     if sniff is not None and not sniff(data):
-        raise UnsupportedType(f"the file's content is not {kind}")
+        raise UnsupportedType(N_("the file's content is not {kind}"), kind=kind)
     return kind
 
 
@@ -140,5 +147,5 @@ def open_file(
     case = get_case(session, actor, case_id)
     row = session.get(Evidence, evidence_id)
     if row is None or row.case_id != case.id:
-        raise NotFound(f"evidence {evidence_id} not found")
+        raise NotFound(N_("evidence {name} not found"), name=evidence_id)
     return row, _dir(settings, row.tenant_id, row.case_id) / row.sha256

@@ -13,6 +13,7 @@ from soc.cases import itsm_inbound, itsm_remote
 from soc.cases import service as svc
 from soc.core.deps import PrincipalDep, SessionDep, SettingsDep
 from soc.core.errors import Unauthorized
+from soc.core.i18n import N_
 from soc.core.schemas import ORMModel, RowId
 from soc.core.settings import Settings
 
@@ -63,9 +64,11 @@ class RemoteTicketOut(ORMModel):
 def _check(settings: Settings, token: str | None) -> None:
     secret = settings.itsm_inbound_token
     if not secret:
-        raise Unauthorized("the ITSM webhook is not configured (SOC_ITSM_INBOUND_TOKEN)")
+        raise Unauthorized(N_("the ITSM webhook is not configured (SOC_ITSM_INBOUND_TOKEN)"))
     if not token or not hmac.compare_digest(token.encode(), secret.encode()):
-        raise Unauthorized(f"send the shared secret in {TOKEN_HEADER}")
+        raise Unauthorized(
+            N_("send the shared secret in {token_header}"), token_header=TOKEN_HEADER
+        )
 
 
 Token = Annotated[str | None, Header(alias=TOKEN_HEADER, max_length=256)]

@@ -18,6 +18,7 @@ from soc.cases.connector import ITSM_PRINCIPAL
 from soc.cases.models import Case
 from soc.core.db import Database
 from soc.core.errors import NotFound
+from soc.core.i18n import N_
 from soc.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def apply_state(
     change on a ticket that a newer ticket of the case replaced only updates that ticket."""
     ticket = itsm_remote.by_sys_id(session, system, sys_id)
     if ticket is None:
-        raise NotFound(f"no case has the {system} ticket {sys_id}")
+        raise NotFound(N_("no case has the {system} ticket {sys_id}"), system=system, sys_id=sys_id)
     case = session.get(Case, ticket.case_id)
     assert case is not None
     if updated and ticket.remote_updated and updated < ticket.remote_updated:

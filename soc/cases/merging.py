@@ -14,6 +14,7 @@ from soc.cases.service import get_case
 from soc.cases.timeline import note
 from soc.core.db import utcnow
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants import metering
@@ -57,16 +58,24 @@ def merge(
 
 def _check_merge(target: Case, sources: Sequence[Case]) -> None:
     if not sources:
-        raise Invalid("name at least one case to merge")
+        raise Invalid(N_("name at least one case to merge"))
     for source in sources:
         if source.id == target.id:
-            raise Invalid("a case cannot be merged into itself")
+            raise Invalid(N_("a case cannot be merged into itself"))
         if source.tenant_id != target.tenant_id:
-            raise Invalid("cases of different tenants cannot be merged")
+            raise Invalid(N_("cases of different tenants cannot be merged"))
         if source.merged_into_id is not None:
-            raise Invalid(f"case {source.id} was already merged into {source.merged_into_id}")
+            raise Invalid(
+                N_("case {id} was already merged into {merged_into_id}"),
+                id=source.id,
+                merged_into_id=source.merged_into_id,
+            )
     if target.status in ("resolved", "closed"):
-        raise Invalid(f"case {target.id} is '{target.status}'; merge into an open case")
+        raise Invalid(
+            N_("case {id} is '{status}'; merge into an open case"),
+            id=target.id,
+            status=target.status,
+        )
 
 
 def split(
@@ -86,9 +95,9 @@ def split(
         session.scalars(select(Alert).where(Alert.case_id == case.id, Alert.id.in_(wanted)))
     )
     if not wanted or len(moving) != len(wanted):
-        raise Invalid(f"every alert to split off must belong to case {case_id}")
+        raise Invalid(N_("every alert to split off must belong to case {case_id}"), case_id=case_id)
     if len(moving) >= case.alert_count:
-        raise Invalid("leave at least one alert in the original case")
+        raise Invalid(N_("leave at least one alert in the original case"))
     new = _split_off(case, moving, title)
     priority.reprioritise(session, settings, new)
     session.add(new)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from soc.cases.calendar import office_hours
 from soc.cases.models import Case
 from soc.core.errors import Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Tenant
@@ -29,7 +30,7 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
         year, mon = (int(p) for p in month.split("-"))
         start = datetime(year, mon, 1, tzinfo=UTC)
     except ValueError as exc:
-        raise Invalid(f"month must be YYYY-MM, not '{month}'") from exc
+        raise Invalid(N_("month must be YYYY-MM, not '{month}'"), month=month) from exc
     end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=UTC)
     return start, end
 
@@ -106,7 +107,7 @@ def case_metrics(
     actor.require("cases.metrics")
     tenant = session.scalar(select(Tenant).where(Tenant.slug == tenant_slug))
     if tenant is None or not actor.sees_tenant(tenant.id):
-        raise NotFound(f"tenant '{tenant_slug}' not found")
+        raise NotFound(N_("tenant '{ref}' not found"), ref=tenant_slug)
     start, end = month_bounds(month)
     cases = list(
         session.scalars(

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from soc.cases import sla
 from soc.cases.models import LEVELS3, Asset, Case
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.settings import Settings
 from tenants.models import Tenant
 
@@ -30,7 +31,12 @@ def reprioritise(session: Session, settings: Settings, case: Case) -> None:
 
 def check_level(name: str, value: str) -> str:
     if value not in LEVELS3:
-        raise Invalid(f"{name} must be one of {', '.join(LEVELS3)}, not '{value}'")
+        raise Invalid(
+            N_("{name} must be one of {levels}, not '{value}'"),
+            name=name,
+            levels=", ".join(LEVELS3),
+            value=value,
+        )
     return value
 
 
@@ -39,7 +45,11 @@ def priority_for(settings: Settings, impact: str, urgency: str) -> str:
     try:
         return settings.case_priority_matrix[impact][urgency]
     except KeyError as exc:
-        raise Invalid(f"no priority for impact '{impact}' and urgency '{urgency}'") from exc
+        raise Invalid(
+            N_("no priority for impact '{impact}' and urgency '{urgency}'"),
+            impact=impact,
+            urgency=urgency,
+        ) from exc
 
 
 def default_urgency(settings: Settings, level: str) -> str:

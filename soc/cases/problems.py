@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from soc.cases.calendar import office_hours
 from soc.cases.models import Problem
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 
@@ -96,9 +97,9 @@ def record_root_cause(
     after the resolution (the problem's creation time, A10 / TA5)."""
     actor.require("cases.manage")
     if problem.root_cause is not None:
-        raise Invalid(f"problem {problem.id} already has its root cause")
+        raise Invalid(N_("problem {id} already has its root cause"), id=problem.id)
     if not text.strip():
-        raise Invalid("a root cause needs a description")
+        raise Invalid(N_("a root cause needs a description"))
     problem.root_cause, problem.root_cause_at = text.strip(), at
     problem.root_cause_on_time = root_cause_on_time(settings, problem.created_at, at)
     problem.status = "root_cause_found"

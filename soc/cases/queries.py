@@ -42,7 +42,7 @@ from soc.cases.models import OPEN_STATUSES, STATUSES, Case, SavedView
 from soc.cases.service import visible_cases
 from soc.core.db import UTCDateTime, utcnow
 from soc.core.errors import Invalid, NotFound
-from soc.core.i18n import BRUSSELS
+from soc.core.i18n import BRUSSELS, N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Tenant, UsageHostDaily, User
@@ -607,9 +607,9 @@ def save_view(session: Session, actor: Principal, name: str, query: str) -> Save
     actor.require("cases.read")
     name = " ".join(name.split())[:80]
     if not name:
-        raise Invalid("give the view a name")
+        raise Invalid(N_("give the view a name"))
     if actor.user_id is None:
-        raise Invalid("only signed-in users save views")
+        raise Invalid(N_("only signed-in users save views"))
     cleaned = clean_query(parse_qsl(query))
     existing = session.scalar(
         select(SavedView).where(SavedView.user_id == actor.user_id, SavedView.name == name)
@@ -618,7 +618,7 @@ def save_view(session: Session, actor: Principal, name: str, query: str) -> Save
         existing.query = cleaned
         return existing
     if len(views_of(session, actor)) >= 50:
-        raise Invalid("at most 50 saved views: delete one first")
+        raise Invalid(N_("at most 50 saved views: delete one first"))
     view = SavedView(user_id=actor.user_id, name=name, query=cleaned, created_at=utcnow())
     session.add(view)
     session.flush()
@@ -628,5 +628,5 @@ def save_view(session: Session, actor: Principal, name: str, query: str) -> Save
 def delete_view(session: Session, actor: Principal, view_id: int) -> None:
     view = session.get(SavedView, view_id)
     if view is None or view.user_id != actor.user_id:
-        raise NotFound(f"view {view_id} not found")
+        raise NotFound(N_("view {view_id} not found"), view_id=view_id)
     session.delete(view)

@@ -23,6 +23,9 @@ class ClockOut(BaseModel):
 
 class CaseOut(ORMModel):
     id: int
+    tenant: str | None = Field(default=None, description="tenant slug")
+    provider: str | None = Field(default=None, description="assigned provider's slug")
+    assignee: str | None = Field(default=None, description="assignee's username")
     tenant_id: int
     rule_id: str
     title: str

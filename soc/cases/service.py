@@ -24,7 +24,7 @@ from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants import metering
-from tenants.models import Provider, User
+from tenants.models import Provider, Tenant, User
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "new": frozenset({"triage", "in_progress", "resolved"}),
@@ -76,6 +76,10 @@ class CaseFilter:
     priority: str | None = None
     provider_id: int | None = None
     bouncing: bool | None = None
+    # The API's one way of naming a tenant, a provider and a person: slug, slug, username.
+    tenant: str | None = None
+    provider: str | None = None
+    assignee: str | None = None
 
 
 def _visible(actor: Principal) -> Select[Case]:
@@ -122,6 +126,13 @@ def list_cases(
     ):
         if value is not None:
             query = query.where(column == value)
+    for column, model, key, value in (
+        (Case.tenant_id, Tenant, Tenant.slug, filters.tenant),
+        (Case.provider_id, Provider, Provider.slug, filters.provider),
+        (Case.assignee_id, User, User.username, filters.assignee),
+    ):
+        if value is not None:
+            query = query.where(column.in_(select(model.id).where(key == value)))
     if filters.q:
         like = f"%{filters.q}%"
         query = query.where(or_(Case.title.ilike(like), Case.host.ilike(like)))
@@ -175,7 +186,7 @@ def assign(
     actor.require("cases.assign")
     case = get_case(session, actor, case_id)
     if assignee is None and provider is None:
-        raise Invalid("give an assignee, a provider, or both")
+        raise Invalid(N_("give an assignee, a provider, or both"))
     detail: dict[str, Any] = {}
     if assignee is not None:
         user = session.scalar(select(User).where(User.username == assignee, User.active))
@@ -184,13 +195,16 @@ def assign(
             or user.role not in ("admin", "soc_analyst", "provider")
             or (user.tenant_id is not None and user.tenant_id != case.tenant_id)
         ):
-            raise Invalid(f"'{assignee}' is not an active analyst who can work on this case")
+            raise Invalid(
+                N_("'{assignee}' is not an active analyst who can work on this case"),
+                assignee=assignee,
+            )
         case.assignee_id = user.id
         detail["assignee"] = assignee
     if provider is not None:
         team = session.scalar(select(Provider).where(Provider.slug == provider))
         if team is None:
-            raise Invalid(f"provider '{provider}' does not exist")
+            raise Invalid(N_("provider '{provider}' does not exist"), provider=provider)
         detail["provider"] = provider
         detail["previous_provider_id"] = case.provider_id
         if case.provider_id is not None and case.provider_id != team.id:
@@ -320,9 +334,9 @@ def comment(
     case = get_case(session, actor, case_id)
     body = text.strip()
     if not body:
-        raise Invalid("a comment needs text")
+        raise Invalid(N_("a comment needs text"))
     if len(body) > 20_000:
-        raise Invalid("a comment is at most 20,000 characters")
+        raise Invalid(N_("a comment is at most 20,000 characters"))
     case.updated_at = utcnow()
     _responded(settings, actor, case)
     if actor.role == "customer" and case.status == "waiting_on_customer":
@@ -350,9 +364,9 @@ def set_priority(
     case = get_case(session, actor, case_id)
     why = (reason or "").strip()
     if not why:
-        raise Invalid("an override needs a reason")
+        raise Invalid(N_("an override needs a reason"))
     if impact is None and urgency is None:
-        raise Invalid("give an impact, an urgency, or both")
+        raise Invalid(N_("give an impact, an urgency, or both"))
     before = {"impact": case.impact, "urgency": case.urgency, "priority": case.priority}
     if impact is not None:
         case.impact = priority.check_level("impact", impact)
@@ -375,7 +389,7 @@ def set_root_cause(
     case = get_case(session, actor, case_id)
     body = text.strip()
     if not body:
-        raise Invalid("a root-cause note needs text")
+        raise Invalid(N_("a root-cause note needs text"))
     case.root_cause, case.updated_at = body[:20_000], utcnow()
     timeline.note(session, settings, case, actor.actor, "root_cause", {"text": case.root_cause})
     return case
@@ -395,7 +409,7 @@ def escalate(
     case = get_case(session, actor, case_id)
     why = (reason or "").strip()
     if not why:
-        raise Invalid("an escalation needs a reason")
+        raise Invalid(N_("an escalation needs a reason"))
     if case.status in ("resolved", "closed"):
         raise Invalid(
             N_("case {id} is '{status}'; reopen it before escalating"),

@@ -16,6 +16,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from soc.cases.evidence import TooLarge, UnsupportedType
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 
 # Room for the multipart framing around the file (boundaries, part headers, small fields).
 MULTIPART_SLACK = 64 * 1024
@@ -34,7 +35,7 @@ async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
     async for chunk in stream:
         seen += len(chunk)
         if seen > limit:
-            raise TooLarge(f"evidence is at most {limit - MULTIPART_SLACK} bytes")
+            raise TooLarge(N_("evidence is at most {bytes} bytes"), bytes=limit - MULTIPART_SLACK)
         yield chunk
 
 
@@ -44,21 +45,21 @@ async def read_upload(headers: Headers, stream: AsyncIterator[bytes], max_bytes:
     and the file is held in memory up to the limit, never spooled to a temporary file."""
     kind = headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "multipart/form-data":
-        raise UnsupportedType("send the file as multipart/form-data in a field named 'file'")
+        raise UnsupportedType(N_("send the file as multipart/form-data in a field named 'file'"))
     limit = max_bytes + MULTIPART_SLACK
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"evidence is at most {max_bytes} bytes")
+        raise TooLarge(N_("evidence is at most {bytes} bytes"), bytes=max_bytes)
     parser = MultiPartParser(headers, _bounded(stream, limit), max_files=1, max_fields=10)
     parser.spool_max_size = limit + 1  # the bound above keeps it in memory
     try:
         form = await parser.parse()
     except MultiPartException as exc:
-        raise Invalid(f"not a valid multipart body: {exc.message}") from exc
+        raise Invalid(N_("not a valid multipart body: {text}"), text=exc.message) from exc
     try:
         part = form.get("file")
         if not isinstance(part, UploadFile):
-            raise Invalid("the multipart body has no file field named 'file'")
+            raise Invalid(N_("the multipart body has no file field named 'file'"))
         return Upload(
             part.filename or "evidence",
             part.content_type or "application/octet-stream",

@@ -28,8 +28,10 @@ from soc.cmdb.schemas import (
     SharePolicyIn,
     SharePolicyOut,
 )
+from soc.core import legacy_routes
 from soc.core.deps import PrincipalDep, SessionDep, SettingsDep
 from soc.core.errors import Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.schemas import RowId
 from tenants.models import Provider
 
@@ -60,7 +62,7 @@ def post_events(
     duplicate, stale, not_shared (outside the provider's agreed subset) or unmatched."""
     items = body if isinstance(body, list) else [body]
     if len(items) > MAX_EVENTS:
-        raise Invalid(f"at most {MAX_EVENTS} events per request")
+        raise Invalid(N_("at most {max_events} events per request"), max_events=MAX_EVENTS)
     result = events_svc.receive(session, settings, engine, principal, [e.to_input() for e in items])
     return _received(result)
 
@@ -176,12 +178,17 @@ def dashboard(session: SessionDep, principal: PrincipalDep, engine: CmdbEngineDe
     return views.dashboard(session, principal, engine)
 
 
-@router.get("/api/v1/status/cis/{ci_id}", response_model=CIStatusOut)
+@router.get("/api/v1/cmdb/cis/{ci_id}/status", response_model=CIStatusOut)
 def ci_status(
     session: SessionDep, principal: PrincipalDep, engine: CmdbEngineDep, ci_id: RowId
 ) -> CIStatusOut:
     """One CI: state, own or impacted, root causes, neighbours and its timeline."""
     return views.ci_status(session, principal, engine, ci_id)
+
+
+legacy_routes.alias(
+    router, "/api/v1/status/cis/{ci_id}", ci_status, successor="/api/v1/cmdb/cis/{ci_id}/status"
+)
 
 
 @router.get("/api/v1/ops/incidents", response_model=list[IncidentOut])
@@ -210,5 +217,5 @@ def availability(
     weekends, at most 9 a year and 16 h a month; the excess counts as unplanned."""
     rows = views.availability(session, principal, engine, settings, month, ci_id)
     if ci_id is not None and not rows:
-        raise NotFound(f"no application {ci_id}")
+        raise NotFound(N_("no application {name}"), name=ci_id)
     return [AvailabilityOut(application=ref, month=month, figures=fig) for ref, fig in rows]

@@ -36,6 +36,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 
 STATES = ("operational", "maintenance", "degraded", "down")  # the worst last
 IMPAIRED = frozenset({"degraded", "down"})
@@ -85,13 +86,21 @@ class MonthlyAvailability:
 
 def _utc(moment: datetime, what: str) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise Invalid(f"{what} must be an aware datetime, got {moment.isoformat()}")
+        raise Invalid(
+            N_("{what} must be an aware datetime, got {moment}"),
+            what=what,
+            moment=moment.isoformat(),
+        )
     return moment.astimezone(UTC)
 
 
 def _state(state: str) -> str:
     if state not in _RANK:
-        raise Invalid(f"unknown state {state!r}; expected one of {', '.join(STATES)}")
+        raise Invalid(
+            N_("unknown state {state!r}; expected one of {states}"),
+            state=state,
+            states=", ".join(STATES),
+        )
     return state
 
 
@@ -99,7 +108,7 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise Invalid(f"unknown time zone {name!r}") from exc
+        raise Invalid(N_("unknown time zone {name!r}"), name=name) from exc
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -118,7 +127,7 @@ def intervals_from_changes(changes: Sequence[tuple[datetime, str]]) -> list[Inte
     for at, state in changes:
         moment, state = _utc(at, "a change's time"), _state(state)
         if kept and moment < kept[-1][0]:
-            raise Invalid("status changes must be sorted by time")
+            raise Invalid(N_("status changes must be sorted by time"))
         if kept and kept[-1][0] == moment:
             kept.pop()
         if kept and kept[-1][1] == state:
@@ -136,7 +145,7 @@ def normalize(intervals: Iterable[Interval]) -> list[Segment]:
         lo, state = _utc(start, "an interval's start"), _state(state)
         hi = _ONGOING if end is None else _utc(end, "an interval's end")
         if hi < lo:
-            raise Invalid(f"an interval ends before it starts: {start.isoformat()}")
+            raise Invalid(N_("an interval ends before it starts: {start}"), start=start.isoformat())
         if hi > lo:
             events += [(lo, 1, state), (hi, -1, state)]
     events.sort(key=lambda event: event[0])
@@ -240,7 +249,7 @@ def monthly_availability(
     down + planned minutes not excluded; excluded planned minutes stay in the denominator."""
     rules = rules or AvailabilityRules()
     if not 1 <= month <= 12:
-        raise Invalid(f"month must be 1-12, got {month}")
+        raise Invalid(N_("month must be 1-12, got {month}"), month=month)
     zone = _zone(rules.tz)
     start = _midnight(date(year, month, 1), zone)
     end = _midnight(_first_of_next(year, month), zone)

@@ -21,6 +21,7 @@ from soc.cmdb.engine import StatusEngine, bump_revision
 from soc.cmdb.models import CI_TYPES, CIChange, CIName, CITenant, ConfigurationItem, ExternalId
 from soc.core.db import utcnow
 from soc.core.errors import Forbidden, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from tenants.models import Provider, Tenant
 
@@ -130,7 +131,7 @@ class Lookup:
     def provider_id(self, slug: str) -> int:
         found = self.providers.get(slug)
         if found is None:
-            raise NotFound(f"provider '{slug}' not found")
+            raise NotFound(N_("provider '{ref}' not found"), ref=slug)
         return found
 
     def tenant_ids(self, principal: Principal, slugs: Iterable[str]) -> list[int]:
@@ -139,7 +140,7 @@ class Lookup:
         for slug in slugs:
             found = self.tenants.get(slug)
             if found is None or not principal.sees_tenant(found):
-                raise NotFound(f"tenant '{slug}' not found")
+                raise NotFound(N_("tenant '{ref}' not found"), ref=slug)
             out.append(found)
         return out
 
@@ -150,7 +151,7 @@ def check_can_edit(principal: Principal, provider_id: int | None) -> None:
     if principal.is_global:
         return
     if principal.provider_id is None or provider_id != principal.provider_id:
-        raise Forbidden("a provider's users edit only that provider's CIs")
+        raise Forbidden(N_("a provider's users edit only that provider's CIs"))
 
 
 def check_can_relate(
@@ -161,7 +162,7 @@ def check_can_relate(
     if from_provider != to_provider:
         principal.require("cmdb.relate_cross")
         if not principal.is_global:
-            raise Forbidden("relations between CIs of different providers are the integrator's")
+            raise Forbidden(N_("relations between CIs of different providers are the integrator's"))
         return
     check_can_edit(principal, from_provider)
 
@@ -169,10 +170,10 @@ def check_can_relate(
 def _text(changes: Mapping[str, Any], key: str, limit: int, default: str) -> str:
     value = changes.get(key, default)
     if not isinstance(value, str) or not value.strip():
-        raise Invalid(f"'{key}' must be a non-empty string")
+        raise Invalid(N_("'{key}' must be a non-empty string"), key=key)
     value = value.strip()
     if len(value) > limit:
-        raise Invalid(f"'{key}' is longer than {limit} characters")
+        raise Invalid(N_("'{key}' is longer than {limit} characters"), key=key, limit=limit)
     return value
 
 
@@ -185,12 +186,12 @@ def normalize_names(values: Iterable[Any]) -> tuple[str, ...]:
     out = set()
     for value in values:
         if not isinstance(value, str):
-            raise Invalid(f"a host name must be a string, got {value!r}")
+            raise Invalid(N_("a host name must be a string, got {value!r}"), value=value)
         name = value.strip().lower()
         if not name:
             continue
         if len(name) > 255:
-            raise Invalid(f"host name '{name[:40]}…' is longer than 255 characters")
+            raise Invalid(N_("host name '{name}…' is longer than 255 characters"), name=name[:40])
         out.add(name)
     return tuple(sorted(out))
 
@@ -203,24 +204,29 @@ def normalize_external_ids(values: Iterable[Any]) -> tuple[tuple[str, str], ...]
         elif isinstance(value, (list, tuple)) and len(value) == 2:
             source, external_id = value
         else:
-            raise Invalid(f"an external id is {{source, external_id}}, got {value!r}")
+            raise Invalid(
+                N_("an external id is {{source, external_id}}, got {value!r}"), value=value
+            )
         if not isinstance(source, str) or not source.strip() or len(source) > 64:
-            raise Invalid("an external id's source must be a string of 1 to 64 characters")
+            raise Invalid(N_("an external id's source must be a string of 1 to 64 characters"))
         if not isinstance(external_id, str) or not external_id.strip() or len(external_id) > 200:
-            raise Invalid("an external id must be a string of 1 to 200 characters")
+            raise Invalid(N_("an external id must be a string of 1 to 200 characters"))
         out.add((source.strip(), external_id.strip()))
     return tuple(sorted(out))
 
 
 def _attributes(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise Invalid("'attributes' must be an object")
+        raise Invalid(N_("'attributes' must be an object"))
     try:
         size = len(orjson.dumps(dict(value)))
     except TypeError as exc:
-        raise Invalid(f"'attributes' must be plain JSON: {exc}") from exc
+        raise Invalid(N_("'attributes' must be plain JSON: {exc}"), exc=exc) from exc
     if size > MAX_ATTRIBUTES_BYTES:
-        raise Invalid(f"'attributes' is over {MAX_ATTRIBUTES_BYTES} bytes")
+        raise Invalid(
+            N_("'attributes' is over {max_attributes_bytes} bytes"),
+            max_attributes_bytes=MAX_ATTRIBUTES_BYTES,
+        )
     return dict(value)
 
 
@@ -238,7 +244,11 @@ def desired_state(
     if base is None or "ci_type" in changes:
         ci_type = _lower(changes.get("ci_type"))
         if ci_type not in CI_TYPES:
-            raise Invalid(f"unknown CI type {ci_type!r}: one of {', '.join(CI_TYPES)}")
+            raise Invalid(
+                N_("unknown CI type {ci_type!r}: one of {ci_types}"),
+                ci_type=ci_type,
+                ci_types=", ".join(CI_TYPES),
+            )
         values["ci_type"] = str(ci_type)
     if "provider" in changes:
         slug = changes["provider"]
@@ -248,16 +258,20 @@ def desired_state(
     if "criticality" in changes:
         value = _lower(changes["criticality"])
         if value not in CRITICALITIES:
-            raise Invalid(f"criticality {value!r}: one of {', '.join(CRITICALITIES)}")
+            raise Invalid(
+                N_("criticality {value!r}: one of {criticalities}"),
+                value=value,
+                criticalities=", ".join(CRITICALITIES),
+            )
         values["criticality"] = str(value)
     if "always_on" in changes:
         if not isinstance(changes["always_on"], bool):
-            raise Invalid("'always_on' must be true or false")
+            raise Invalid(N_("'always_on' must be true or false"))
         values["always_on"] = changes["always_on"]
     if "min_healthy" in changes:
         value = changes["min_healthy"]
         if value is not None and (type(value) is not int or not 1 <= value <= 100_000):
-            raise Invalid("'min_healthy' must be a whole number from 1")
+            raise Invalid(N_("'min_healthy' must be a whole number from 1"))
         values["min_healthy"] = value
     if "source" in changes:
         values["source"] = _text(changes, "source", 64, "")
@@ -273,7 +287,7 @@ def desired_state(
         values["tenant_ids"] = tuple(sorted(wanted | hidden))
     state = replace(start, **values)
     if state.min_healthy is not None and state.ci_type != "cluster":
-        raise Invalid("'min_healthy' applies to clusters only")
+        raise Invalid(N_("'min_healthy' applies to clusters only"))
     return state
 
 

@@ -14,6 +14,7 @@ from soc.cmdb.cistore import Lookup
 from soc.cmdb.models import CI_TYPES, CMDB_SOURCES, CmdbMapEntry
 from soc.core import audit
 from soc.core.errors import Forbidden, Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 
 # Where a CI type's data may be copied to: the CMDBs, and the data warehouse (A8: daily flow).
@@ -53,18 +54,29 @@ def _check(entries: Iterable[MapEntry], lookup: Lookup) -> list[tuple[MapEntry, 
     for n, entry in enumerate(entries):
         where = f"entries[{n}]"
         if entry.ci_type not in CI_TYPES:
-            raise Invalid(f"{where}: unknown CI type {entry.ci_type!r}")
+            raise Invalid(
+                N_("{where}: unknown CI type {ci_type!r}"), where=where, ci_type=entry.ci_type
+            )
         if entry.source_cmdb not in CMDB_SOURCES:
-            raise Invalid(f"{where}: source_cmdb is one of {', '.join(CMDB_SOURCES)}")
+            raise Invalid(
+                N_("{where}: source_cmdb is one of {cmdb_sources}"),
+                where=where,
+                cmdb_sources=", ".join(CMDB_SOURCES),
+            )
         bad = [t for t in entry.replicated_to if t not in REPLICATION_TARGETS]
         if bad:
-            raise Invalid(f"{where}: cannot replicate to {bad[0]!r}")
+            raise Invalid(N_("{where}: cannot replicate to {value!r}"), where=where, value=bad[0])
         if entry.source_cmdb in entry.replicated_to:
-            raise Invalid(f"{where}: a CMDB is not replicated to itself")
+            raise Invalid(N_("{where}: a CMDB is not replicated to itself"), where=where)
         provider_id = lookup.provider_id(entry.provider) if entry.provider else None
         key = (entry.ci_type, provider_id)
         if key in seen:
-            raise Invalid(f"{where}: {entry.ci_type} / {entry.provider or 'any provider'} twice")
+            raise Invalid(
+                N_("{where}: {ci_type} / {provider} twice"),
+                where=where,
+                ci_type=entry.ci_type,
+                provider=entry.provider or "any provider",
+            )
         seen.add(key)
         out.append((entry, provider_id))
     return out
@@ -74,7 +86,7 @@ def replace_map(session: Session, principal: Principal, entries: list[MapEntry])
     """The whole map, replaced (PUT): validated first, so a bad entry changes nothing."""
     principal.require("cmdb.manage")
     if not principal.is_global:
-        raise Forbidden("the CMDB map is the integrator's")
+        raise Forbidden(N_("the CMDB map is the integrator's"))
     lookup = Lookup(session)
     checked = _check(entries, lookup)
     before = [_plain(e) for e in list_map(session, principal)]

@@ -21,6 +21,7 @@ from soc.cmdb.models import ActiveAlert, OpsEvent, SharePolicy
 from soc.cmdb.rules import SEVERITY_RANK
 from soc.core.db import utcnow
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Provider
@@ -208,10 +209,12 @@ def set_policy(
     """The agreed subset of a provider's events (integrator only)."""
     principal.require("cmdb.policy")
     if min_severity not in SEVERITY_RANK:
-        raise Invalid(f"min_severity must be one of {sorted(SEVERITY_RANK)}")
+        raise Invalid(
+            N_("min_severity must be one of {severity_rank}"), severity_rank=sorted(SEVERITY_RANK)
+        )
     provider_id = session.scalar(select(Provider.id).where(Provider.slug == provider))
     if provider_id is None:
-        raise Invalid(f"unknown provider {provider!r}")
+        raise Invalid(N_("unknown provider {provider!r}"), provider=provider)
     row = session.get(SharePolicy, provider_id)
     if row is None:
         row = SharePolicy(provider_id=provider_id)

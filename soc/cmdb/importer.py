@@ -46,6 +46,7 @@ from soc.cmdb.relations import relation_diff
 from soc.cmdb.rules import PROPAGATING
 from soc.core.db import utcnow
 from soc.core.errors import DomainError, Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 
 __all__ = ["ImportPlan", "ImportRequest", "apply", "default_source", "preview"]
@@ -96,7 +97,7 @@ def _plan(
     source = request.source or parsed.source or default_source(request.format, provider)
     source = source.strip()
     if not source or len(source) > 64:
-        raise Invalid("the import's source must be 1 to 64 characters")
+        raise Invalid(N_("the import's source must be 1 to 64 characters"))
     plan = ImportPlan(request.format, provider, source, request.full_sync)
     plan.errors.extend(parsed.errors)
     plan.warnings.extend(parsed.warnings)

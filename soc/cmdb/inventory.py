@@ -40,6 +40,7 @@ from soc.cmdb.models import (
 )
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 
 Visible = frozenset[int] | None
@@ -113,7 +114,7 @@ def get_visible(
     principal.require("cmdb.read")
     ci = session.get(ConfigurationItem, ci_id)
     if ci is None or not may_see(principal, ci, visible):
-        raise NotFound(f"CI {ci_id} not found")
+        raise NotFound(N_("CI {ci_id} not found"), ci_id=ci_id)
     return ci
 
 
@@ -124,7 +125,7 @@ def _check_external_ids(session: Session, state: CIState, ci_id: int | None) -> 
     taken = taken_external_ids(session, state.external_ids, ci_id)
     if taken:
         listed = ", ".join(f"{s}:{e}" for s, e in taken)
-        raise Conflict(f"external id already held by another CI: {listed}")
+        raise Conflict(N_("external id already held by another CI: {listed}"), listed=listed)
 
 
 def create_ci(
@@ -157,7 +158,7 @@ def update_ci(
     ci = get_visible(session, principal, ci_id, visible)
     check_can_edit(principal, ci.provider_id)
     if ci.retired_at is not None:
-        raise Invalid(f"CI {ci_id} is retired: restore it first")
+        raise Invalid(N_("CI {ci_id} is retired: restore it first"), ci_id=ci_id)
     old = snapshot(session, ci)
     new = desired_state(Lookup(session), principal, old, changes)
     check_can_edit(principal, new.provider_id)

@@ -13,6 +13,7 @@ from soc.cmdb.models import ConfigurationItem, Maintenance
 from soc.cmdb.visibility import visible_cis
 from soc.core.db import utcnow
 from soc.core.errors import Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 
 MAX_WINDOW = timedelta(days=31)
@@ -26,9 +27,9 @@ def _editable_ci(session: Session, principal: Principal, ci_id: int) -> Configur
     principal.require("cmdb.manage")
     ci = session.get(ConfigurationItem, ci_id)
     if ci is None or ci.retired_at is not None:
-        raise NotFound(f"no CI {ci_id}")
+        raise NotFound(N_("no CI {name}"), name=ci_id)
     if principal.provider_id is not None and ci.provider_id != principal.provider_id:
-        raise NotFound(f"no CI {ci_id}")  # another provider's CI is not there for it
+        raise NotFound(N_("no CI {name}"), name=ci_id)  # another provider's CI is not there for it
     return ci
 
 
@@ -44,9 +45,9 @@ def add(
     ci = _editable_ci(session, principal, ci_id)
     starts_at, ends_at = _aware(starts_at), _aware(ends_at)
     if ends_at <= starts_at:
-        raise Invalid("a maintenance window ends after it starts")
+        raise Invalid(N_("a maintenance window ends after it starts"))
     if ends_at - starts_at > MAX_WINDOW:
-        raise Invalid("a maintenance window lasts at most 31 days")
+        raise Invalid(N_("a maintenance window lasts at most 31 days"))
     row = Maintenance(
         ci_id=ci.id, starts_at=starts_at, ends_at=ends_at, title=title, created_by=principal.actor
     )
@@ -59,7 +60,7 @@ def add(
 def cancel(session: Session, principal: Principal, engine: StatusEngine, window_id: int) -> None:
     row = session.get(Maintenance, window_id)
     if row is None:
-        raise NotFound(f"no maintenance window {window_id}")
+        raise NotFound(N_("no maintenance window {window_id}"), window_id=window_id)
     _editable_ci(session, principal, row.ci_id)
     session.delete(row)
     session.flush()

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from soc.core.db import Base, UTCDateTime, utcnow
+from soc.core.secrets import EncryptedString
 
 CIType = Literal[
     "application",
@@ -279,7 +280,8 @@ class Subscription(Base):
     ci_id: Mapped[int] = mapped_column(ForeignKey("cmdb_cis.id"), index=True)
     email: Mapped[str | None] = mapped_column(String(320))
     webhook_url: Mapped[str | None] = mapped_column(String(1000))
-    webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    # The webhook's signing key, encrypted at rest (soc.core.secrets).
+    webhook_secret: Mapped[str | None] = mapped_column(EncryptedString(512))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -19,6 +19,7 @@ from soc.cmdb.status_schemas import ActiveNoticeOut
 from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Forbidden, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 
 KINDS = ("outage", "planned")
@@ -29,7 +30,7 @@ def _require_desk(principal: Principal) -> None:
     may not, whatever its name (a provider's analyst is not the service desk)."""
     principal.require("status.publish")
     if not principal.is_global:
-        raise Forbidden("publishing a notice acts across tenants: only the service desk may")
+        raise Forbidden(N_("publishing a notice acts across tenants: only the service desk may"))
 
 
 def publish(
@@ -44,19 +45,19 @@ def publish(
     """Publish a notice about an incident and/or a list of applications."""
     _require_desk(principal)
     if kind not in KINDS:
-        raise Invalid(f"kind must be one of {', '.join(KINDS)}")
+        raise Invalid(N_("kind must be one of {kinds}"), kinds=", ".join(KINDS))
     if not title.strip():
-        raise Invalid("a notice needs a title")
+        raise Invalid(N_("a notice needs a title"))
     apps = set(applications or ())
     tenants: set[int] = set()
     if incident_id is not None:
         incident = session.get(OpsIncident, incident_id)
         if incident is None:
-            raise NotFound(f"incident {incident_id} not found")
+            raise NotFound(N_("incident {incident_id} not found"), incident_id=incident_id)
         apps.update(int(a) for a in incident.applications)
         tenants.update(int(t) for t in incident.tenants)
     elif not apps:
-        raise Invalid("name the incident or at least one application")
+        raise Invalid(N_("name the incident or at least one application"))
     _check_applications(session, apps)
     tenants.update(_tenants_of(session, apps))
     notice = OutageNotice(
@@ -95,9 +96,9 @@ def close(session: Session, principal: Principal, notice_id: int) -> OutageNotic
     _require_desk(principal)
     notice = session.get(OutageNotice, notice_id)
     if notice is None:
-        raise NotFound(f"notice {notice_id} not found")
+        raise NotFound(N_("notice {notice_id} not found"), notice_id=notice_id)
     if notice.closed_at is not None:
-        raise Conflict(f"notice {notice_id} is already closed")
+        raise Conflict(N_("notice {notice_id} is already closed"), notice_id=notice_id)
     notice.closed_at = utcnow()
     session.flush()
     _audit(session, principal, "status.notice.close", notice)
@@ -110,7 +111,7 @@ def list_notices(
     """Every notice with its tenants: for unscoped readers (service desk, authority) only."""
     principal.require("cmdb.read")
     if not principal.is_global:
-        raise Forbidden("the full list of notices is for the service desk and the authority")
+        raise Forbidden(N_("the full list of notices is for the service desk and the authority"))
     query = select(OutageNotice).order_by(OutageNotice.id.desc()).limit(limit)
     if not include_closed:
         query = query.where(OutageNotice.closed_at.is_(None))
@@ -179,7 +180,7 @@ def _check_applications(session: Session, apps: set[int]) -> None:
     )
     missing = sorted(apps - found)
     if missing:
-        raise Invalid(f"not applications of the CMDB: {missing[:20]}")
+        raise Invalid(N_("not applications of the CMDB: {missing}"), missing=missing[:20])
 
 
 def _tenants_of(session: Session, apps: set[int]) -> set[int]:

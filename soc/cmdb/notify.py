@@ -38,6 +38,7 @@ from soc.cmdb.models import ConfigurationItem, StatusChange, StatusNotification,
 from soc.core import audit
 from soc.core.db import Database, sole_runner, utcnow
 from soc.core.errors import Conflict, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 
@@ -276,7 +277,7 @@ def subscribe(
     `visibility.visible_cis`; None = every CI). A CI it cannot see is a 404."""
     principal.require("status.subscribe")
     if principal.user_id is None:
-        raise Invalid("only a signed-in user can subscribe")
+        raise Invalid(N_("only a signed-in user can subscribe"))
     ci = session.get(ConfigurationItem, ci_id)
     if (
         ci is None
@@ -284,17 +285,21 @@ def subscribe(
         or ci.retired_at is not None
         or (visible is not None and ci_id not in visible)
     ):
-        raise NotFound(f"application {ci_id} not found")
+        raise NotFound(N_("application {ci_id} not found"), ci_id=ci_id)
     email, webhook_url = _check_email(email), _check_url(webhook_url)
     if email is None and webhook_url is None:
-        raise Invalid("give an e-mail address, a webhook URL, or both")
+        raise Invalid(N_("give an e-mail address, a webhook URL, or both"))
     taken = session.scalar(
         select(Subscription.id).where(
             Subscription.user_id == principal.user_id, Subscription.ci_id == ci_id
         )
     )
     if taken is not None:
-        raise Conflict(f"already subscribed to application {ci_id} (subscription {taken})")
+        raise Conflict(
+            N_("already subscribed to application {ci_id} (subscription {taken})"),
+            ci_id=ci_id,
+            taken=taken,
+        )
     secret = secrets.token_hex(32) if webhook_url else None
     sub = Subscription(
         user_id=principal.user_id,
@@ -316,7 +321,7 @@ def unsubscribe(session: Session, principal: Principal, subscription_id: int) ->
     principal.require("status.subscribe")
     sub = session.get(Subscription, subscription_id)
     if sub is None or not _may_see(principal, sub):
-        raise NotFound(f"subscription {subscription_id} not found")
+        raise NotFound(N_("subscription {name} not found"), name=subscription_id)
     session.execute(
         delete(StatusNotification).where(
             StatusNotification.subscription_id == sub.id, StatusNotification.state == "pending"
@@ -364,7 +369,7 @@ def _check_email(email: str | None) -> str | None:
         return None
     email = email.strip()
     if len(email) > 320 or not EMAIL_RE.match(email):
-        raise Invalid(f"not an e-mail address: {email[:80]!r}")
+        raise Invalid(N_("not an e-mail address: {email!r}"), email=email[:80])
     return email
 
 
@@ -375,9 +380,9 @@ def _check_url(url: str | None) -> str | None:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise Invalid(f"not a URL: {url[:80]!r}") from exc
+        raise Invalid(N_("not a URL: {url!r}"), url=url[:80]) from exc
     if parsed.scheme not in ("http", "https") or not parsed.host or len(url) > 1000:
-        raise Invalid("the webhook URL must be http(s)://host/... (at most 1000 characters)")
+        raise Invalid(N_("the webhook URL must be http(s)://host/... (at most 1000 characters)"))
     return url
 
 

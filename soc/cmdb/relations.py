@@ -21,6 +21,7 @@ from soc.cmdb.models import RELATION_TYPES, ConfigurationItem, Relation
 from soc.cmdb.rules import PROPAGATING
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 
 MAX_CYCLE_SEARCH = 100_000  # CIs visited looking for a loop through a new relation
@@ -39,9 +40,16 @@ def _end(
     try:
         ci = get_visible(session, principal, ci_id, visible)
     except NotFound:
-        raise NotFound(f"relation {side}: CI {ci_id} not found") from None
+        raise NotFound(
+            N_("relation {side}: CI {ci_id} not found"), side=side, ci_id=ci_id
+        ) from None
     if ci.retired_at is not None:
-        raise Invalid(f"relation {side}: CI {ci_id} ('{ci.name}') is retired")
+        raise Invalid(
+            N_("relation {side}: CI {ci_id} ('{name}') is retired"),
+            side=side,
+            ci_id=ci_id,
+            name=ci.name,
+        )
     return ci
 
 
@@ -58,9 +66,13 @@ def add_relation(
     """Relate two active CIs; a retired identical relation comes back (same id)."""
     principal.require("cmdb.manage")
     if rel_type not in RELATION_TYPES:
-        raise Invalid(f"unknown relation type {rel_type!r}: one of {', '.join(RELATION_TYPES)}")
+        raise Invalid(
+            N_("unknown relation type {rel_type!r}: one of {relation_types}"),
+            rel_type=rel_type,
+            relation_types=", ".join(RELATION_TYPES),
+        )
     if from_ci_id == to_ci_id:
-        raise Invalid(f"CI {from_ci_id} cannot be related to itself")
+        raise Invalid(N_("CI {from_ci_id} cannot be related to itself"), from_ci_id=from_ci_id)
     source_ci = _end(session, principal, from_ci_id, visible, "from")
     target_ci = _end(session, principal, to_ci_id, visible, "to")
     check_can_relate(principal, source_ci.provider_id, target_ci.provider_id)
@@ -73,7 +85,7 @@ def add_relation(
     )
     restored = False
     if rel is not None and rel.retired_at is None:
-        raise Conflict(f"relation {rel.id} already says this")
+        raise Conflict(N_("relation {id} already says this"), id=rel.id)
     if rel is not None:
         was = rel.retired_at.isoformat() if rel.retired_at else None
         rel.retired_at, restored = None, True
@@ -182,11 +194,11 @@ def get_relation(
     principal.require("cmdb.read")
     rel = session.get(Relation, relation_id)
     if rel is None:
-        raise NotFound(f"relation {relation_id} not found")
+        raise NotFound(N_("relation {name} not found"), name=relation_id)
     for ci_id in (rel.from_ci_id, rel.to_ci_id):
         ci = session.get(ConfigurationItem, ci_id)
         if ci is None or not may_see(principal, ci, visible):
-            raise NotFound(f"relation {relation_id} not found")
+            raise NotFound(N_("relation {name} not found"), name=relation_id)
     return rel
 
 

@@ -25,6 +25,7 @@ from soc.cmdb.schemas import (
 from soc.cmdb.visibility import visible_cis
 from soc.core.db import utcnow
 from soc.core.errors import Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Tenant
@@ -129,7 +130,7 @@ def ci_status(
     corr = engine.corr
     visible = visible_cis(session, principal, corr)
     if ci_id not in corr.ci_type or (visible is not None and ci_id not in visible):
-        raise NotFound(f"no CI {ci_id}")
+        raise NotFound(N_("no CI {name}"), name=ci_id)
     names = Names(session, corr)
     deps = [d for d in corr.graph.successors(ci_id) if visible is None or d in visible]
     users = [d for d in corr.graph.predecessors(ci_id) if visible is None or d in visible]
@@ -233,9 +234,9 @@ def parse_month(month: str) -> tuple[int, int]:
     try:
         year, number = (int(part) for part in month.split("-"))
     except ValueError as exc:
-        raise Invalid(f"month must be YYYY-MM, got {month!r}") from exc
+        raise Invalid(N_("month must be YYYY-MM, got {month!r}"), month=month) from exc
     if not 1 <= number <= 12 or not 1970 <= year <= 9999:
-        raise Invalid(f"month must be YYYY-MM, got {month!r}")
+        raise Invalid(N_("month must be YYYY-MM, got {month!r}"), month=month)
     return year, number
 
 
@@ -255,7 +256,7 @@ def availability(
     apps = [a for a in corr.applications() if visible is None or a in visible]
     if ci_id is not None:
         if ci_id not in apps:
-            raise NotFound(f"no application {ci_id}")
+            raise NotFound(N_("no application {name}"), name=ci_id)
         apps = [ci_id]
     rules = AvailabilityRules(
         target_pct=settings.availability_target_pct,

@@ -35,21 +35,35 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+# The hashed fields in chain order; `at` as its ISO text.
+FIELDS = (
+    "id",
+    "at",
+    "actor",
+    "action",
+    "tenant_id",
+    "object_type",
+    "object_id",
+    "detail",
+    "prev_hash",
+)
+
+
+def fields_of(entry: AuditEntry) -> dict[str, Any]:
+    """An entry as plain values: what a customer's bundle carries (soc.core.checkpoints)."""
+    values = {name: getattr(entry, name) for name in FIELDS}
+    values["at"] = entry.at.isoformat()
+    return values
+
+
+def fields_digest(values: dict[str, Any]) -> str:
+    """The hash of an entry from its plain values: a verifier without the database
+    recomputes it the same way."""
+    return hashlib.sha256(orjson.dumps([values.get(name) for name in FIELDS])).hexdigest()
+
+
 def _digest(entry: AuditEntry) -> str:
-    body = orjson.dumps(
-        [
-            entry.id,
-            entry.at.isoformat(),
-            entry.actor,
-            entry.action,
-            entry.tenant_id,
-            entry.object_type,
-            entry.object_id,
-            entry.detail,
-            entry.prev_hash,
-        ]
-    )
-    return hashlib.sha256(body).hexdigest()
+    return fields_digest(fields_of(entry))
 
 
 def record(

@@ -10,6 +10,7 @@ from typing import NoReturn
 import typer
 from sqlalchemy.orm import Session
 
+from soc.core import secrets
 from soc.core.db import Database
 from soc.core.errors import DomainError
 from soc.core.migrate import upgrade
@@ -25,6 +26,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def cli_database() -> Iterator[Database]:
     """The configured database, migrated first; disposed of at the end."""
     settings = get_settings()
+    secrets.install(settings)  # encrypted columns use this configuration's key ring
     upgrade(settings.sqlalchemy_url)
     db = Database(settings.sqlalchemy_url)
     try:

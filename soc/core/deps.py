@@ -11,11 +11,12 @@ import base64
 from collections.abc import Callable, Iterator
 from typing import Annotated, Protocol, TypeVar, cast
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy.orm import Session
 
 from soc.core.db import Database
 from soc.core.errors import Unauthorized
+from soc.core.i18n import N_
 from soc.core.jobs import JobHost
 from soc.core.principal import Principal
 from soc.core.settings import Settings
@@ -29,8 +30,17 @@ class Authenticator(Protocol):
     """Turns a session token or an ingest key into a principal (tenants implements it)."""
 
     api_key_prefix: str
+    api_token_prefix: str
 
     def principal_from_token(self, session: Session, token: str) -> Principal: ...
+
+    def principal_from_api_token(self, session: Session, token: str) -> Principal:
+        """An integration's API token: its user cut to the token's scopes."""
+        ...
+
+    def api_token_used(self, db: Database, token_id: int) -> None:
+        """Note the token's last use (throttled: a write now and then, not per request)."""
+        ...
 
     def principal_from_api_key(self, session: Session, key: str) -> Principal: ...
 
@@ -112,9 +122,12 @@ def auth_session(db: DatabaseDep) -> Iterator[Session]:
 def current_principal(
     request: Request,
     authenticator: AuthenticatorDep,
+    db: DatabaseDep,
+    background: BackgroundTasks,
     session: Annotated[Session, Depends(auth_session)],
 ) -> Principal:
-    """A logged-in user, from the bearer token or else the web session cookie.
+    """A logged-in user, from the bearer token or else the web session cookie; or an API
+    token (bearer only), checked here against the route's tags before any input is read.
 
     With an Authorization header the cookie is never used: the same-origin check for cookie
     writes skips such requests, so a cookie behind a junk header must not authenticate.
@@ -125,9 +138,16 @@ def current_principal(
         token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise Unauthorized(
-            "log in first: POST /api/v1/auth/login, then send 'Authorization: Bearer <token>'"
+            N_("log in first: POST /api/v1/auth/login, then send 'Authorization: Bearer <token>'")
         )
-    principal = authenticator.principal_from_token(session, token)
+    if "authorization" in request.headers and token.startswith(authenticator.api_token_prefix):
+        principal = authenticator.principal_from_api_token(session, token)
+        route = request.scope.get("route")
+        principal.require_token_route(getattr(route, "tags", None) or (), request.method)
+        # After the answer: the request's own transaction never waits on this write.
+        background.add_task(authenticator.api_token_used, db, principal.token_id or 0)
+    else:
+        principal = authenticator.principal_from_token(session, token)
     session.commit()  # end the lookup's transaction now: its connection goes back to the pool
     return principal
 
@@ -168,9 +188,12 @@ def ingest_principal(
     )
     if not key:
         raise Unauthorized(
-            "send the tenant's ingest key as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'"
-            " (Elasticsearch clients: 'ApiKey base64(id:key)' or basic auth with the key as "
-            "password)"
+            N_(
+                "send the tenant's ingest key as 'X-API-Key: <key>' or "
+                "'Authorization: Bearer <key>' (Elasticsearch clients: "
+                "'ApiKey base64(id:key)' or basic auth with the key as "
+                "password)"
+            )
         )
     with db.read_session() as session:
         return authenticator.principal_from_api_key(session, key)

@@ -5,8 +5,9 @@ which is also its message id. The fixed texts raised across the domains are mark
 raise sites say them in English) so that the catalogue keeps their Dutch; a few texts with a
 name or number in them are matched by the templates of `TEMPLATES`. An error raised as a
 template with its values (`Invalid(N_("case {id} ..."), id=7)`) is translated exactly by
-`domain_text`, with no matching: new raise sites with values should take that form. Any other
-text (most messages built with f-strings) stays English.
+`domain_text`, with no matching: every raise site takes that form (tests/api/
+test_error_templates.py fails on a DomainError built from a string or f-string). Text relayed
+from another exception (`Invalid(str(exc))`) stays English unless it is marked here.
 """
 
 from __future__ import annotations
@@ -232,6 +233,12 @@ DOMAIN_TEXTS = (
     N_("you cannot disable your own account"),
 )
 
+# Texts of a ValueError from a shared check (kri.schemas), relayed as Invalid(str(exc)).
+RELAYED_TEXTS = (
+    N_("higher_better needs green >= amber"),
+    N_("lower_better needs green <= amber"),
+)
+
 # Texts with a value in them: the template's `{name}` matches any text.
 TEMPLATES = (
     N_("tenant {name} not found"),
@@ -258,6 +265,8 @@ TEMPLATES = (
     N_("user {name} already exists"),
     N_("role {role} may not do {permission}"),
     N_("{permission} acts across tenants: only unscoped users may do it"),
+    # Relayed from kri.rules.parse_period's ValueError as Invalid(str(exc)).
+    N_("a period is 'YYYY-MM', got {name}"),
 )
 _FIELD = re.compile(r"\\\{(\w+)\\\}")
 

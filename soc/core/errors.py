@@ -68,8 +68,8 @@ class Unavailable(DomainError):
     code = "busy"
     default = N_("busy; try again shortly")
 
-    def __init__(self, message: str | None = None, retry_after: int = 2) -> None:
-        super().__init__(message)
+    def __init__(self, message: str | None = None, retry_after: int = 2, **params: object) -> None:
+        super().__init__(message, **params)
         self.retry_after = retry_after
 
 
@@ -80,6 +80,8 @@ class InsufficientStorage(DomainError):
     code = "disk_full"
     default = N_("the server's disk is full; retry later")
 
-    def __init__(self, message: str | None = None, retry_after: int = 300) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str | None = None, retry_after: int = 300, **params: object
+    ) -> None:
+        super().__init__(message, **params)
         self.retry_after = retry_after

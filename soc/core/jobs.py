@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from soc.core.db import Base, Database, UTCDateTime, utcnow
 from soc.core.errors import DomainError, NotFound, Unavailable
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 
@@ -101,7 +102,7 @@ def get_job(session: Session, actor: Principal, job_id: int) -> Job:
     """The job, if the actor may run its kind and sees its tenant (else 403 / 404)."""
     job = session.get(Job, job_id)
     if job is None or not actor.sees_tenant(job.tenant_id):
-        raise NotFound(f"job {job_id} not found")
+        raise NotFound(N_("job {name} not found"), name=job_id)
     actor.require(KINDS[job.kind][0])
     return job
 
@@ -259,7 +260,7 @@ def submit(host: JobHost, job_id: int) -> None:
         except Exception as exc:  # noqa: BLE001 - broker down: the job cannot start
             log.exception("could not queue job %s", job_id)
             _finish(host.db, job_id, FAILED, error=f"could not be queued: {exc}")
-            raise Unavailable("the job queue is unreachable; try again shortly", 30) from exc
+            raise Unavailable(N_("the job queue is unreachable; try again shortly"), 30) from exc
         return
     runner = _this_process()
 
@@ -289,7 +290,7 @@ def wait(db: Database, job_id: int, timeout: float = 30.0) -> dict[str, Any]:
         with db.read_session() as session:
             job = session.get(Job, job_id)
             if job is None:
-                raise NotFound(f"job {job_id} not found")
+                raise NotFound(N_("job {name} not found"), name=job_id)
             if job.state in FINISHED:
                 return job_view(job)
         if time.monotonic() > deadline:

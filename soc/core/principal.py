@@ -14,6 +14,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import ColumnElement, false, true
 
 from soc.core.errors import Forbidden, Invalid, NotFound
+from soc.core.i18n import N_
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "cases.read": frozenset({"admin", "soc_analyst", "customer", "provider", "authority"}),
@@ -28,10 +29,24 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "events.read": frozenset({"admin", "soc_analyst"}),
     "alerts.read": frozenset({"admin", "soc_analyst", "customer"}),
     "tenants.read": frozenset(
-        {"admin", "soc_analyst", "customer", "risk_owner", "finance", "provider", "authority"}
+        {
+            "admin",
+            "soc_analyst",
+            "customer",
+            "risk_owner",
+            "finance",
+            "provider",
+            "authority",
+            "tenant_admin",
+        }
     ),
     "tenants.manage": frozenset({"admin"}),
     "users.manage": frozenset({"admin"}),
+    # A tenant's local administrator manages the people of the tenants it sees (its own):
+    # tenants.tenant_admin keeps it to the roles it may grant.
+    "members.manage": frozenset({"admin", "tenant_admin"}),
+    # Who has access to what (the access overview), in the reader's scope.
+    "access.read": frozenset({"admin", "authority", "tenant_admin"}),
     "apikeys.manage": frozenset({"admin"}),
     "usage.read": frozenset({"admin", "finance", "customer", "authority"}),
     # Billing (issue 6): customers read their own usage and invoices; finance decides and closes.
@@ -39,6 +54,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "billing.manage": frozenset({"admin", "finance"}),
     "billing.close": frozenset({"admin", "finance"}),
     "audit.read": frozenset({"admin", "authority"}),
+    # Signed checkpoints: the integrator signs on demand; a customer downloads its own bundle.
+    "audit.checkpoint": frozenset({"admin"}),
+    "audit.bundle": frozenset({"admin", "authority", "customer"}),
     # Detection rules (issue 4): customers read their own tenant's rule state.
     "rules.read": frozenset({"admin", "soc_analyst", "customer"}),
     "rules.manage": frozenset({"admin", "soc_analyst"}),
@@ -163,12 +181,65 @@ class Scope:
 ALL = Scope.everything()
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class TokenScope:
+    """What one API-token scope opens: the routes of these OpenAPI tags, for reading only
+    (GET, HEAD) or also for writing."""
+
+    tags: frozenset[str]
+    write: bool
+    description: str
+
+
+# The scopes an integration's API token may carry, one per domain it is useful for, cut along
+# the API's tags (soc.docs_routes.OPENAPI_TAGS). A route whose tag no scope names (identity,
+# rules, CMDB edits, jobs, the system) is closed to every token; events are sent with a
+# tenant's ingest key, never with a user's token.
+TOKEN_SCOPES: dict[str, TokenScope] = {
+    "cases:read": TokenScope(frozenset({"cases"}), False, N_("read cases, evidence and problems")),
+    "cases:write": TokenScope(
+        frozenset({"cases"}), True, N_("read and change cases: comment, status, assign, evidence")
+    ),
+    "ingest": TokenScope(
+        frozenset({"ingest and events"}), True, N_("declare log sources and search stored events")
+    ),
+    "billing:read": TokenScope(frozenset({"billing"}), False, N_("read usage and invoices")),
+    "risks:read": TokenScope(
+        frozenset({"risk", "actions", "nonconformities"}), False, N_("read risks and their actions")
+    ),
+    "kri:read": TokenScope(
+        frozenset({"kri", "kri reports", "dwh"}), False, N_("read KRIs, reports and DWH exports")
+    ),
+    "status:read": TokenScope(
+        frozenset({"status", "operations"}), False, N_("read the status dashboard and notices")
+    ),
+}
+
+
+def token_scopes_for(tags: Iterable[str], method: str) -> list[str]:
+    """The scopes of which any one lets a token call a route of these tags with this method."""
+    writing = method.upper() not in READ_METHODS
+    wanted = set(tags)
+    return [
+        name
+        for name, scope in TOKEN_SCOPES.items()
+        if scope.tags & wanted and (scope.write or not writing)
+    ]
+
+
 @dataclass(frozen=True)
 class Principal:
     actor: str
     role: str
     user_id: int | None = None
     scope: Scope = ALL
+    # An API token acts as its user (role and scope as they are now) cut to its scopes:
+    # `require_token_route` is the one check, made for every request that carries one.
+    token_id: int | None = None
+    token_scopes: frozenset[str] | None = None
 
     @property
     def tenant_id(self) -> int | None:
@@ -189,9 +260,28 @@ class Principal:
 
     def require(self, permission: str) -> None:
         if not self.can(permission):
-            raise Forbidden(f"role '{self.role}' may not do '{permission}'")
+            raise Forbidden(
+                N_("role '{role}' may not do '{permission}'"), role=self.role, permission=permission
+            )
         if permission in GLOBAL_ONLY and not self.is_global:
-            raise Forbidden(f"'{permission}' acts across tenants: only unscoped users may do it")
+            raise Forbidden(
+                N_("'{permission}' acts across tenants: only unscoped users may do it"),
+                permission=permission,
+            )
+
+    def require_token_route(self, tags: Iterable[str], method: str) -> None:
+        """For an API token: refuse a route none of its scopes opens (a user's own session
+        passes). Tags and method are the route's, so the answer comes before any input."""
+        if self.token_scopes is None:
+            return
+        needed = token_scopes_for(tags, method)
+        if not needed:
+            raise Forbidden(N_("API tokens may not call this route: sign in as the user"))
+        if not self.token_scopes & set(needed):
+            raise Forbidden(
+                N_("this API token lacks the scope of this route: {scopes}"),
+                scopes=" or ".join(needed),
+            )
 
     def sees_tenant(self, tenant_id: int | None) -> bool:
         return self.scope.sees(tenant_id)
@@ -210,9 +300,9 @@ class Principal:
         if tenant_id is None:
             tenant_id = self.tenant_id
             if tenant_id is None:
-                raise Invalid("name the tenant: this principal acts for no single tenant")
+                raise Invalid(N_("name the tenant: this principal acts for no single tenant"))
         if not self.sees_tenant(tenant_id):
-            raise NotFound(f"tenant {tenant_id} not found")
+            raise NotFound(N_("tenant {name} not found"), name=tenant_id)
         return TenantRef(tenant_id)
 
 

@@ -11,8 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from soc.core import secrets
 
 MIB = 1024 * 1024
 
@@ -32,6 +34,14 @@ class Settings(BaseSettings):
         default_factory=list, description="Extra Sigma rule directories besides detections/rules"
     )
     include_builtin_rules: bool = True
+    rule_cache: bool = Field(
+        default=True, description="load compiled rule sets from the on-disk cache (and fill it)"
+    )
+    rule_cache_dir: Path | None = Field(
+        default=None,
+        description="compiled rule sets; default data_dir/cache/rules (`soc detect`: "
+        "~/.cache/soc/rules)",
+    )
 
     max_event_bytes: int = 1 * MIB
     max_request_bytes: int = 64 * MIB
@@ -45,7 +55,15 @@ class Settings(BaseSettings):
         ge=0,
         description="Strict-Transport-Security max-age, sent when session_cookie_secure is on",
     )
-    totp_required_roles: list[str] = Field(default_factory=lambda: ["admin", "soc_analyst"])
+    # A tenant's administrator resets others' passwords and TOTP: it needs a second factor too.
+    totp_required_roles: list[str] = Field(
+        default_factory=lambda: ["admin", "soc_analyst", "tenant_admin"]
+    )
+    # Secrets at rest (soc.core.secrets): Fernet keys, comma-separated; the first encrypts,
+    # all decrypt. Unset: a key generated into data_dir/secret.key (demo, development).
+    secret_keys: str | None = Field(default=None, description="Fernet keys, first encrypts")
+    # API tokens of integrations (tenants.api_tokens): an expiry is required, at most this far.
+    api_token_max_days: int = Field(default=365, ge=1, le=3650, description="longest expiry")
     password_min_length: int = Field(default=12, ge=8, description="shortest password accepted")
     # Login defence: failures are counted in a sliding window per username and per client IP
     # (in-process: per server process); past a limit, 429 + Retry-After before any hashing.
@@ -66,6 +84,14 @@ class Settings(BaseSettings):
     )
     login_hash_wait_seconds: float = Field(
         default=2.0, ge=0, description="longest wait for a slot before 429"
+    )
+
+    # OpenID Connect sign-in: a JSON list of identity providers, each validated by
+    # tenants.oidc_config (name, issuer, client, scopes, claim-to-role mappings).
+    oidc_providers: list[dict[str, Any]] = Field(default_factory=list)
+    oidc_clock_skew_seconds: int = Field(default=60, ge=0, le=600)
+    oidc_redirect_base_url: str | None = Field(
+        default=None, description="public base URL for OIDC callbacks; default: the request's"
     )
 
     host: str = "127.0.0.1"
@@ -435,6 +461,29 @@ class Settings(BaseSettings):
     invoice_supplier_bic: str = "GKCCBEBB"
     invoice_payment_days: int = Field(default=30, ge=0, description="payment terms in days")
     invoice_vat_rate: str = Field(default="21", description="standard VAT rate in percent")
+    # Tamper evidence (README "Tamper evidence"): the integrator's Ed25519 key signs the audit
+    # checkpoints, monthly reports and invoices.
+    signing_key_path: Path | None = Field(
+        default=None,
+        description="Ed25519 private key PEM; embedded default data_dir/keys (generated)",
+    )
+    audit_checkpoint_seconds: float = Field(
+        default=86400.0, ge=60, description="embedded server: a signed checkpoint this often"
+    )
+
+    @model_validator(mode="after")
+    def _reveal_encrypted(self) -> Settings:
+        """Settings given as `enc:...` (`soc secrets encrypt`) are decrypted here, once: the
+        environment and `.env` then hold no plaintext password, token or signing key."""
+        names = [n for n in type(self).model_fields if secrets.contains_encrypted(getattr(self, n))]
+        try:
+            if names:
+                ring = secrets.keyring_for(self.secret_keys, self.data_dir, create=False)
+                for name in names:
+                    setattr(self, name, secrets.reveal_values(getattr(self, name), ring))
+        except secrets.SecretKeyError as exc:  # a settings error, named, at start-up
+            raise ValueError(f"{', '.join(names)}: {exc}") from None
+        return self
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -443,6 +492,13 @@ class Settings(BaseSettings):
     @property
     def store_kind(self) -> str:
         return self.event_store or ("opensearch" if self.mode == "production" else "sqlite")
+
+    @property
+    def rule_cache_path(self) -> Path | None:
+        """Where the server and the workers cache compiled rule sets; None when off."""
+        if not self.rule_cache:
+            return None
+        return self.rule_cache_dir or self.data_dir / "cache" / "rules"
 
     @property
     def spool_path(self) -> Path:
@@ -468,3 +524,6 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+secrets.default_settings = get_settings  # encrypted columns outside a built service

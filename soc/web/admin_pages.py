@@ -417,7 +417,7 @@ def user_action_form(
             title = gettext(lang, N_("New TOTP secret for {name}")).format(name=user.username)
             rows = [(gettext(lang, N_("TOTP secret")), secret)]
             return _secret_page(request, p, title, rows, "/admin/users")
-        raise Invalid(f"unknown action '{action}'")
+        raise Invalid(N_("unknown action '{action}'"), action=action)
 
     return _act(request, session, csrf, "/admin/users", run)
 
@@ -444,7 +444,7 @@ def key_create_form(
 
     def run(p: Principal) -> Response:
         if not name.strip():
-            raise Invalid("the key needs a name")
+            raise Invalid(N_("the key needs a name"))
         key, secret = svc.create_api_key(session, p, tenant, name.strip())
         title = gettext(lang, N_("Ingest key for {tenant}")).format(tenant=tenant)
         rows = [(gettext(lang, N_("Name")), key.name), (gettext(lang, N_("Ingest key")), secret)]

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from soc.cases import evidence, itsm_remote, merging, sla
+from soc.cases import builtin_rules, evidence, itsm_remote, merging, sla
 from soc.cases import service as cases
 from soc.cases.itsm_remote import RemoteTicket
 from soc.cases.models import Asset
@@ -42,16 +42,21 @@ PIVOT_MARGIN = timedelta(hours=1)
 
 
 def rule_facts(
-    services: Services, session: Session, tenant_id: int, rule_id: str
+    services: Services, session: Session, tenant_id: int, rule_id: str, lang: str = "en"
 ) -> dict[str, Any]:
     """What the case page shows of its Sigma rule (the tenant's own version when it has one):
-    description, ATT&CK tags with links, false positives, references."""
+    description, ATT&CK tags with links, false positives, references; for a built-in check
+    (`soc.cases.builtin_rules`, not a Sigma rule) the same from its registry."""
     view = services.detector.views.get(session, tenant_id)
     rule = view.rules.get(rule_id) or next(
         (r for r in services.ruleset.rules if r.id == rule_id), None
     )
     if rule is None:
-        return {}
+        builtin = builtin_rules.facts(rule_id, lang)
+        if builtin is None:
+            return {}
+        tags = [(t, attack_link(t)) for t in builtin["tags"]]
+        return {**builtin, "tags": tags, "enabled": True}
     sigma = getattr(rule, "sigma_rule", None)
     return {
         "title": rule.title,
@@ -143,7 +148,7 @@ def case_detail(
             "alerts": alerts,
             "events": events,
             "timeline": timeline,
-            "rule": rule_facts(services, session, case.tenant_id, case.rule_id),
+            "rule": rule_facts(services, session, case.tenant_id, case.rule_id, lang_of(request)),
             "evidence": evidence.list_for_case(session, principal, case_id),
             "remote_tickets": remote_tickets(settings, session, case_id),
             "can_manage": principal.can("cases.manage"),

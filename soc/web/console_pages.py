@@ -2,7 +2,9 @@
 and SLA state, the breaches due in the next hours, alerts per hour over the last day (a small
 server-rendered SVG with a table beside it), the noisiest rules of the week and the log sources
 that went silent. Every figure links into the queue filtered to it; all figures come from
-`soc.cases.queries.dashboard`, within the reader's scope."""
+`soc.cases.queries.dashboard`, within the reader's scope. The silent sources are the declared
+ones past their own silence limit (`soc.web.sources_reads`); the meters' view of silent hosts
+stays only for tenants that declared no source."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from soc.cases import queries
 from soc.core.deps import SettingsDep, db_session
+from soc.web import sources_reads
 from soc.web.shell import error_page, page_principal, render, to_login
 
 router = APIRouter(include_in_schema=False)
@@ -66,6 +69,9 @@ def console(
             "chart": chart(figures.alerts_per_hour),
             "alerts_24h": sum(n for _, n in figures.alerts_per_hour),
             "q": queue_link,
+            "silent": sources_reads.silent_panel(
+                session, principal, figures.now, figures.silent_sources
+            ),
         },
         principal=principal,
     )

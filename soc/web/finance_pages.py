@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from soc.core.deps import SESSION_COOKIE, SettingsDep, db_session
 from soc.core.errors import DomainError, Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from soc.services import Services
@@ -365,9 +366,9 @@ def _amount(raw: str, positive: bool = False) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise Invalid(f"'{raw[:40]}' is not an amount") from None
+        raise Invalid(N_("'{raw}' is not an amount"), raw=raw[:40]) from None
     if not value.is_finite() or value != value.quantize(Decimal("0.01")) or abs(value) >= 10**12:
-        raise Invalid(f"'{raw[:40]}' is not an amount in euro and cents")
+        raise Invalid(N_("'{raw}' is not an amount in euro and cents"), raw=raw[:40])
     if positive and value <= 0:
-        raise Invalid("the ceiling must be above zero")
+        raise Invalid(N_("the ceiling must be above zero"))
     return value

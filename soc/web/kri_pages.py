@@ -30,6 +30,7 @@ from kri.schemas import SubmissionIn
 from soc.core.db import utcnow
 from soc.core.deps import SESSION_COOKIE, SettingsDep, db_session
 from soc.core.errors import DomainError, Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from soc.web import kri_reads as reads
@@ -247,7 +248,7 @@ async def upload_form(
 
     def run(principal: Principal) -> Any:
         if len(content) > MAX_UPLOAD:
-            raise Invalid(f"the file is at most {MAX_UPLOAD} bytes")
+            raise Invalid(N_("the file is at most {max_upload} bytes"), max_upload=MAX_UPLOAD)
         report = submissions.upload(session, principal, settings, content)
         if not report.applied:
             wrong = [f"row {r.row}: {r.message}" for r in report.report if r.status == "error"]

@@ -26,6 +26,7 @@ from kri.deps import value_filter
 from kri.models import KriDefinition, KriReport, KriValue
 from risk.workdays import WorkCalendar
 from soc.core.errors import NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.settings import Settings
 from tenants.models import Provider, Tenant
@@ -90,7 +91,7 @@ def chosen_tenant(session: Session, principal: Principal, slug: str) -> Tenant |
         for tenant in choices:
             if tenant.slug == slug:
                 return tenant
-        raise NotFound(f"tenant {slug[:40]} not found")
+        raise NotFound(N_("tenant {name} not found"), name=slug[:40])
     own = principal.tenant_id
     return next((t for t in choices if t.id == own), choices[0] if choices else None)
 
@@ -111,7 +112,7 @@ def chosen_provider(session: Session, principal: Principal, slug: str) -> Provid
         for provider in choices:
             if provider.slug == slug:
                 return provider
-        raise NotFound(f"provider {slug[:40]} not found")
+        raise NotFound(N_("provider {name} not found"), name=slug[:40])
     return choices[0] if choices else None
 
 

@@ -34,6 +34,7 @@ ROLE: dict[str, str] = {
     "finance": N_("Finance"),
     "provider": N_("Provider"),
     "authority": N_("Authority"),
+    "tenant_admin": N_("Tenant administrator"),
 }
 
 

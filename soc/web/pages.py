@@ -21,6 +21,7 @@ from soc.shell_deps import get_services
 from soc.web.chrome import remember
 from soc.web.shell import base_context, landing_for, remember_lang, templates
 from soc.web.texts import TEXT
+from tenants import oidc_users
 from tenants import service as tenant_service
 from tenants.login_guard import TooManyAttempts
 
@@ -132,6 +133,7 @@ def login_form(
             tuple(services.settings.totp_required_roles),
             client_ip=client_ip(request),
             guard=services.login_guard,
+            user_agent=request.headers.get("user-agent"),
         )
     except DomainError as exc:
         retry = exc.retry_after if isinstance(exc, TooManyAttempts) else None
@@ -166,9 +168,16 @@ def logout_form(
     token = request.cookies.get(SESSION_COOKIE)
     if token and not _same_token(form_token(token), csrf):
         return _forged()
+    target = None
     if token:
+        # A session opened at an identity provider ends there too (RP-initiated logout).
+        settings = request.app.state.settings
+        target = oidc_users.end_session_target(session, settings, token, str(request.base_url))
         tenant_service.logout(session, token)
-    response = RedirectResponse("/", status_code=303)
+    response: Response = RedirectResponse("/", status_code=303)
+    if target:
+        context = {"lang": _lang(request), "target": target}
+        response = templates.TemplateResponse(request, "oidc_signout.html", context)
     response.delete_cookie(SESSION_COOKIE)
     return response
 

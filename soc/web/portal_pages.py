@@ -14,22 +14,26 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from kri.deps import local_day
 from soc.cases import service as cases
 from soc.cases import sla
 from soc.cases.models import OPEN_STATUSES, Case
+from soc.cmdb.deps import CmdbEngineDep
+from soc.cmdb.engine import StatusEngine
 from soc.core.db import utcnow
 from soc.core.deps import SESSION_COOKIE, SettingsDep, db_session
 from soc.core.errors import DomainError
 from soc.core.i18n import N_, gettext
 from soc.core.principal import Principal
 from soc.core.schemas import parse_id
+from soc.core.settings import Settings
+from soc.web import portal_reads as slots
 from soc.web.chrome import form_token, same_token
 from soc.web.shell import error_page, lang_of, page_principal, render, to_login
 from soc.web.timeline_text import sentence
 from tenants.billing import exports, months
 from tenants.billing import service as billing
 from tenants.models import Tenant
-from tenants.tenancy import get_tenant
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,16 +47,13 @@ INVOICE_MONTHS = 12
 
 def _tenant(request: Request, session: Session, principal: Principal) -> Tenant | Response:
     """The customer's own tenant, or for an admin the one named by `?tenant=`."""
-    ref = request.query_params.get("tenant")
     try:
-        if principal.role == "customer" and len(principal.scope.tenant_ids) == 1:
-            (tid,) = principal.scope.tenant_ids
-            return get_tenant(session, principal, tid)
-        if principal.role == "admin" and ref:
-            return get_tenant(session, principal, ref[:100])
+        found = slots.customer_tenant(session, principal, request.query_params.get("tenant"))
     except DomainError as exc:
         return error_page(request, exc.status_code, exc.message)
-    return error_page(request, 403, gettext(lang_of(request), ONLY_CUSTOMERS))
+    if found is None:
+        return error_page(request, 403, gettext(lang_of(request), ONLY_CUSTOMERS))
+    return found
 
 
 def _suffix(principal: Principal, tenant: Tenant) -> str:
@@ -111,13 +112,44 @@ def _notices(session: Session, principal: Principal, tenant: Tenant) -> list[Any
     return [n for n in reversed(found) if n.kind in ("enterprise_eligible", "ceiling")][:3]
 
 
+def _slots(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    tenant: Tenant,
+    settings: Settings,
+    engine: StatusEngine,
+) -> dict[str, Any]:
+    """The status, reports, KRI and risk summaries the reader's role may open (None: the
+    slot is not shown), each read as the customer sees it."""
+    reader = slots.as_customer(principal, tenant)
+    today = local_day(settings, utcnow())
+    lang = lang_of(request)
+    return {
+        "status": slots.status_summary(session, reader, engine)
+        if principal.can("cmdb.read")
+        else None,
+        "reports": slots.report_summary(session, reader, tenant)
+        if principal.can("reports.read")
+        else None,
+        "kri": slots.kri_summary(session, reader, tenant, lang, today)
+        if principal.can("kri.read")
+        else None,
+        "risk": slots.risk_summary(session, reader, settings, today)
+        if principal.can("risk.read")
+        else None,
+    }
+
+
 @router.get("/portal", response_class=HTMLResponse)
 def portal(
     request: Request,
     settings: SettingsDep,
+    engine: CmdbEngineDep,
     session: Session = Depends(db_session, scope="function"),
 ) -> Response:
-    """The customer's landing: cases waiting on it first, usage, invoices, and the other pages."""
+    """The customer's landing: cases waiting on it first, usage, invoices, and summaries of
+    its service status, monthly reports, KRIs and risks with links to the full pages."""
     principal = page_principal(request, session)
     if principal is None:
         return to_login()
@@ -135,15 +167,10 @@ def portal(
             "waiting": sum(1 for r in rows if r["waiting"]),
             "usage": usage,
             "invoices": _invoices(session, principal, tenant),
-            "notices": _notices(session, principal, tenant),
+            "billing_notices": _notices(session, principal, tenant),
             "operator": principal.role in ("admin", "finance"),
             "suffix": _suffix(principal, tenant),
-            "can": {
-                "status": principal.can("cmdb.read"),
-                "kri": principal.can("kri.read"),
-                "reports": principal.can("reports.read"),
-                "risk": principal.can("risk.read"),
-            },
+            "slot": _slots(request, session, principal, tenant, settings, engine),
         },
         principal=principal,
     )

@@ -26,14 +26,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from risk import acceptance, actions, deadline_changes, evidence, proposals, risks
+from risk import acceptance, actions, deadline_changes, evidence, proposals, risks, visibility
 from risk.schemas import RiskCreate, RiskFromCase
 from soc.cases.evidence import TooLarge
 from soc.cases.upload import MULTIPART_SLACK, Upload
 from soc.core.audit import record
 from soc.core.db import Database, utcnow
 from soc.core.deps import SESSION_COOKIE, DatabaseDep, SettingsDep
-from soc.core.errors import DomainError, Forbidden, Invalid, NotFound
+from soc.core.errors import DomainError, Forbidden, Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.schemas import parse_id
 from soc.web.chrome import form_token, same_token, signed_in
@@ -159,7 +160,7 @@ def _run(
 def _id(raw: str, noun: str) -> int:
     found = parse_id(raw)
     if found is None:
-        raise NotFound(f"{noun} {raw[:40]} not found")
+        raise visibility.not_found(noun, raw[:40])
     return found
 
 
@@ -167,7 +168,7 @@ def _level(raw: str, name: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or len(raw) > 3:
-        raise Invalid(f"{name} must be a level number")
+        raise Invalid(N_("{name} must be a level number"), name=name)
     return int(raw)
 
 
@@ -177,7 +178,7 @@ def _date(raw: str, name: str) -> date | None:
     try:
         return date.fromisoformat(raw[:10])
     except ValueError as exc:
-        raise Invalid(f"{name} must be a date (YYYY-MM-DD)") from exc
+        raise Invalid(N_("{name} must be a date (YYYY-MM-DD)"), name=name) from exc
 
 
 def _slugs(raw: str) -> list[str]:
@@ -186,7 +187,7 @@ def _slugs(raw: str) -> list[str]:
 
 def _decision(raw: str) -> bool:
     if raw not in ("approve", "reject"):
-        raise Invalid("decide with approve or reject")
+        raise Invalid(N_("decide with approve or reject"))
     return raw == "approve"
 
 
@@ -359,7 +360,7 @@ def note_form(
         pct = None
         if progress_pct:
             if not progress_pct.isdigit() or int(progress_pct) > 100:
-                raise Invalid("progress is a percentage 0..100")
+                raise Invalid(N_("progress is a percentage 0..100"))
             pct = int(progress_pct)
         return actions.add_note(
             session,
@@ -380,11 +381,11 @@ async def _evidence_form(request: Request, max_bytes: int) -> tuple[Upload, str,
     as it passes the evidence limit (never spooled whole first)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "multipart/form-data":
-        raise Invalid("send the form as multipart/form-data")
+        raise Invalid(N_("send the form as multipart/form-data"))
     limit = max_bytes + MULTIPART_SLACK
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"evidence is at most {max_bytes} bytes")
+        raise TooLarge(N_("evidence is at most {bytes} bytes"), bytes=max_bytes)
     parser = MultiPartParser(
         request.headers, _bounded(request.stream(), limit, max_bytes), max_files=1, max_fields=10
     )
@@ -392,11 +393,11 @@ async def _evidence_form(request: Request, max_bytes: int) -> tuple[Upload, str,
     try:
         form = await parser.parse()
     except MultiPartException as exc:
-        raise Invalid(f"not a valid multipart body: {exc.message}") from exc
+        raise Invalid(N_("not a valid multipart body: {text}"), text=exc.message) from exc
     try:
         part = form.get("file")
         if not isinstance(part, StarletteUpload):
-            raise Invalid("choose a file to upload")
+            raise Invalid(N_("choose a file to upload"))
         upload = Upload(
             part.filename or "evidence",
             part.content_type or "application/octet-stream",
@@ -415,7 +416,7 @@ async def _bounded(
     async for chunk in stream:
         seen += len(chunk)
         if seen > limit:
-            raise TooLarge(f"evidence is at most {max_bytes} bytes")
+            raise TooLarge(N_("evidence is at most {bytes} bytes"), bytes=max_bytes)
         yield chunk
 
 

@@ -113,6 +113,12 @@ def _role(*roles: str) -> Callable[[Principal], bool]:
 NAV: tuple[NavItem, ...] = (
     NavItem("/console", i18n.N_("Dashboard"), "console", _role("soc_analyst", "admin")),
     NavItem("/portal", i18n.N_("Our overview"), "portal", _role("customer")),
+    NavItem(
+        "/provider",
+        i18n.N_("Our workspace"),
+        "provider",
+        lambda p: p.role == "provider" or p.provider_id is not None,
+    ),
     # Customers follow their cases in the portal, made for them.
     NavItem(
         "/cases", i18n.N_("Cases"), "cases", lambda p: p.can("cases.read") and p.role != "customer"
@@ -124,7 +130,10 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/kri", i18n.N_("KRIs"), "kri", _can("kri.read")),
     NavItem("/finance", i18n.N_("Finance"), "finance", _can("billing.manage")),
     NavItem("/usage", i18n.N_("Usage"), "usage", _role("customer")),
+    NavItem("/sources", i18n.N_("Log sources"), "sources", _role("customer")),
     NavItem("/admin", i18n.N_("Admin"), "admin", _can("users.manage")),
+    NavItem("/team", i18n.N_("Our users"), "team", _role("tenant_admin")),
+    NavItem("/access", i18n.N_("Access overview"), "access", _can("access.read")),
 )
 
 # Where a role lands after signing in: the page made for its work.
@@ -133,9 +142,10 @@ LANDING: dict[str, str] = {
     "admin": "/admin",
     "customer": "/portal",
     "finance": "/finance",
-    "provider": "/cases",
+    "provider": "/provider",  # what is assigned to the provider, each with its full page
     "risk_owner": "/risk/mine",  # the mitigation actions and risks they own
     "authority": "/risk/authority",  # acceptances and alignments waiting on it
+    "tenant_admin": "/team",  # its organisation's people
 }
 
 

@@ -28,6 +28,7 @@ from soc.cmdb.visibility import visible_cis
 from soc.core.db import utcnow
 from soc.core.deps import SESSION_COOKIE, SettingsDep, db_session
 from soc.core.errors import DomainError, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.schemas import parse_id
 from soc.core.settings import Settings
@@ -232,7 +233,7 @@ def close_form(
 
     def close(p: Principal) -> None:
         if notice_id is None:
-            raise NotFound(f"notice {notice_ref[:40]} not found")
+            raise NotFound(N_("notice {notice_id} not found"), notice_id=notice_ref[:40])
         notices.close(session, p, notice_id)
 
     return _act(request, csrf, session, close, "closed")
@@ -252,7 +253,7 @@ def subscribe_form(
 
     def subscribe(p: Principal) -> None:
         if ci is None:
-            raise NotFound(f"application {ci_id[:40]} not found")
+            raise NotFound(N_("application {ci_id} not found"), ci_id=ci_id[:40])
         engine.catch_up(session)
         visible = visible_cis(session, p, engine.corr)
         notify.subscribe(session, p, ci, email or None, None, visible=visible)
@@ -271,7 +272,7 @@ def unsubscribe_form(
 
     def unsubscribe(p: Principal) -> None:
         if sub is None:
-            raise NotFound(f"subscription {subscription_id[:40]} not found")
+            raise NotFound(N_("subscription {name} not found"), name=subscription_id[:40])
         notify.unsubscribe(session, p, sub)
 
     return _act(request, csrf, session, unsubscribe, "unsubscribed")
@@ -292,7 +293,7 @@ def ci_page(
     ci_id = parse_id(ci_ref)
     try:
         if ci_id is None:
-            raise NotFound(f"no CI {ci_ref[:40]}")
+            raise NotFound(N_("no CI {name}"), name=ci_ref[:40])
         ci = views.ci_status(session, principal, engine, ci_id)
     except DomainError as exc:
         context = {"who": principal.actor, "ci": None, "error": exc.message}

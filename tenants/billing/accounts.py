@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.errors import Conflict, Invalid
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from tenants.billing import rules
 from tenants.billing.models import BillingAccount, Invoice, Notification, PlanDecision
@@ -65,13 +66,15 @@ class Identity:
 
     def apply(self, row: BillingAccount) -> None:
         if self.language not in ("nl", "en"):
-            raise Invalid("the invoice language is nl or en")
+            raise Invalid(N_("the invoice language is nl or en"))
         if self.vat_regime not in VAT_REGIMES:
-            raise Invalid(f"the VAT regime is one of {', '.join(VAT_REGIMES)}")
+            raise Invalid(
+                N_("the VAT regime is one of {vat_regimes}"), vat_regimes=", ".join(VAT_REGIMES)
+            )
         if self.vat_rate is not None and not Decimal(0) <= self.vat_rate <= Decimal(100):
-            raise Invalid("a VAT rate is a percentage between 0 and 100")
+            raise Invalid(N_("a VAT rate is a percentage between 0 and 100"))
         if self.vat_regime == "reverse_charge" and not self.vat_number.strip():
-            raise Invalid("reverse charge needs the customer's VAT number")
+            raise Invalid(N_("reverse charge needs the customer's VAT number"))
         row.legal_name = self.legal_name.strip()
         row.address = "\n".join(x.strip() for x in self.address if x.strip())
         row.vat_number = self.vat_number.strip()
@@ -144,19 +147,27 @@ def set_account(
             select(func.count()).select_from(Invoice).where(Invoice.tenant_id == target.id)
         )
         if invoiced:
-            raise Conflict(f"'{target.slug}' already has invoices; its start of service is fixed")
+            raise Conflict(
+                N_("'{slug}' already has invoices; its start of service is fixed"), slug=target.slug
+            )
         closed = sorted(m for m in closed_months(session) if m >= service_start)
         if closed:
             raise Conflict(
-                f"{closed[-1]} is already closed: a start of service in {service_start} would "
-                f"leave '{target.slug}' without an invoice for {', '.join(closed)}; start "
-                f"service in an open month (after {closed[-1]}) and bill earlier work as a "
-                "correction"
+                N_(
+                    "{month} is already closed: a start of service in "
+                    "{service_start} would leave '{slug}' without an invoice for "
+                    "{closed}; start service in an open month (after {month}) "
+                    "and bill earlier work as a correction"
+                ),
+                month=closed[-1],
+                service_start=service_start,
+                slug=target.slug,
+                closed=", ".join(closed),
             )
         row.service_start = service_start
     if ceiling is not None:
         if ceiling <= 0:
-            raise Invalid("a ceiling must be a positive amount")
+            raise Invalid(N_("a ceiling must be a positive amount"))
         row.ceiling = rules.money(ceiling)
     if clear_ceiling:
         row.ceiling = None
@@ -194,12 +205,20 @@ def decide_plan(
     target = get_tenant(session, actor, tenant)
     rules.check_month(effective_month)
     if plan not in rules.PLANS:
-        raise Invalid(f"plan must be one of {', '.join(rules.PLANS)}")
+        raise Invalid(N_("plan must be one of {plans}"), plans=", ".join(rules.PLANS))
     if effective_month in closed_months(session):
-        raise Conflict(f"{effective_month} is closed; a plan change takes effect in an open month")
+        raise Conflict(
+            N_("{effective_month} is closed; a plan change takes effect in an open month"),
+            effective_month=effective_month,
+        )
     start = accounts_of(session, [target])[target.id].service_start
     if effective_month < start:
-        raise Invalid(f"'{target.slug}' starts service in {start}; {effective_month} is before")
+        raise Invalid(
+            N_("'{slug}' starts service in {start}; {effective_month} is before"),
+            slug=target.slug,
+            start=start,
+            effective_month=effective_month,
+        )
     row = session.scalar(
         select(PlanDecision).where(
             PlanDecision.tenant_id == target.id, PlanDecision.effective_month == effective_month

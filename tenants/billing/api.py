@@ -6,15 +6,19 @@ Another tenant's object is a 404, a missing right a 403 (see soc/core/principal.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Body, Query, Response
 from sqlalchemy.orm import Session
 
+from soc.core import legacy_routes
 from soc.core.deps import PrincipalDep, SessionDep, SettingsDep
 from soc.core.errors import Conflict
+from soc.core.i18n import N_
 from soc.core.principal import Principal
+from tenants import metering
 from tenants.billing import exports, months, rules
 from tenants.billing import service as svc
 from tenants.billing.schemas import (
@@ -24,6 +28,7 @@ from tenants.billing.schemas import (
     CloseOut,
     CorrectionIn,
     CorrectionOut,
+    DayUsageOut,
     InvoiceOut,
     NotificationOut,
     PlanIn,
@@ -57,11 +62,18 @@ def usage_one(
     settings: SettingsDep,
     month: MonthQuery = None,
 ) -> RunningUsageOut:
-    """One customer's month to date: GB, cases, events per host (CI), projected invoice."""
+    """One customer's month to date: GB, cases, events per host (CI) and per day, projected
+    invoice. The one usage endpoint (`GET /api/v1/tenants/{tenant}/usage` is its old name)."""
     found = svc.running_usage(session, principal, month, tenant, settings=settings)
     if not found:
-        raise Conflict(f"'{tenant}' is not in service in that month")
-    return RunningUsageOut.of(found[0])
+        raise Conflict(N_("'{tenant}' is not in service in that month"), tenant=tenant)
+    out = RunningUsageOut.of(found[0])
+    first = date.fromisoformat(f"{found[0].month}-01")
+    out.days = [
+        DayUsageOut(day=row.day.isoformat(), events=row.events, bytes=row.bytes)
+        for row in metering.usage(session, found[0].tenant.id, first, found[0].as_of)
+    ]
+    return out
 
 
 @router.get("/tenants/{tenant}/account", response_model=AccountOut)
@@ -183,6 +195,31 @@ def get_invoice_pdf(
     )
 
 
+@router.get(
+    "/tenants/{tenant}/invoices/{month}/pdf/signature",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}}},
+)
+def get_invoice_pdf_signature(
+    tenant: str,
+    month: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> Response:
+    """The detached Ed25519 signature of the invoice PDF (the same bytes on every download):
+    check it with `soc verify FILE --signature FILE.sig --public-key KEY.pem`. Who may read
+    the PDF may read its signature."""
+    view = svc.invoice(session, principal, tenant, month)
+    _, signature = exports.signed_pdf(view, settings)
+    name = exports.invoice_pdf_name(view) + ".sig"
+    return Response(
+        signature,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 @router.get("/months/{month}/invoices", response_model=list[InvoiceOut])
 def get_invoices(
     month: str,
@@ -220,49 +257,67 @@ def _export_views(session: Session, principal: Principal, month: str) -> list[sv
     principal.require("billing.manage")
     rules.check_month(month)
     if not months.is_closed(session, month):
-        raise Conflict(f"{month} is not closed; close it first")
+        raise Conflict(N_("{month} is not closed; close it first"), month=month)
     return svc.invoices(session, principal, month)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+EXPORT = "/api/v1/billing/months/{month}/export"
+ExportFormat = Literal["csv", "xlsx"]
+
+
+def _export(
+    session: Session, principal: Principal, month: str, fmt: ExportFormat, old_path: bool = False
+) -> Response:
+    views = _export_views(session, principal, month)
+    if fmt == "xlsx":
+        body, media_type = exports.to_xlsx(views, month), XLSX
+    else:
+        body, media_type = exports.to_csv(views).encode(), "text/csv; charset=utf-8"
+    headers = {"Content-Disposition": f'attachment; filename="billing-{month}.{fmt}"'}
+    if old_path:  # the first names of this export: export.csv, export.xlsx
+        headers |= legacy_routes.successor_link(f"{EXPORT}?format={fmt}", {"month": month})
+    return Response(body, media_type=media_type, headers=headers)
+
+
+@router.get(
+    "/months/{month}/export",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, XLSX: {}}}},
+)
+def export_month(
+    month: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    format: ExportFormat = Query(default="csv", description="csv or xlsx"),
+) -> Response:
+    """Export the month's invoices: CSV (one line per invoice line) or an XLSX workbook with a
+    totals row. Finance and admins; 422 for a month that is not YYYY-MM."""
+    return _export(session, principal, month, format)
 
 
 @router.get(
     "/months/{month}/export.csv",
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
+    deprecated=True,
+    openapi_extra={legacy_routes.SUCCESSOR: EXPORT + "?format=csv"},
 )
-def export_csv(
-    month: str,
-    session: SessionDep,
-    principal: PrincipalDep,
-) -> Response:
-    """The month's invoices as CSV (one line per invoice line). Finance and admins; 422 for a
-    month that is not YYYY-MM."""
-    body = exports.to_csv(_export_views(session, principal, month))
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="billing-{month}.csv"'},
-    )
-
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+def export_csv(month: str, session: SessionDep, principal: PrincipalDep) -> Response:
+    """The month's invoices as CSV (old path of the export)."""
+    return _export(session, principal, month, "csv", old_path=True)
 
 
 @router.get(
-    "/months/{month}/export.xlsx", response_class=Response, responses={200: {"content": {XLSX: {}}}}
+    "/months/{month}/export.xlsx",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}}},
+    deprecated=True,
+    openapi_extra={legacy_routes.SUCCESSOR: EXPORT + "?format=xlsx"},
 )
-def export_xlsx(
-    month: str,
-    session: SessionDep,
-    principal: PrincipalDep,
-) -> Response:
-    """The month's invoices as an XLSX workbook with a totals row. Finance and admins; 422 for
-    a month that is not YYYY-MM."""
-    body = exports.to_xlsx(_export_views(session, principal, month), month)
-    return Response(
-        body,
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="billing-{month}.xlsx"'},
-    )
+def export_xlsx(month: str, session: SessionDep, principal: PrincipalDep) -> Response:
+    """The month's invoices as an XLSX workbook (old path of the export)."""
+    return _export(session, principal, month, "xlsx", old_path=True)
 
 
 @router.post("/simulate")

@@ -6,6 +6,7 @@ import json
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import typer
@@ -13,6 +14,9 @@ import typer
 from soc.core.cli import cli_session, fail
 from soc.core.errors import DomainError
 from soc.core.principal import Principal
+
+if TYPE_CHECKING:
+    from tenants.billing.invoices import InvoiceView
 
 app = typer.Typer(
     help="SIEM/SOC billing: metering, monthly close, invoices (1 GB = 10^9 bytes).",
@@ -186,17 +190,28 @@ def export(
                     "add --tenant, or give a folder (a path without a file suffix)"
                 )
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(exports.to_pdf(chosen[0]))
+            _write_signed(out, chosen[0])
         else:
             if out.exists() and not out.is_dir():
                 fail(f"--out {out} is a file; give a folder for many invoices")
             out.mkdir(parents=True, exist_ok=True)
             for view in chosen:
-                (out / f"invoice-{view.tenant.slug}-{month}.pdf").write_bytes(exports.to_pdf(view))
+                _write_signed(out / exports.invoice_pdf_name(view), view)
         views = chosen
     else:
         fail(f"unknown format '{fmt}'; use csv, xlsx or pdf")
     typer.echo(f"{len(views)} customer(s) written to {out}")
+
+
+def _write_signed(path: Path, view: InvoiceView) -> None:
+    """The PDF and, beside it, its detached signature (`<file>.sig`, for `soc verify`)."""
+    from soc.core import signing
+    from soc.core.settings import get_settings
+    from tenants.billing import exports
+
+    pdf, signature = exports.signed_pdf(view, get_settings())
+    path.write_bytes(pdf)
+    signing.signature_path(path).write_bytes(signature)
 
 
 @app.command("check-ceilings")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from soc.core import audit
 from soc.core.db import Base, utcnow
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.principal import SYSTEM, Principal
 from soc.core.settings import Settings, get_settings
 from tenants.billing import months, numbering, rules
@@ -110,7 +111,10 @@ def close_month(
     rules.check_month(month)
     today = today or months.today_utc()
     if month >= month_of(today):
-        raise Invalid(f"{month} is not over yet; a month closes from the 1st of the next month")
+        raise Invalid(
+            N_("{month} is not over yet; a month closes from the 1st of the next month"),
+            month=month,
+        )
     prices = prices or load_prices()
     closed = session.get(ClosedMonth, month)
     was_closed = closed is not None

@@ -13,7 +13,9 @@ from typing import Any
 
 import orjson
 
+from soc.core import signing
 from soc.core.i18n import N_, day, gettext, money, number
+from soc.core.settings import Settings
 from tenants.billing.invoices import InvoiceView
 from tenants.billing.models import Invoice, InvoiceLineRow
 from tenants.billing.rules import dec, to_gb
@@ -301,6 +303,9 @@ def to_pdf(view: InvoiceView, lang: str | None = None) -> bytes:
     t = functools.partial(gettext, lang)
     cur = inv.currency
     pdf = FPDF(format="A4")
+    # The close time, not the rendering time: an invoice renders to the same bytes each
+    # time, so its detached signature (signed_pdf) holds for every download.
+    pdf.set_creation_date(inv.created_at)
     font, clean = _fonts(pdf)
     pdf.set_title(clean(f"{t('Invoice')} {inv.number or view.tenant.slug} {inv.month}"))
     pdf.add_page()
@@ -435,3 +440,14 @@ def to_pdf(view: InvoiceView, lang: str | None = None) -> bytes:
         ),
     )
     return bytes(pdf.output())
+
+
+def invoice_pdf_name(view: InvoiceView) -> str:
+    return f"invoice-{view.tenant.slug}-{view.invoice.month}.pdf"
+
+
+def signed_pdf(view: InvoiceView, settings: Settings) -> tuple[bytes, bytes]:
+    """The invoice PDF and its detached Ed25519 signature over exactly those bytes."""
+    pdf = to_pdf(view)
+    key = signing.signing_key(settings)
+    return pdf, signing.detached(key, pdf, invoice_pdf_name(view))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from soc.core import audit
 from soc.core.errors import Conflict, Invalid, NotFound
+from soc.core.i18n import N_
 from soc.core.principal import Principal
 from tenants.billing import rules
 from tenants.billing.accounts import visible_tenants
@@ -60,7 +61,7 @@ def invoice(session: Session, actor: Principal, tenant: str, month: str) -> Invo
         select(Invoice).where(Invoice.tenant_id == target.id, Invoice.month == month)
     )
     if row is None:
-        raise NotFound(f"no invoice for '{target.slug}' in {month}")
+        raise NotFound(N_("no invoice for '{slug}' in {month}"), slug=target.slug, month=month)
     lines = list(
         session.scalars(
             select(InvoiceLineRow)
@@ -87,15 +88,22 @@ def add_correction(
     rules.check_month(month)
     closed = closed_months(session)
     if refers_to not in closed:
-        raise Invalid(f"{refers_to} is not closed; change the usage or plan before the close")
+        raise Invalid(
+            N_("{refers_to} is not closed; change the usage or plan before the close"),
+            refers_to=refers_to,
+        )
     if month in closed:
-        raise Conflict(f"{month} is closed; a correction goes into an open month")
+        raise Conflict(N_("{month} is closed; a correction goes into an open month"), month=month)
     if month <= refers_to:
-        raise Invalid(f"a correction for {refers_to} is billed in a later month, not {month}")
+        raise Invalid(
+            N_("a correction for {refers_to} is billed in a later month, not {month}"),
+            refers_to=refers_to,
+            month=month,
+        )
     if not reason.strip():
-        raise Invalid("a correction needs a reason")
+        raise Invalid(N_("a correction needs a reason"))
     if amount != rules.money(amount) or amount == 0:
-        raise Invalid("the amount is a non-zero sum in euros with at most two decimals")
+        raise Invalid(N_("the amount is a non-zero sum in euros with at most two decimals"))
     row = Correction(
         tenant_id=target.id,
         month=month,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from soc.core.db import utcnow
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.settings import Settings, get_settings
 from tenants.billing import rules
 from tenants.billing.models import ClosedMonth
@@ -29,11 +30,17 @@ def load_prices(settings: Settings | None = None) -> PriceTable:
         try:
             data = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
         except OSError as exc:
-            raise Invalid(f"price table file {path} cannot be read: {exc.strerror}") from None
+            raise Invalid(
+                N_("price table file {path} cannot be read: {strerror}"),
+                path=path,
+                strerror=exc.strerror,
+            ) from None
         except ValueError as exc:
-            raise Invalid(f"price table file {path} is not valid JSON: {exc}") from None
+            raise Invalid(
+                N_("price table file {path} is not valid JSON: {exc}"), path=path, exc=exc
+            ) from None
         return PriceTable.parse(data, f"price table file {path}")
-    raise Invalid("no price table: set SOC_BILLING_PRICES or SOC_BILLING_PRICES_FILE")
+    raise Invalid(N_("no price table: set SOC_BILLING_PRICES or SOC_BILLING_PRICES_FILE"))
 
 
 def month_of(day: date) -> str:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 
 BYTES_PER_GB = 10**9
 CENT = Decimal("0.01")
@@ -57,7 +58,7 @@ def check_month(value: str) -> str:
     """Return `value` if it is a 'YYYY-MM' month, else raise Invalid."""
     # Year 0000 matches the pattern but no date has it (a 500 further on).
     if not isinstance(value, str) or not _MONTH.match(value) or value.startswith("0000"):
-        raise Invalid(f"'{value}' is not a month; write YYYY-MM, e.g. 2025-03")
+        raise Invalid(N_("'{value}' is not a month; write YYYY-MM, e.g. 2025-03"), value=value)
     return value
 
 
@@ -131,7 +132,9 @@ class PriceTable(BaseModel):
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'table'}: {e['msg']}" for e in exc.errors()
             )
-            raise Invalid(f"{source} is not valid: {problems}") from None
+            raise Invalid(
+                N_("{source} is not valid: {problems}"), source=source, problems=problems
+            ) from None
 
     @property
     def max_cases(self) -> int:
@@ -277,7 +280,12 @@ def invoice_lines(
             )
         ], None
     if plan != "enterprise":
-        raise Invalid(f"customer '{customer}', {month}: unknown plan '{plan}'")
+        raise Invalid(
+            N_("customer '{customer}', {month}: unknown plan '{plan}'"),
+            customer=customer,
+            month=month,
+            plan=plan,
+        )
     billable = max(Decimal(0), to_gb(usage.bytes) - prices.included_gb).quantize(GB_PLACES)
     volume = InvoiceLine(
         "siem_volume",
@@ -290,9 +298,16 @@ def invoice_lines(
     tier = prices.tier_for(rounded)
     if tier is None:
         raise NoTier(
-            f"customer '{customer}', {month}: the 3-month average of {avg_cases} cases/month "
-            f"(rounded {rounded}) is above the highest contractual tier "
-            f"({prices.max_cases}); no invoice produced"
+            N_(
+                "customer '{customer}', {month}: the 3-month average of "
+                "{avg_cases} cases/month (rounded {rounded}) is above the "
+                "highest contractual tier ({max_cases}); no invoice produced"
+            ),
+            customer=customer,
+            month=month,
+            avg_cases=avg_cases,
+            rounded=rounded,
+            max_cases=prices.max_cases,
         )
     quantity = Decimal(1) if prices.case_unit == "month" else Decimal(rounded)
     cases = InvoiceLine(
@@ -375,7 +390,11 @@ def bill_series(
         history.append(usage.get(month, MonthUsage()))
         plan = plan_for(plans, month)
         if plan is None:
-            raise Invalid(f"customer '{customer}': no plan in force in {month}")
+            raise Invalid(
+                N_("customer '{customer}': no plan in force in {month}"),
+                customer=customer,
+                month=month,
+            )
         window = history[-3:]
         bill = bill_month(customer, month, plan, window, previous_episode, prices)
         previous_episode = bill.enterprise_eligible and plan == "standard"
@@ -424,12 +443,12 @@ def simulate(data: Any) -> list[MonthBill]:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
         )
-        raise Invalid(f"simulate input is not valid: {problems}") from None
+        raise Invalid(N_("simulate input is not valid: {problems}"), problems=problems) from None
     bills: list[MonthBill] = []
     seen: set[str] = set()
     for customer in parsed.customers:
         if customer.id in seen:
-            raise Invalid(f"customer '{customer.id}' appears twice")
+            raise Invalid(N_("customer '{id}' appears twice"), id=customer.id)
         seen.add(customer.id)
         plans = [(check_month(p.effective), p.plan) for p in customer.plans]
         start = min(m for m, _ in plans)
@@ -437,8 +456,10 @@ def simulate(data: Any) -> list[MonthBill]:
         early = [m for m in months if m < start]
         if early:
             raise Invalid(
-                f"customer '{customer.id}': usage in {min(early)} is before "
-                f"its first plan ({start})"
+                N_("customer '{id}': usage in {day} is before its first plan ({start})"),
+                id=customer.id,
+                day=min(early),
+                start=start,
             )
         usage = {
             m: MonthUsage(bytes=u.bytes, cases=u.cases, events=u.events)

@@ -99,6 +99,12 @@ class HostUsageOut(BaseModel):
     gb: str
 
 
+class DayUsageOut(BaseModel):
+    day: str = Field(description="UTC day, YYYY-MM-DD")
+    events: int
+    bytes: int
+
+
 class ProjectionOut(BaseModel):
     bytes: int
     gb: str
@@ -128,6 +134,9 @@ class RunningUsageOut(BaseModel):
     projected: ProjectionOut
     ceiling: str | None
     ceiling_exceeded: bool
+    days: list[DayUsageOut] | None = Field(
+        default=None, description="events and bytes per UTC day (one customer's usage only)"
+    )
 
     @classmethod
     def of(cls, u: RunningUsage) -> RunningUsageOut:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from soc.core import audit
 from soc.core.errors import Invalid
+from soc.core.i18n import N_
 from soc.core.principal import SYSTEM, Principal
 from soc.core.settings import Settings
 from tenants.billing import months, rules
@@ -193,7 +194,7 @@ def running_usage(
     month = month or month_of(today)
     first, last = month_days(month)
     if first > today:
-        raise Invalid(f"{month} has not started yet")
+        raise Invalid(N_("{month} has not started yet"), month=month)
     if tenant is not None:
         tenants = [get_tenant(session, actor, tenant)]
     else:

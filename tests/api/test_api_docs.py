@@ -63,8 +63,11 @@ def test_openapi_declares_the_bearer_token_and_the_ingest_key(client: TestClient
     by_key = {f"{m.upper()} {p}": op for m, p, op in operations(spec)}
     assert by_key["POST /api/v1/ingest"]["security"] == [{"ingestKey": []}]
     assert by_key["POST /es/_bulk"]["security"] == [{"ingestKey": []}]
-    assert by_key["GET /api/v1/cases"]["security"] == [{"bearerAuth": []}]
+    # A route an API token may call lists the scopes that open it beside the user's bearer.
+    cases_read = [{"bearerAuth": []}, {"apiToken": ["cases:read", "cases:write"]}]
+    assert by_key["GET /api/v1/cases"]["security"] == cases_read
     assert by_key["POST /api/v1/tenants"]["security"] == [{"bearerAuth": []}]
+    assert schemes["apiToken"]["type"] == "http" and schemes["apiToken"]["scheme"] == "bearer"
     for open_route in ("GET /api/v1/health", "POST /api/v1/auth/login"):
         assert "security" not in by_key[open_route]
     secured = [op for op in by_key.values() if "security" in op]
@@ -80,7 +83,7 @@ def test_the_declared_security_matches_what_the_routes_enforce(client: TestClien
         if method != "get" or "{" in path or not path.startswith("/api/"):
             continue
         answer = client.get(path)
-        if op.get("security") == [{"bearerAuth": []}]:
+        if {"bearerAuth": []} in op.get("security", []):
             assert answer.status_code == 401, (path, answer.text)
             assert answer.json()["error"] == "unauthorized"
             checked += 1

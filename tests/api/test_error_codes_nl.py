@@ -89,3 +89,77 @@ def test_edge_refusals_in_dutch(client: TestClient, world: World) -> None:
     assert en_429.json()["error"] == nl_429.json()["error"] == "too_many_requests"
     assert en_429.json()["detail"].startswith("too many failed logins; try again in ")
     assert nl_429.json()["detail"].startswith("te veel mislukte aanmeldingen; probeer het opnieuw")
+
+
+def test_errors_of_each_domain_in_dutch_keep_their_code(client: TestClient, world: World) -> None:
+    """Raise sites converted to templates: tenants, billing, risk, kri and detections each
+    answer the same code and English text as before, and Dutch for nl."""
+    admin, authority = world["admin"].headers, world["authority"].headers
+    cases = [
+        # (method, path, headers, body, status, code, English, Dutch)
+        (
+            "POST",
+            "/api/v1/providers",
+            admin,
+            {"slug": "prov-a", "name": "Again"},
+            409,
+            "conflict",
+            "provider 'prov-a' already exists",
+            "dienstverlener 'prov-a' bestaat al",
+        ),
+        (
+            "GET",
+            "/api/v1/billing/tenants/alpha/invoices/2025-13",
+            world["finance"].headers,
+            None,
+            422,
+            "invalid",
+            "'2025-13' is not a month; write YYYY-MM, e.g. 2025-03",
+            "'2025-13' is geen maand; schrijf JJJJ-MM, bv. 2025-03",
+        ),
+        (
+            "POST",
+            "/api/v1/risk/acceptances/987654/revoke",
+            authority,
+            {"reason": "no longer holds"},
+            404,
+            "not_found",
+            "acceptance 987654 not found",
+            "aanvaarding 987654 niet gevonden",
+        ),
+        (
+            "GET",
+            "/api/v1/risk/risks/987654",
+            authority,
+            None,
+            404,
+            "not_found",
+            "risk 987654 not found",
+            "risico 987654 niet gevonden",
+        ),
+        (
+            "GET",
+            "/api/v1/kri/catalogue/KRI-01/trend?tenant=nowhere",
+            authority,
+            None,
+            404,
+            "not_found",
+            "tenant 'nowhere' not found",
+            "klant 'nowhere' niet gevonden",
+        ),
+        (
+            "GET",
+            "/api/v1/rules/no-such-rule?tenant=alpha",
+            admin,
+            None,
+            404,
+            "not_found",
+            "rule 'no-such-rule' not found",
+            "regel 'no-such-rule' niet gevonden",
+        ),
+    ]
+    for method, path, headers, body, status, code, english, dutch in cases:
+        kw = {"json": body} if body is not None else {}
+        got, en, nl = both(client, method, path, headers, **kw)
+        assert (got, en["error"], nl["error"]) == (status, code, code), (path, en)
+        assert (en["detail"], nl["detail"]) == (english, dutch), path

@@ -190,6 +190,9 @@ def probes(o: Objects) -> list[Probe]:
         Probe("GET", "/api/v1/tenants/beta/apikeys", None, {"admin": 200}, 403),
         Probe("POST", "/api/v1/tenants/beta/apikeys", {"name": "x"}, {"admin": 201}, 403),
         Probe("DELETE", "/api/v1/apikeys/2", None, {"admin": 200}, 403),
+        Probe("GET", "/api/v1/tenants/beta/api-keys", None, {"admin": 200}, 403),
+        Probe("POST", "/api/v1/tenants/beta/api-keys", {"name": "y"}, {"admin": 201}, 403),
+        Probe("DELETE", "/api/v1/api-keys/2", None, {"admin": 200}, 403),
         Probe(
             "GET",
             "/api/v1/tenants/beta/usage",
@@ -231,7 +234,40 @@ def probes(o: Objects) -> list[Probe]:
         Probe("PATCH", "/api/v1/tenants/beta", {"retention_days": 200}, {"admin": 200}, 403),
         Probe("GET", "/api/v1/users?tenant=beta", None, {"admin": 200}, 403),
         Probe("GET", "/api/v1/audit/verify", None, {"admin": 200, "authority": 200}, 403),
+        # A tenant's signed audit bundle: 409 for those allowed (no checkpoint in this world).
+        Probe(
+            "GET",
+            "/api/v1/tenants/beta/audit/bundle",
+            None,
+            {"admin": 409, "authority": 409, "customer-alpha": 404},
+            403,
+        ),
         Probe("GET", "/api/v1/providers", None, {"admin": 200}, 403),
+        # A tenant's members and the access overview: tenant administrators (none in this
+        # world; their isolation is in tests/tenants/test_tenant_admin.py) and admins; the
+        # overview also to the authority.
+        Probe("GET", "/api/v1/tenants/beta/members", None, {"admin": 200}, 403),
+        Probe(
+            "GET",
+            "/api/v1/tenants/beta/members/customer-beta/sessions",
+            None,
+            {"admin": 200},
+            403,
+        ),
+        Probe("GET", "/api/v1/access", None, {"admin": 200, "authority": 200}, 403),
+        Probe("GET", "/api/v1/access?format=csv", None, {"admin": 200, "authority": 200}, 403),
+        Probe("GET", "/api/v1/access/approvers", None, {"admin": 200, "authority": 200}, 403),
+        # API tokens: everyone lists and makes its own (tests/tenants/test_api_tokens.py shows
+        # another's token is a 404); only unscoped administrators list everyone's.
+        Probe("GET", "/api/v1/auth/api-tokens", None, {}, 200),
+        Probe(
+            "POST",
+            "/api/v1/auth/api-tokens",
+            {"name": "probe", "scopes": ["cases:read"], "expires_days": 1},
+            {},
+            201,
+        ),
+        Probe("GET", "/api/v1/api-tokens", None, {"admin": 200}, 403),
         # Last: the admin's DELETE really ends prov-b serving beta (PUT before it is a no-op).
         Probe("PUT", "/api/v1/providers/prov-b/tenants/beta", None, {"admin": 204}, 403),
         Probe("DELETE", "/api/v1/providers/prov-b/tenants/beta", None, {"admin": 204}, 403),

@@ -48,6 +48,7 @@ ISOLATION_COVERED = {
     ("POST", "/api/v1/billing/months/{month}/close"),
     ("GET", "/api/v1/billing/months/{month}/export.csv"),
     ("GET", "/api/v1/billing/months/{month}/export.xlsx"),
+    ("GET", "/api/v1/billing/months/{month}/export"),
     ("POST", "/api/v1/billing/simulate"),
     ("POST", "/api/v1/billing/ceilings/check"),
 }
@@ -125,6 +126,13 @@ def test_end_to_end_ingest_cases_close_and_exports(
 
     csv_answer = client.get(f"{BASE}/months/{month}/export.csv", headers=finance)
     assert csv_answer.status_code == 200
+    # export.csv is the old name of export?format=csv: the same file, and it says so
+    current = client.get(f"{BASE}/months/{month}/export?format=csv", headers=finance)
+    assert current.content == csv_answer.content and "deprecation" not in current.headers
+    assert csv_answer.headers["deprecation"] == "true"
+    assert csv_answer.headers["link"] == (
+        f'<{BASE}/months/{month}/export?format=csv>; rel="successor-version"'
+    )
     assert csv_answer.headers["content-type"].startswith("text/csv")
     rows = {r["customer"]: r for r in csv.DictReader(io.StringIO(csv_answer.text))}
     assert set(rows) == {"alpha", "beta"}
@@ -363,6 +371,7 @@ def probes(last: str) -> list[Probe]:
         Probe("POST", f"{BASE}/months/{last}/close", None, {"admin": 200, "finance": 200}),
         Probe("GET", f"{BASE}/months/{last}/export.csv", None, month_wide),
         Probe("GET", f"{BASE}/months/{last}/export.xlsx", None, month_wide),
+        Probe("GET", f"{BASE}/months/{last}/export?format=xlsx", None, month_wide),
         Probe("POST", f"{BASE}/simulate", sim, month_wide),
         Probe("POST", f"{BASE}/ceilings/check", None, month_wide),
     ]

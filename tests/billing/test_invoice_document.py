@@ -279,8 +279,10 @@ def test_out_names_a_file_or_a_folder(
         app, ["billing", "export", "--month", MONTH, "--format", "pdf", "--out", str(folder)]
     )
     assert many.exit_code == 0, many.output
-    assert sorted(p.name for p in folder.iterdir()) == [
+    assert sorted(p.name for p in folder.iterdir()) == [  # each with its detached signature
         f"invoice-alpha-{MONTH}.pdf",
+        f"invoice-alpha-{MONTH}.pdf.sig",
         f"invoice-beta-{MONTH}.pdf",
+        f"invoice-beta-{MONTH}.pdf.sig",
     ]
     get_settings.cache_clear()

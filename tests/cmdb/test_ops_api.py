@@ -91,8 +91,12 @@ def test_foreign_cis_are_404_for_customers_and_providers(
         ("customer-beta", "alpha-app"),
         ("provider-prov-a", "db-b"),
     ):
-        response = client.get(f"/api/v1/status/cis/{topo[foreign]}", headers=world[who].headers)
-        assert response.status_code == 404, (who, foreign)
+        for path in (
+            f"/api/v1/status/cis/{topo[foreign]}",
+            f"/api/v1/cmdb/cis/{topo[foreign]}/status",
+        ):
+            response = client.get(path, headers=world[who].headers)
+            assert response.status_code == 404, (who, foreign, path)
     mine = client.get(f"/api/v1/status/cis/{topo['fw']}", headers=world["customer-beta"].headers)
     assert mine.status_code == 200  # the shared firewall under beta's application
     assert "Alpha" not in mine.text
@@ -268,6 +272,7 @@ ISOLATION_COVERED = {
     ("DELETE", "/api/v1/cmdb/maintenance/{window_id}"),
     ("GET", "/api/v1/status"),
     ("GET", "/api/v1/status/cis/{ci_id}"),
+    ("GET", "/api/v1/cmdb/cis/{ci_id}/status"),
     ("GET", "/api/v1/status/availability"),
     ("POST", "/api/v1/problems/{problem_id}/root-cause"),
 }

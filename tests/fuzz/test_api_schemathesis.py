@@ -157,13 +157,21 @@ schema = schemathesis.openapi.from_dict(
 schema.config.generation.update(with_security_parameters=False)
 
 
+# Operations that end the caller's own sessions (small ids are likely the admin's).
+SIGN_OUTS = (
+    "/api/v1/auth/logout",
+    "/api/v1/auth/sessions/{session_id}",
+    "/api/v1/auth/sessions/end-others",
+)
+
+
 def _headers_for(case: schemathesis.Case, fuzzed: Fuzzed, role: str) -> dict[str, str]:
     if case.operation.path in ("/api/v1/ingest", "/api/v1/ingest/evtx"):
         # A fresh key each time: the fuzzer may well have revoked earlier ones (DELETE apikeys).
         with fuzzed.services.db.session() as session:
             _, secret = tenant_service.create_api_key(session, SYSTEM, "alpha", "fuzz")
         return {"X-API-Key": secret}
-    if case.operation.path == "/api/v1/auth/logout":
+    if case.operation.path in SIGN_OUTS:
         # Never log the admin out: log out a throwaway session instead.
         return {"Authorization": f"Bearer {_login(fuzzed.client, 'finance')}"}
     return dict(fuzzed.admin_headers if role == "admin" else fuzzed.customer_headers)

@@ -26,6 +26,7 @@ API = "/api/v1/kri"
 ISOLATION_COVERED = {
     ("GET", "/api/v1/kri/scorecard"),
     ("GET", "/api/v1/kri/trend/{kri_id}"),
+    ("GET", "/api/v1/kri/catalogue/{kri_id}/trend"),
     ("GET", "/api/v1/kri/repeated"),
     ("POST", "/api/v1/kri/compute"),
     ("GET", "/api/v1/kri/computations"),
@@ -193,10 +194,13 @@ def test_trend_per_month_oldest_first_and_hidden_from_other_tenants(
         ("2026-03", "96", "green"),
     ]
     for who, path in (
-        ("customer-beta", "/trend/t_tenant?tenant=alpha&period=2026-03"),
-        ("provider-prov-b", "/trend/t_reachability?provider=prov-a&period=2026-03"),
-        ("admin", "/trend/t_nothing?tenant=alpha&period=2026-03"),
-        ("admin", "/trend/t_reachability?tenant=alpha&period=2026-03"),  # not a tenant KRI
+        ("customer-beta", "/catalogue/t_tenant/trend?tenant=alpha&period=2026-03"),
+        ("provider-prov-b", "/catalogue/t_reachability/trend?provider=prov-a&period=2026-03"),
+        ("admin", "/catalogue/t_nothing/trend?tenant=alpha&period=2026-03"),
+        (
+            "admin",
+            "/catalogue/t_reachability/trend?tenant=alpha&period=2026-03",
+        ),  # not a tenant KRI
     ):
         assert get(client, world, who, path).status_code == 404, (who, path)
     assert get(client, world, "admin", "/trend/t_tenant?tenant=alpha&months=0").status_code == 422
