@@ -33,7 +33,12 @@ class CheckpointOut(BaseModel):
     signature: str
 
 
-@router.post("/audit/checkpoints", response_model=CheckpointOut, status_code=201)
+@router.post(
+    "/audit/checkpoints",
+    response_model=CheckpointOut,
+    status_code=201,
+    summary="Create (take) a signed audit checkpoint",
+)
 def post_checkpoint(
     session: SessionDep, principal: PrincipalDep, settings: SettingsDep
 ) -> CheckpointOut:

@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from soc.core.deps import SESSION_COOKIE, db_session
+from soc.core.error_texts import domain_text
 from soc.core.errors import DomainError, Invalid, NotFound
 from soc.core.i18n import N_, gettext
 from soc.core.principal import Principal
@@ -86,7 +87,7 @@ def _reader(
 
 def _error_text(lang: str, exc: DomainError) -> str:
     title = gettext(lang, ERROR_TITLES.get(exc.status_code, ERROR_TITLES[400]))
-    return f"{title}: {exc.message}"
+    return f"{title}: {domain_text(lang, exc)}"
 
 
 def _back(path: str, **params: str) -> RedirectResponse:
@@ -166,7 +167,7 @@ def team_page(request: Request, session: Session = DB) -> Response:
         shown = members.member_tenant(session, reader, tenant)
         users = members.list_members(session, reader, tenant)
     except DomainError as exc:
-        return error_page(request, exc.status_code, exc.message)
+        return error_page(request, exc.status_code, exc)
     return _page(
         request,
         "team.html",

@@ -28,6 +28,7 @@ from detections.tenant_view import TenantViews
 from ingest import sources as log_sources
 from soc.core.db import utcnow
 from soc.core.deps import SESSION_COOKIE, PrincipalDep, SessionDep, SettingsDep, db_session
+from soc.core.error_texts import domain_text
 from soc.core.errors import DomainError, Invalid
 from soc.core.i18n import N_, gettext
 from soc.core.principal import Principal
@@ -184,7 +185,7 @@ def _page(request: Request, name: str, reader: Principal, **context: Any) -> Res
 
 def _error_text(lang: str, exc: DomainError) -> str:
     title = gettext(lang, ERROR_TITLES.get(exc.status_code, ERROR_TITLES[400]))
-    return f"{title}: {exc.message}"
+    return f"{title}: {domain_text(lang, exc)}"
 
 
 def _back(path: str, **params: str) -> RedirectResponse:

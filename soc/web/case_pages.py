@@ -21,6 +21,7 @@ from soc.cases.models import Asset
 from soc.cases.upload import read_upload
 from soc.core.db import utcnow
 from soc.core.deps import SESSION_COOKIE, SettingsDep, db_session
+from soc.core.error_texts import domain_text
 from soc.core.errors import DomainError
 from soc.core.i18n import BRUSSELS, N_, gettext
 from soc.core.principal import Principal
@@ -107,7 +108,7 @@ def case_detail(
     except DomainError as exc:
         if exc.status_code == 404:
             return _not_found(request, case_ref)
-        return error_page(request, exc.status_code, exc.message)
+        return error_page(request, exc.status_code, exc)
     lang = lang_of(request)
     alerts = cases.case_alerts(session, principal, case_id) if principal.can("alerts.read") else []
     events = []
@@ -195,7 +196,7 @@ def _act(
         with session.begin_nested():
             result = action(principal, case_id)
     except DomainError as exc:
-        shown = _error_text(lang, exc.status_code, exc.message)
+        shown = _error_text(lang, exc.status_code, domain_text(lang, exc))
         return RedirectResponse(f"{target}?{urlencode({'error': shown})}", status_code=303)
     if isinstance(result, int):  # the action leads to another case (merge, split)
         target = f"/cases/{result}"
@@ -409,6 +410,6 @@ async def evidence_form(
     except DomainError as exc:
         if exc.status_code == 404:
             return _not_found(request, case_ref)
-        shown = _error_text(lang, exc.status_code, exc.message)
+        shown = _error_text(lang, exc.status_code, domain_text(lang, exc))
         return RedirectResponse(f"{target}?{urlencode({'error': shown})}", status_code=303)
     return RedirectResponse(target, status_code=303)

@@ -23,7 +23,7 @@ from soc.core.settings import Settings
 from soc.services import Services
 from soc.shell_deps import get_services
 from soc.web.chrome import form_token, same_token
-from soc.web.shell import error_page, lang_of, page_principal, render, to_login
+from soc.web.shell import error_page, lang_of, page_principal, render, said, to_login
 from tenants.billing import exports, months, rules
 from tenants.billing import service as billing
 from tenants.billing.models import Correction
@@ -58,7 +58,7 @@ def console(
     try:
         rules.check_month(month)
     except DomainError as exc:
-        return error_page(request, 422, exc.message)
+        return error_page(request, 422, exc)
     current = months.month_of(months.today_utc())
     usage = billing.running_usage(session, principal, current, with_hosts=False, settings=settings)
     closed = months.is_closed(session, month)
@@ -144,7 +144,7 @@ def close_preview(
         with services.db.session() as writable:  # the preview writes, then rolls back
             planned = _preview(writable, principal, month, settings)
     except DomainError as exc:
-        return error_page(request, exc.status_code, exc.message)
+        return error_page(request, exc.status_code, exc)
     return render(
         request,
         "finance_close.html",
@@ -178,7 +178,7 @@ def close_confirm(
             session, month, billing.load_prices(settings), principal, settings=settings
         )
     except DomainError as exc:
-        return error_page(request, exc.status_code, exc.message)
+        return error_page(request, exc.status_code, exc)
     return RedirectResponse(f"/finance?month={month}&done=closed", status_code=303)
 
 
@@ -234,7 +234,7 @@ def _customer_page(
         account = billing.account(session, principal, tenant)
         alerts = billing.notifications(session, principal, tenant)
     except DomainError as exc:
-        return error_page(request, exc.status_code, exc.message)
+        return error_page(request, exc.status_code, exc)
     corrections = list(
         session.scalars(
             select(Correction)
@@ -293,7 +293,7 @@ def _changed(
         change(principal)
     except DomainError as exc:
         return RedirectResponse(
-            f"/finance/customers/{tenant}?{urlencode({'error': exc.message[:300]})}",
+            f"/finance/customers/{tenant}?{urlencode({'error': said(request, exc)[:300]})}",
             status_code=303,
         )
     return RedirectResponse(f"/finance/customers/{tenant}?done={done}", status_code=303)

@@ -36,7 +36,7 @@ from soc.core.settings import Settings
 from soc.web import kri_reads as reads
 from soc.web import kri_records as records
 from soc.web.chrome import form_token, lang_of, same_token, signed_in
-from soc.web.shell import base_context, remember_lang, templates
+from soc.web.shell import base_context, remember_lang, said, templates
 from soc.web.texts import TEXT
 
 router = APIRouter(include_in_schema=False)
@@ -195,7 +195,7 @@ def _act(
         with session.begin_nested():
             action(principal)
     except DomainError as exc:
-        return back(error=exc.message[:300])
+        return back(error=said(request, exc)[:300])
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))

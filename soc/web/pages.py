@@ -14,12 +14,13 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy.orm import Session
 
 from soc.core.deps import SESSION_COOKIE, client_ip, db_session
+from soc.core.error_texts import domain_text
 from soc.core.errors import DomainError
 from soc.core.principal import Principal
 from soc.services import Services
 from soc.shell_deps import get_services
 from soc.web.chrome import remember
-from soc.web.shell import base_context, landing_for, remember_lang, templates
+from soc.web.shell import base_context, landing_for, remember_lang, said, templates
 from soc.web.texts import TEXT
 from tenants import oidc_users
 from tenants import service as tenant_service
@@ -140,7 +141,7 @@ def login_form(
         return templates.TemplateResponse(
             request,
             "login.html",
-            {"t": TEXT[lang], "lang": lang, "error": exc.message, "csrf": csrf},
+            {"t": TEXT[lang], "lang": lang, "error": domain_text(lang, exc), "csrf": csrf},
             status_code=exc.status_code,
             headers={"Retry-After": str(retry)} if retry else None,
         )
@@ -220,7 +221,7 @@ def usage_page(
         rows = running_usage(session, principal)
     except DomainError as exc:
         return _page(
-            request, "usage.html", {"rows": [], "who": principal.actor, "error": exc.message}
+            request, "usage.html", {"rows": [], "who": principal.actor, "error": said(request, exc)}
         )
     return _page(
         request,

@@ -22,6 +22,7 @@ from soc.cmdb.deps import CmdbEngineDep
 from soc.cmdb.engine import StatusEngine
 from soc.core.db import utcnow
 from soc.core.deps import SESSION_COOKIE, SettingsDep, db_session
+from soc.core.error_texts import domain_text
 from soc.core.errors import DomainError
 from soc.core.i18n import N_, gettext
 from soc.core.principal import Principal
@@ -50,7 +51,7 @@ def _tenant(request: Request, session: Session, principal: Principal) -> Tenant 
     try:
         found = slots.customer_tenant(session, principal, request.query_params.get("tenant"))
     except DomainError as exc:
-        return error_page(request, exc.status_code, exc.message)
+        return error_page(request, exc.status_code, exc)
     if found is None:
         return error_page(request, 403, gettext(lang_of(request), ONLY_CUSTOMERS))
     return found
@@ -186,7 +187,7 @@ def _case(request: Request, session: Session, principal: Principal, ref: str) ->
     except DomainError as exc:
         if exc.status_code == 404:
             return not_found
-        return error_page(request, exc.status_code, exc.message)
+        return error_page(request, exc.status_code, exc)
 
 
 @router.get("/portal/cases/{case_ref}", response_class=HTMLResponse)
@@ -249,7 +250,9 @@ def portal_reply(
         cases.comment(session, principal, case.id, text, settings=settings)
     except DomainError as exc:
         session.rollback()
-        return RedirectResponse(f"{url}?{urlencode({'error': exc.message})}", status_code=303)
+        return RedirectResponse(
+            f"{url}?{urlencode({'error': domain_text(lang, exc)})}", status_code=303
+        )
     session.commit()
     return RedirectResponse(f"{url}?replied=1", status_code=303)
 
@@ -271,7 +274,7 @@ def portal_invoice_pdf(
     try:
         view = billing.invoice(session, principal, tenant.slug, month[:7])
     except DomainError as exc:
-        return error_page(request, exc.status_code, exc.message)
+        return error_page(request, exc.status_code, exc)
     name = f"invoice-{view.tenant.slug}-{view.invoice.month}.pdf"
     return Response(
         exports.to_pdf(view),

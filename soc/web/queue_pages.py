@@ -30,7 +30,7 @@ from soc.core.schemas import parse_id
 from soc.services import Services
 from soc.shell_deps import get_services
 from soc.web.chrome import form_token, same_token
-from soc.web.shell import error_page, page_principal, render, to_login
+from soc.web.shell import error_page, page_principal, render, said, to_login
 from tenants.models import User
 
 router = APIRouter(include_in_schema=False)
@@ -257,7 +257,7 @@ def bulk_form(
             session, principal, wanted, settings=settings, views=services.detector.views
         )
     except DomainError as exc:
-        return RedirectResponse(_back(back, error=exc.message), status_code=303)
+        return RedirectResponse(_back(back, error=said(request, exc)), status_code=303)
     return RedirectResponse(_back(back, report=encode_report(request, result)), status_code=303)
 
 
@@ -276,7 +276,7 @@ def save_view_form(
         with session.begin_nested():
             view = queries.save_view(session, checked, name, query)
     except DomainError as exc:
-        return RedirectResponse(_back(query, error=exc.message), status_code=303)
+        return RedirectResponse(_back(query, error=said(request, exc)), status_code=303)
     return RedirectResponse("/cases?" + view.query, status_code=303)
 
 
@@ -293,5 +293,5 @@ def delete_view_form(
     try:
         queries.delete_view(session, checked, parse_id(view) or 0)
     except DomainError as exc:
-        return error_page(request, exc.status_code, exc.message)
+        return error_page(request, exc.status_code, exc)
     return RedirectResponse("/cases", status_code=303)

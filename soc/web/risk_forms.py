@@ -33,11 +33,13 @@ from soc.cases.upload import MULTIPART_SLACK, Upload
 from soc.core.audit import record
 from soc.core.db import Database, utcnow
 from soc.core.deps import SESSION_COOKIE, DatabaseDep, SettingsDep
+from soc.core.error_texts import domain_text
 from soc.core.errors import DomainError, Forbidden, Invalid
 from soc.core.i18n import N_
 from soc.core.principal import Principal
 from soc.core.schemas import parse_id
 from soc.web.chrome import form_token, same_token, signed_in
+from soc.web.shell import lang_of, said
 
 router = APIRouter(include_in_schema=False)
 
@@ -131,7 +133,7 @@ def _act(
         return _signed_out()
     if _forged(request, csrf):
         return HTMLResponse(FORGED, status_code=403)
-    return _run(db, principal, refusal, action, back, done, target)
+    return _run(db, principal, refusal, action, back, done, target, lang=lang_of(request))
 
 
 def _run(
@@ -142,6 +144,7 @@ def _run(
     back: str,
     done: str,
     target: Callable[[Any], str] | None = None,
+    lang: str = "en",
 ) -> Response:
     try:
         with db.session() as session:
@@ -149,9 +152,9 @@ def _run(
             goto = target(result) if target else back
     except Forbidden as exc:
         _audit_refusal(db, principal, refusal, exc.message)
-        return _to(back, error=exc.message[:300])
+        return _to(back, error=domain_text(lang, exc)[:300])
     except DomainError as exc:
-        return _to(back, error=exc.message[:300])
+        return _to(back, error=domain_text(lang, exc)[:300])
     except ValidationError as exc:
         return _to(back, error=_problem(exc))
     return _to(goto, done=done)
@@ -439,9 +442,9 @@ async def evidence_form(
                 evidence.may_add(session, principal, _id(action_ref, "action"))
         except Forbidden as exc:
             _audit_refusal(db, principal, refusal, exc.message)
-            return _to(back, error=exc.message[:300])
+            return _to(back, error=said(request, exc)[:300])
         except DomainError as exc:
-            return _to(back, error=exc.message[:300])
+            return _to(back, error=said(request, exc)[:300])
         return principal
 
     checked = await run_in_threadpool(allowed)
@@ -451,7 +454,7 @@ async def evidence_form(
     try:
         upload, csrf, raw_back = await _evidence_form(request, settings.case_evidence_max_bytes)
     except DomainError as exc:
-        return _to(back, error=exc.message[:300])
+        return _to(back, error=said(request, exc)[:300])
     if _forged(request, csrf):
         return HTMLResponse(FORGED, status_code=403)
     back = _back(raw_back, back)

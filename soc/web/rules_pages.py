@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from detections import service as mgmt
 from detections.exceptions import MODIFIERS
 from soc.core.deps import SESSION_COOKIE, db_session
+from soc.core.error_texts import domain_text
 from soc.core.errors import DomainError, Invalid
 from soc.core.i18n import BRUSSELS, N_, gettext
 from soc.core.principal import Principal
@@ -78,7 +79,7 @@ def _back(path: str, **params: Any) -> str:
 
 def _error_text(lang: str, exc: DomainError) -> str:
     title = gettext(lang, ERROR_TITLES.get(exc.status_code, ERROR_TITLES[400]))
-    return f"{title}: {exc.message}"
+    return f"{title}: {domain_text(lang, exc)}"
 
 
 @router.get("/rules")
@@ -159,7 +160,7 @@ def rule_detail(
     try:
         rule = mgmt.get_rule(view, rule_id)
     except DomainError as exc:
-        return error_page(request, exc.status_code, exc.message)
+        return error_page(request, exc.status_code, exc)
     sigma = getattr(rule, "sigma_rule", None)
     exceptions = [
         mgmt.exception_row(r) for r in mgmt.list_exceptions(session, reader, tenant.id, rule_id)

@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from soc.core import i18n
 from soc.core.deps import SESSION_COOKIE
+from soc.core.error_texts import domain_text
+from soc.core.errors import DomainError
 from soc.core.principal import Principal
 from soc.web import labels
 from soc.web.chrome import chrome, form_token, signed_in
@@ -236,9 +238,18 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def error_page(request: Request, status: int, detail: str | None = None) -> HTMLResponse:
+def said(request: Request, exc: DomainError) -> str:
+    """A refusal's text in the page's language (its template translated, values put back)."""
+    return domain_text(lang_of(request), exc)
+
+
+def error_page(
+    request: Request, status: int, detail: str | DomainError | None = None
+) -> HTMLResponse:
     """The HTML answer to a browser's failed request: what happened and a way on."""
     lang = lang_of(request)
+    if isinstance(detail, DomainError):
+        detail = domain_text(lang, detail)
     title = i18n.gettext(
         lang, ERROR_TITLES.get(status, ERROR_TITLES[500 if status >= 500 else 400])
     )

@@ -36,7 +36,7 @@ def sources_page(
             session, principal, request.query_params.get("tenant")
         )
     except DomainError as exc:
-        return error_page(request, exc.status_code, exc.message)
+        return error_page(request, exc.status_code, exc)
     if tenant is None:
         return error_page(request, 403, gettext(lang_of(request), ONLY_CUSTOMERS))
     now = utcnow()

@@ -33,7 +33,7 @@ from soc.core.principal import Principal
 from soc.core.schemas import parse_id
 from soc.core.settings import Settings
 from soc.web.chrome import form_token, lang_of, same_token, signed_in
-from soc.web.shell import base_context, remember_lang, templates
+from soc.web.shell import base_context, remember_lang, said, templates
 from soc.web.texts import TEXT
 
 router = APIRouter(include_in_schema=False)
@@ -193,7 +193,9 @@ def _act(
         with session.begin_nested():
             action(principal)
     except DomainError as exc:
-        return RedirectResponse(f"/status?{urlencode({'error': exc.message})}", status_code=303)
+        return RedirectResponse(
+            f"/status?{urlencode({'error': said(request, exc)})}", status_code=303
+        )
     return RedirectResponse(f"/status?done={done}", status_code=303)
 
 
@@ -296,7 +298,7 @@ def ci_page(
             raise NotFound(N_("no CI {name}"), name=ci_ref[:40])
         ci = views.ci_status(session, principal, engine, ci_id)
     except DomainError as exc:
-        context = {"who": principal.actor, "ci": None, "error": exc.message}
+        context = {"who": principal.actor, "ci": None, "error": said(request, exc)}
         return _page(request, "status_ci.html", context, status_code=exc.status_code)
     return _page(request, "status_ci.html", {"who": principal.actor, "ci": ci})
 
@@ -324,7 +326,7 @@ def availability_page(
     try:
         rows = views.availability(session, principal, engine, settings, month)
     except DomainError as exc:
-        context["error"] = exc.message
+        context["error"] = said(request, exc)
         return _page(request, "status_availability.html", context, exc.status_code)
     context |= {
         "rows": rows,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from soc.core.db import utcnow
 from soc.core.deps import SESSION_COOKIE, SettingsDep, db_session
+from soc.core.error_texts import domain_text
 from soc.core.errors import DomainError
 from soc.core.i18n import N_, gettext
 from soc.core.principal import TOKEN_SCOPES
@@ -36,7 +37,7 @@ def _forged(request: Request, csrf: str) -> bool:
 
 def _failed(lang: str, exc: DomainError) -> RedirectResponse:
     title = gettext(lang, ERROR_TITLES.get(exc.status_code, ERROR_TITLES[400]))
-    return _back(error=f"{title}: {exc.message}")
+    return _back(error=f"{title}: {domain_text(lang, exc)}")
 
 
 @router.get(PAGE)

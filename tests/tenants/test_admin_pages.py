@@ -134,6 +134,12 @@ def test_tenant_forms(client: TestClient, world: World, services: Services) -> N
     assert taken.status_code == 303 and "error=" in taken.headers["location"]
     shown = client.get(taken.headers["location"]).text
     assert 'id="admin-error"' in shown and "already exists" in shown
+    # The same refusal on a Dutch page is in Dutch: the error's template, its values put back.
+    client.get("/admin?lang=nl")
+    again = post(client, "/admin/tenants", {"slug": "delta", "name": "Opnieuw"})
+    dutch = client.get(again.headers["location"]).text
+    assert "klant &#39;delta&#39; bestaat al" in dutch or "klant 'delta' bestaat al" in dutch
+    client.get("/admin?lang=en")
     bad = post(client, "/admin/tenants/delta", {"retention_days": "400"})
     assert "error=" in bad.headers["location"]
     forged = client.post("/admin/tenants", data={"slug": "eps", "name": "E", "csrf": "forged"})
