@@ -189,6 +189,31 @@ def _claim_success(session: Session, found: _Candidate, step: int | None, now: d
     return result.rowcount == 1
 
 
+def new_session(
+    session: Session,
+    user_id: int,
+    ttl_minutes: int,
+    now: datetime,
+    client_ip: str | None,
+    user_agent: str | None,
+) -> tuple[str, AuthToken]:
+    """A bearer session for a signed-in user (local or OIDC): the token, shown once, and its
+    row, which keeps only the token's hash. The client's address and agent are kept, cut to
+    their columns, so the user can tell its sessions apart (tenants.sessions)."""
+    token = security.new_token()
+    row = AuthToken(
+        user_id=user_id,
+        token_hash=security.sha256_hex(token),
+        created_at=now,
+        expires_at=now + timedelta(minutes=ttl_minutes),
+        last_used_at=now,
+        user_agent=(user_agent or "")[:300] or None,
+        ip=(client_ip or "")[:64] or None,
+    )
+    session.add(row)
+    return token, row
+
+
 def _issue_token(
     session: Session,
     found: _Candidate,
@@ -198,19 +223,7 @@ def _issue_token(
     *,
     user_agent: str | None = None,
 ) -> tuple[str, User]:
-    token = security.new_token()
-    session.add(
-        AuthToken(
-            user_id=found.id,
-            token_hash=security.sha256_hex(token),
-            created_at=now,
-            expires_at=now + timedelta(minutes=ttl_minutes),
-            last_used_at=now,
-            # Kept so the user can tell its sessions apart (tenants.sessions); cut to the column.
-            user_agent=(user_agent or "")[:300] or None,
-            ip=(client_ip or "")[:64] or None,
-        )
-    )
+    token, _row = new_session(session, found.id, ttl_minutes, now, client_ip, user_agent)
     user = session.get(User, found.id)
     assert user is not None  # its row was just updated in this transaction
     audit.record(

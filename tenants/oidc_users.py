@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -21,7 +20,7 @@ from soc.core import audit
 from soc.core.db import utcnow
 from soc.core.settings import Settings
 from tenants import oidc, security
-from tenants.login import end_sessions
+from tenants.login import end_sessions, new_session
 from tenants.models import AuthToken, OidcIdentity, OidcSession, Provider, Tenant, User
 from tenants.oidc_config import ClaimMapping, IdentityProvider, provider_named
 
@@ -206,18 +205,7 @@ def sign_in(
             user.email = email
     assert identity is not None  # found with the user, or created with it
     identity.last_login_at = now
-    token = security.new_token()
-    row = AuthToken(
-        user_id=user.id,
-        token_hash=security.sha256_hex(token),
-        created_at=now,
-        expires_at=now + timedelta(minutes=ttl_minutes),
-        last_used_at=now,
-        # As a local sign-in keeps them: the user tells its sessions apart by them.
-        user_agent=(user_agent or "")[:300] or None,
-        ip=(client_ip or "")[:64] or None,
-    )
-    session.add(row)
+    token, row = new_session(session, user.id, ttl_minutes, now, client_ip, user_agent)
     session.flush()
     session.add(OidcSession(token_id=row.id, provider=provider.name, id_token=id_token))
     audit.record(

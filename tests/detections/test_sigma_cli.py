@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from soc.cli import app
-from soc.core.settings import get_settings
+from tests.detections.test_rules_cli import WHOAMI, env, soc
 
-runner = CliRunner()
+__all__ = ["env"]  # the fixture: a data directory with tenant acme
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "sigmahq" / "rules"
-WHOAMI = "e6fb6eac-9ce3-4c04-b51b-cdaed8a36161"
 BUILTIN = Path(__file__).resolve().parents[2] / "detections" / "rules"
 
 SLOPPY = """title: Sloppy tags
@@ -57,20 +53,6 @@ def rules_dir(tmp_path: Path) -> Path:
     (folder / "sloppy.yml").write_text(SLOPPY)
     (folder / "bad_condition.yml").write_text(BAD_CONDITION)
     return folder
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("SOC_DATA_DIR", str(tmp_path / "var"))
-    get_settings.cache_clear()
-    assert runner.invoke(app, ["tenants", "create", "acme", "--name", "Acme"]).exit_code == 0
-    yield tmp_path
-    get_settings.cache_clear()
-
-
-def soc(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def summary(output: str) -> str:
