@@ -16,18 +16,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from soc.core.deps import SESSION_COOKIE, db_session
-from soc.core.error_texts import domain_text
 from soc.core.errors import DomainError, Invalid, NotFound
 from soc.core.i18n import N_, gettext
 from soc.core.principal import Principal
 from soc.core.schemas import parse_id
 from soc.web import labels
-from soc.web.chrome import form_token, same_token, signed_in
-from soc.web.shell import ERROR_TITLES, error_page, lang_of, render, to_login
+from soc.web.chrome import signed_in
+from soc.web.forms import run_change
+from soc.web.shell import error_page, lang_of, render, to_login
 from tenants import access
 from tenants import sessions as sessions_svc
 from tenants import tenant_admin as members
@@ -38,7 +38,6 @@ DB = Depends(db_session, scope="function")
 
 NO_TEAM = N_("This page is for a tenant's administrators.")
 NO_ACCESS = N_("The access overview is for administrators and the authority.")
-FORGED = N_("This form expired or was sent from another site: reload the page and try again.")
 MEMBER_DISABLED = N_("User {name} disabled: their sessions have ended.")
 MEMBER_ENABLED = N_("User {name} enabled.")
 ROLE_CHANGED = N_("{name} is now {role}: their sessions have ended.")
@@ -85,16 +84,6 @@ def _reader(
     return principal
 
 
-def _error_text(lang: str, exc: DomainError) -> str:
-    title = gettext(lang, ERROR_TITLES.get(exc.status_code, ERROR_TITLES[400]))
-    return f"{title}: {domain_text(lang, exc)}"
-
-
-def _back(path: str, **params: str) -> RedirectResponse:
-    joint = "&" if "?" in path else "?"
-    return RedirectResponse(f"{path}{joint}{urlencode(params)}", status_code=303)
-
-
 def _act(
     request: Request,
     session: Session,
@@ -109,17 +98,7 @@ def _act(
     reader = _reader(request, session, permission, refusal)
     if isinstance(reader, Response):
         return reader
-    lang = lang_of(request)
-    if not same_token(form_token(request.cookies.get(SESSION_COOKIE) or ""), csrf):
-        return error_page(request, 403, gettext(lang, FORGED))
-    try:
-        with session.begin_nested():
-            said = action(reader)
-    except DomainError as exc:
-        return _back(back, error=_error_text(lang, exc))
-    if isinstance(said, Response):
-        return said
-    return _back(back, message=said)
+    return run_change(request, session, reader, csrf, back, action)
 
 
 def _secret_page(

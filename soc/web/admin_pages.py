@@ -16,10 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from detections import service as rules_service
@@ -27,15 +26,15 @@ from detections.deps import DetectorDep
 from detections.tenant_view import TenantViews
 from ingest import sources as log_sources
 from soc.core.db import utcnow
-from soc.core.deps import SESSION_COOKIE, PrincipalDep, SessionDep, SettingsDep, db_session
-from soc.core.error_texts import domain_text
-from soc.core.errors import DomainError, Invalid
+from soc.core.deps import PrincipalDep, SessionDep, SettingsDep, db_session
+from soc.core.errors import Invalid
 from soc.core.i18n import N_, gettext
 from soc.core.principal import Principal
 from soc.core.schemas import ErrorOut
 from soc.core.settings import Settings, get_settings
-from soc.web.chrome import form_token, same_token, signed_in
-from soc.web.shell import ERROR_TITLES, error_page, lang_of, render, to_login
+from soc.web.chrome import signed_in
+from soc.web.forms import run_change
+from soc.web.shell import error_page, lang_of, render, to_login
 from tenants import onboarding
 from tenants import scope as scope_service
 from tenants import service as svc
@@ -53,7 +52,6 @@ from tenants.schemas import (
 router = APIRouter()
 
 NO_RIGHT = N_("The admin console is for administrators.")
-FORGED = N_("This form expired or was sent from another site: reload the page and try again.")
 TENANT_CREATED = N_("Tenant {slug} created.")
 TENANT_SAVED = N_("Tenant {slug} saved.")
 USER_DISABLED = N_("User {name} disabled: their sessions have ended.")
@@ -183,15 +181,6 @@ def _page(request: Request, name: str, reader: Principal, **context: Any) -> Res
     )
 
 
-def _error_text(lang: str, exc: DomainError) -> str:
-    title = gettext(lang, ERROR_TITLES.get(exc.status_code, ERROR_TITLES[400]))
-    return f"{title}: {domain_text(lang, exc)}"
-
-
-def _back(path: str, **params: str) -> RedirectResponse:
-    return RedirectResponse(f"{path}?{urlencode(params)}", status_code=303)
-
-
 def _act(
     request: Request,
     session: Session,
@@ -204,17 +193,7 @@ def _act(
     reader = _admin(request, session)
     if isinstance(reader, Response):
         return reader
-    lang = lang_of(request)
-    if not same_token(form_token(request.cookies.get(SESSION_COOKIE) or ""), csrf):
-        return error_page(request, 403, gettext(lang, FORGED))
-    try:
-        with session.begin_nested():
-            said = action(reader)
-    except DomainError as exc:
-        return _back(back, error=_error_text(lang, exc))
-    if isinstance(said, Response):
-        return said
-    return _back(back, message=said)
+    return run_change(request, session, reader, csrf, back, action)
 
 
 def _int(text: str, lang: str) -> int:

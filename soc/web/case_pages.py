@@ -30,6 +30,7 @@ from soc.core.settings import Settings
 from soc.services import Services
 from soc.shell_deps import get_services
 from soc.web.chrome import form_token, same_token, signed_in
+from soc.web.forms import FORGED
 from soc.web.matched import matched_fields, rule_values
 from soc.web.shell import ERROR_TITLES, error_page, lang_of, render, to_login
 from soc.web.timeline_text import attack_link, sentence
@@ -37,7 +38,6 @@ from tenants.models import Provider, Tenant, User
 
 router = APIRouter(include_in_schema=False)
 
-FORGED = N_("This form expired or was sent from another site: reload the page and try again.")
 NO_CASE = N_("There is no case {ref} that you may see.")
 PIVOT_MARGIN = timedelta(hours=1)
 

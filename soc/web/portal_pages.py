@@ -30,6 +30,7 @@ from soc.core.schemas import parse_id
 from soc.core.settings import Settings
 from soc.web import portal_reads as slots
 from soc.web.chrome import form_token, same_token
+from soc.web.forms import FORGED
 from soc.web.shell import error_page, lang_of, page_principal, render, to_login
 from soc.web.timeline_text import sentence
 from tenants.billing import exports, months
@@ -39,7 +40,6 @@ from tenants.models import Tenant
 router = APIRouter(include_in_schema=False)
 
 NO_CASE = N_("There is no case {ref} that you may see.")
-FORGED = N_("This form expired or was sent from another site: reload the page and try again.")
 ONLY_CUSTOMERS = N_("The portal is for customers. An administrator opens it with ?tenant=<name>.")
 # Timeline entries a customer reads; assignments and internal bookkeeping stay with the SOC.
 CUSTOMER_KINDS = frozenset({"created", "status", "reopened", "comment", "priority", "confirmed"})

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from detections import service as mgmt
 from detections.exceptions import MODIFIERS
 from soc.core.deps import SESSION_COOKIE, db_session
-from soc.core.error_texts import domain_text
 from soc.core.errors import DomainError, Invalid
 from soc.core.i18n import BRUSSELS, N_, gettext
 from soc.core.principal import Principal
@@ -30,7 +29,8 @@ from soc.core.schemas import parse_id
 from soc.services import Services
 from soc.shell_deps import get_services
 from soc.web.chrome import form_token, same_token, signed_in
-from soc.web.shell import ERROR_TITLES, error_page, lang_of, render, to_login
+from soc.web.forms import FORGED, refusal_text
+from soc.web.shell import error_page, lang_of, render, to_login
 from soc.web.timeline_text import attack_link
 from tenants.models import Tenant
 from tenants.tenancy import list_tenants
@@ -42,7 +42,6 @@ EVERY_TENANT = "*"
 NO_RIGHT = N_("Rules are managed by analysts and administrators.")
 NO_TENANT = N_("There is no tenant {ref} that you may see.")
 NO_TENANTS = N_("You see no tenant, so there are no rules to manage.")
-FORGED = N_("This form expired or was sent from another site: reload the page and try again.")
 DONE_ON = N_("Enabled for {count} tenant(s).")
 DONE_OFF = N_("Disabled for {count} tenant(s).")
 EXCEPTION_ADDED = N_("Exception added.")
@@ -75,11 +74,6 @@ def _tenant(visible: list[Tenant], slug: str | None) -> Tenant | None:
 def _back(path: str, **params: Any) -> str:
     shown = {k: v for k, v in params.items() if v not in (None, "")}
     return path + ("?" + urlencode(shown) if shown else "")
-
-
-def _error_text(lang: str, exc: DomainError) -> str:
-    title = gettext(lang, ERROR_TITLES.get(exc.status_code, ERROR_TITLES[400]))
-    return f"{title}: {domain_text(lang, exc)}"
 
 
 @router.get("/rules")
@@ -207,7 +201,7 @@ def _act(
         with session.begin_nested():
             said = action(reader)
     except DomainError as exc:
-        error = urlencode({"error": _error_text(lang, exc)})
+        error = urlencode({"error": refusal_text(lang, exc)})
         return RedirectResponse(f"{back}{joiner}{error}", status_code=303)
     return RedirectResponse(f"{back}{joiner}{urlencode({'message': said})}", status_code=303)
 

@@ -17,13 +17,13 @@ from soc.core.i18n import N_, gettext
 from soc.core.principal import TOKEN_SCOPES
 from soc.core.schemas import parse_id
 from soc.web.chrome import form_token, same_token
+from soc.web.forms import FORGED
 from soc.web.shell import ERROR_TITLES, error_page, lang_of, page_principal, render, to_login
 from tenants import api_tokens
 
 router = APIRouter(include_in_schema=False)
 DB = Depends(db_session, scope="function")
 PAGE = "/account/api-tokens"
-FORGED = N_("This form expired or was sent from another site: reload the page and try again.")
 TOKEN_REVOKED = N_("Token {prefix} revoked: requests with it are refused from now on.")
 
 
