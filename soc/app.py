@@ -14,11 +14,12 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -211,6 +212,15 @@ def _is_busy(cause: BaseException) -> bool:
     return isinstance(cause, PoolTimeout) or any(t in str(cause).lower() for t in BUSY_TEXTS)
 
 
+def _is_unreachable(cause: BaseException) -> bool:
+    """PostgreSQL is down, restarting or dropped the connection: every psycopg operational
+    error (refused, shutting down, admin shutdown) is transient; the pool pings its
+    connections before use, so the same process serves again once the server is back."""
+    if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+        return True
+    return isinstance(cause, DisconnectionError | psycopg.OperationalError)
+
+
 def overload_answer(exc: BaseException, settings: Settings) -> JSONResponse | None:
     """507 disk full or 503 busy (JSON, with Retry-After) for the error, else None. A retry
     is safe: stored events keep their ids, so a re-sent batch never doubles."""
@@ -221,6 +231,9 @@ def overload_answer(exc: BaseException, settings: Settings) -> JSONResponse | No
     elif any(_is_busy(c) for c in causes):
         detail = "the database is busy; retry shortly"
         status, code, retry = 503, "busy", settings.busy_retry_after_seconds
+    elif any(_is_unreachable(c) for c in causes):
+        detail = "the database is unavailable; retry shortly"
+        status, code, retry = 503, "unavailable", settings.busy_retry_after_seconds
     else:
         return None
     return JSONResponse(
@@ -289,7 +302,8 @@ def install_error_handlers(app: FastAPI) -> None:
             answer = JSONResponse(body, status_code=answer.status_code, headers=answer.headers)
         return answer
 
-    for exc_type in (OperationalError, PoolTimeout, sqlite3.OperationalError, OSError):
+    resources = (OperationalError, DisconnectionError, PoolTimeout, sqlite3.OperationalError)
+    for exc_type in (*resources, OSError):
         app.add_exception_handler(exc_type, resource_error)
 
     @app.exception_handler(StarletteHTTPException)

@@ -10,6 +10,7 @@ from soc.core.settings import get_settings
 
 def make_celery() -> Celery:
     settings = get_settings()
+    visibility = settings.celery_visibility_timeout_seconds
     app = Celery(
         "soc", broker=settings.redis_url, backend=settings.redis_url, include=["soc.tasks"]
     )
@@ -19,6 +20,13 @@ def make_celery() -> Celery:
         result_serializer="json",
         task_acks_late=True,  # a worker that dies mid-task leaves it for another
         task_reject_on_worker_lost=True,
+        # A worker killed outright acknowledges nothing: Redis hands its tasks to another
+        # worker after the visibility timeout, looked for every few seconds (kombu: 100 s).
+        broker_transport_options={
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": max(1, min(10, visibility // 4)),
+            "unacked_restore_throttle": 1,
+        },
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         result_expires=3600,

@@ -120,11 +120,15 @@ class SpoolingStore:
         self._seq += 1
         name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}-{_safe(batch_id)}.ndjson"
         tmp = self.dir / (name + ".tmp")
-        with tmp.open("wb") as handle:
-            handle.write(b"\n".join(encode_event(e, batch_id) for e in events) + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.rename(self.dir / name)
+        try:
+            with tmp.open("wb") as handle:
+                handle.write(b"\n".join(encode_event(e, batch_id) for e in events) + b"\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            tmp.rename(self.dir / name)
+        except BaseException:  # a full disk: the part written must not keep the space
+            tmp.unlink(missing_ok=True)
+            raise
         dir_fd = os.open(self.dir, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

@@ -60,6 +60,7 @@ VALIDATION_TEXTS = (
 SERVER_TEXTS = (
     N_("the server's disk is full; retry later"),
     N_("the database is busy; retry shortly"),
+    N_("the database is unavailable; retry shortly"),
     N_("bad request"),
     N_("not logged in"),
     N_("not allowed for this role"),

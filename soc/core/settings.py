@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="how often the server looks for such batches"
     )
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # A task whose worker died (kill -9, a lost machine) is handed to another worker once this
+    # long has passed since it was taken; keep it above the longest task (retro-hunts).
+    celery_visibility_timeout_seconds: int = Field(
+        default=3600, ge=1, description="redeliver a dead worker's unacknowledged task after"
+    )
     detect_in_worker: bool | None = Field(
         default=None, description="run detection as Celery tasks (default: in production mode)"
     )
