@@ -1,67 +1,45 @@
-"""Read events from files, auto-detecting EVTX, JSON array, JSONL and concatenated JSON."""
+"""Read events from files and directories, auto-detecting the format by content.
+
+Formats: EVTX, JSON array, JSONL / concatenated JSON (evtx_dump output included), Windows XML
+event logs (wevtutil, Event Viewer "Save as XML", Sysmon for Linux syslog lines), auditd raw logs
+and CSV (Event Viewer "Save as CSV" and generic). Containers: directories (recursive), zip, tar,
+gzip, bzip2 and xz, nested to a bounded depth. Windows-shaped objects are flattened to Sigma field
+names (ingest/windows.py); the readers live in ingest/readers/.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from ingest.windows import flatten_windows_event, iter_concatenated_json, iter_evtx_file
+from ingest.readers.formats import EVTX_MAGIC
+from ingest.readers.sources import iter_file
+from ingest.readers.sources import iter_inputs as _iter_inputs
 
-EVTX_MAGIC = b"ElfFile\x00"
+__all__ = ["EVTX_MAGIC", "iter_events_from_file", "iter_inputs"]
 
 
-def _normalise(obj: Any, where: str) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    return flatten_windows_event(obj)
+def iter_inputs(
+    paths: Sequence[Path], on_skip: Callable[[str, str], None] | None = None
+) -> Iterator[tuple[str, Iterator[dict[str, Any]]]]:
+    """One ``(display_name, events)`` per input file, lazily.
+
+    A plain file is named by its path; a directory yields every non-hidden file under it
+    (sorted); an archive member is named ``archive.zip!member/path`` (a .gz keeps its own name).
+    Files found in a directory or archive whose format is not recognised go to
+    ``on_skip(name, reason)``; a file named explicitly is always yielded. Iterating ``events``
+    raises ValueError (naming the input and the offset/line/record) for bad content, a refused
+    archive member (zip bomb bounds) or an unknown format, and OSError for unreadable files.
+    """
+    return _iter_inputs(paths, on_skip)
 
 
 def iter_events_from_file(path: str | PathLike[str]) -> Iterator[dict[str, Any]]:
     """Yield events from ``path``; Windows-shaped objects are flattened, others passed as-is.
 
     Raises ValueError (mentioning the file name and position) for undecodable content and
-    OSError for unreadable files.
+    OSError for unreadable files. An archive yields its members' events one after another.
     """
-    p = Path(path)
-    name = str(p)
-    with p.open("rb") as fh:
-        head = fh.read(len(EVTX_MAGIC))
-    if head == EVTX_MAGIC:
-        yield from iter_evtx_file(p)
-        return
-    raw = p.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"{name}: not an EVTX file and not UTF-8 text (bad byte at offset {exc.start})"
-        ) from None
-    stripped = text.lstrip()
-    if not stripped:
-        return
-    if stripped[0] == "[":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"{name}: invalid JSON array at offset {exc.pos} "
-                f"(line {exc.lineno}, column {exc.colno}): {exc.msg}"
-            ) from None
-        except RecursionError:
-            raise ValueError(f"{name}: JSON nested too deeply") from None
-        if not isinstance(data, list):
-            raise ValueError(f"{name}: expected a JSON array")
-        for idx, obj in enumerate(data):
-            yield _normalise(obj, f"{name}: array element {idx}")
-        return
-    if stripped[0] != "{":
-        raise ValueError(f"{name}: unrecognised format (not EVTX, JSON array, JSONL or JSON)")
-    # JSONL/NDJSON is a special case of concatenated JSON documents.
-    try:
-        for obj in iter_concatenated_json(text):
-            yield flatten_windows_event(obj)
-    except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
+    return iter_file(Path(path))

@@ -1,0 +1,1 @@
+"""Event file readers for forensic runs: formats told apart by content, archives, directories."""
