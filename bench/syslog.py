@@ -10,7 +10,11 @@ It prints, per run and as ranges:
 - two baselines from the same process, same bytes: a raw TCP read on the same event loop
   (bytes counted, nothing else) and framing + parsing alone; the ratios are against them.
 
+`--store-format both` (the default) alternates the store's current file format with the former
+WITHOUT ROWID one (`old`) in the same process, each in its own file, and prints their ratio.
+
     .venv/bin/python bench/syslog.py [--messages 50000] [--runs 3] [--no-pin]
+        [--store-format both|new|old] [--stages]
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ingest.events import normalise  # noqa: E402
 from ingest.parse import Parsed  # noqa: E402
 from ingest.service import meter_events  # noqa: E402
+from ingest.store import sqlite as sqlite_store  # noqa: E402
 from ingest.syslog.build import build_server  # noqa: E402
 from ingest.syslog.framing import Framer  # noqa: E402
 from ingest.syslog.records import to_record  # noqa: E402
@@ -46,6 +51,20 @@ from soc.services import build_services  # noqa: E402
 from tenants.tenancy import create_tenant  # noqa: E402
 
 MAX_BYTES = 65536
+_NEW_FORMAT = sqlite_store.SQLiteEventStore._open_schema
+
+
+def _legacy_schema(self: sqlite_store.SQLiteEventStore) -> None:
+    self._conn.executescript(sqlite_store.LEGACY_SCHEMA)
+
+
+def store_format(settings: Settings, name: str) -> Settings:
+    """Settings whose store file has the given format (old: as before the rowid table)."""
+    sqlite_store.SQLiteEventStore._open_schema = (  # type: ignore[method-assign]
+        _legacy_schema if name == "old" else _NEW_FORMAT
+    )
+    path = settings.data_dir / f"events-{name}.sqlite"
+    return settings.model_copy(update={"event_db_path": path})
 
 
 @dataclass
@@ -75,7 +94,7 @@ def send(port: int, payload: bytes, cpu: int | None) -> None:
         sock.sendall(payload)
 
 
-def start_sender(port: int, payload: bytes, cpu: int | None) -> multiprocessing.Process:
+def start_sender(port: int, payload: bytes, cpu: int | None) -> multiprocessing.process.BaseProcess:
     sender = multiprocessing.get_context("fork").Process(target=send, args=(port, payload, cpu))
     sender.start()
     return sender
@@ -215,6 +234,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-pin", action="store_true", help="do not pin to one core")
     parser.add_argument("--stages", action="store_true", help="also CPU per stage")
+    parser.add_argument("--store-format", choices=["both", "new", "old"], default="both")
     args = parser.parse_args()
     cores = sorted(os.sched_getaffinity(0))
     receiver_cpu = sender_cpu = None
@@ -238,21 +258,31 @@ def main() -> None:
                 session, Principal(actor="bench", role="admin"), "bench", "Bench"
             ).id
         services.close()
-        full, raw, parse = [], [], []
-        for run in range(args.runs):  # alternating, so load changes hit all three alike
-            full.append(asyncio.run(one_run(settings, tenant_id, run, args.messages, sender_cpu)))
+        formats = ["new", "old"] if args.store_format == "both" else [args.store_format]
+        full: dict[str, list[Rate]] = {name: [] for name in formats}
+        raw, parse = [], []
+        for run in range(args.runs):  # alternating, so load changes hit all alike
+            for name in formats:
+                rate = asyncio.run(
+                    one_run(store_format(settings, name), tenant_id, run, args.messages, sender_cpu)
+                )
+                full[name].append(rate)
+                print(
+                    f"run {run + 1} {name} format (store held {rate.before:,} events): "
+                    f"end to end {rate.wall:,.0f} msgs/s, {rate.cpu:,.0f} msgs/CPU-s",
+                    flush=True,
+                )
             raw.append(asyncio.run(raw_read(args.messages, sender_cpu)))
             parse.append(parse_only(args.messages))
             print(
-                f"run {run + 1} (store held {full[-1].before:,} events): "
-                f"end to end {full[-1].wall:,.0f} msgs/s, "
-                f"{full[-1].cpu:,.0f} msgs/CPU-s; raw read {raw[-1].wall:,.0f} msgs/s; "
+                f"run {run + 1}: raw read {raw[-1].wall:,.0f} msgs/s; "
                 f"parse only {parse[-1].cpu:,.0f} msgs/CPU-s",
                 flush=True,
             )
         per_stage = [
-            stages(settings, tenant_id, 90 + run, args.messages)
+            stages(store_format(settings, name), tenant_id, 90 + run, args.messages)
             for run in range(args.runs if args.stages else 0)
+            for name in formats[:1]
         ]
     if per_stage:
         print("CPU per message by stage (same messages, one stage after the other):")
@@ -266,16 +296,25 @@ def main() -> None:
         f"syslog TCP (octet counted) -> framed, parsed, stored (SQLite), metered, detected "
         f"(built-in rules); {args.messages} messages x {args.runs} runs, {where}:"
     )
-    print(f"  end to end:        {span([r.wall for r in full])} msgs/s")
-    print(f"  end to end:        {span([r.cpu for r in full])} msgs per CPU-second")
+    for name in formats:
+        print(f"  end to end ({name} format): {span([r.wall for r in full[name]])} msgs/s")
+        print(f"  end to end ({name} format): {span([r.cpu for r in full[name]])} msgs/CPU-s")
     print(f"  baseline raw read: {span([r.wall for r in raw])} msgs/s (same bytes, same loop)")
     print(f"  baseline parse:    {span([r.cpu for r in parse])} msgs per CPU-second")
-    to_raw = statistics.median(r.wall for r in full) / statistics.median(r.wall for r in raw)
-    to_parse = statistics.median(r.cpu for r in full) / statistics.median(r.cpu for r in parse)
+    first = full[formats[0]]
+    to_raw = statistics.median(r.wall for r in first) / statistics.median(r.wall for r in raw)
+    to_parse = statistics.median(r.cpu for r in first) / statistics.median(r.cpu for r in parse)
     print(
-        f"  ratios (medians): end to end / raw read {to_raw:.2f}; "
+        f"  ratios (medians, {formats[0]} format): end to end / raw read {to_raw:.2f}; "
         f"end to end / parse (CPU) {to_parse:.2f}"
     )
+    if len(formats) == 2:
+        cpu = [n.cpu / o.cpu for n, o in zip(full["new"], full["old"], strict=True)]
+        print(f"  new / old format, msgs per CPU-second, run by run: {span_ratio(cpu)}")
+
+
+def span_ratio(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f} (median {statistics.median(values):.2f})"
 
 
 if __name__ == "__main__":
