@@ -31,8 +31,14 @@ def opensearch_client(
     ca_certs: str | None = None,
     timeout: float = 30.0,
 ) -> Any:
-    """An opensearch-py client; TLS and basic auth come from the URL scheme and credentials."""
+    """An opensearch-py client; TLS and basic auth come from the URL scheme and credentials.
+
+    `url` may list several nodes of one cluster, comma-separated: requests go round-robin and a
+    node that stops answering is set aside while the others serve (opensearch-py retries a
+    failed request on the next node)."""
     from opensearchpy import OpenSearch
+
+    hosts = [part.strip() for part in url.split(",") if part.strip()]
 
     options: dict[str, Any] = {
         "timeout": timeout,
@@ -42,12 +48,12 @@ def opensearch_client(
     }
     if user:
         options["http_auth"] = (user, password or "")
-    if url.startswith("https://"):
+    if any(host.startswith("https://") for host in hosts):
         options["verify_certs"] = verify_certs
         options["ssl_show_warn"] = verify_certs
         if ca_certs:
             options["ca_certs"] = ca_certs
-    return OpenSearch(hosts=[url], **options)
+    return OpenSearch(hosts=hosts, **options)
 
 
 def build_store(settings: Any) -> EventStore:
@@ -67,6 +73,10 @@ def build_store(settings: Any) -> EventStore:
         str(settings.opensearch_ca_certs) if settings.opensearch_ca_certs else None,
     )
     inner = OpenSearchEventStore(
-        client, prefix=settings.opensearch_index_prefix, chunk_size=settings.opensearch_bulk_chunk
+        client,
+        prefix=settings.opensearch_index_prefix,
+        chunk_size=settings.opensearch_bulk_chunk,
+        replicas=settings.opensearch_replicas,
+        primary_gb=settings.opensearch_primary_gb,
     )
     return SpoolingStore(inner, settings.spool_path, max_bytes=settings.spool_max_bytes)

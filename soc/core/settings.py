@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     opensearch_ca_certs: Path | None = None
     opensearch_index_prefix: str = "soc-events"
     opensearch_bulk_chunk: int = 2000
+    # None: 0 on a one-node cluster, 1 on more (see ingest.store.lifecycle.replicas_for)
+    opensearch_replicas: int | None = Field(default=None, ge=0, le=5)
+    opensearch_primary_gb: float = Field(default=30.0, gt=0, le=200)
     spool_dir: Path | None = Field(default=None, description="default data_dir/spool")
     spool_max_bytes: int = Field(
         default=1 << 30, description="past this, ingest answers 503 + Retry-After (back-pressure)"
